@@ -1,0 +1,181 @@
+//! `validate --archive`: a local copy of the bucket, keys from a `list-public-keys` file.
+
+use std::fs;
+use std::io::{self, Write};
+use std::ops::ControlFlow;
+use std::path::{Path, PathBuf};
+
+use trailproof::{
+    time, validate as run_validation, Chain, Error, KeySet, LocalDirStore, ObjectStore, Options,
+    Parallelism, TrailArn,
+};
+
+use crate::cli::{Format, ValidateArgs};
+
+/// Placeholder name for the archive directory until the digest bucket's name is known.
+const UNNAMED: &str = "archive";
+
+pub fn validate(args: ValidateArgs) -> Result<u8, Error> {
+    let arn = TrailArn::parse(&args.trail_arn)?;
+    let start = time::parse(&args.start_time)?;
+    let end = match &args.end_time {
+        Some(t) => time::parse(t)?,
+        None => chrono::Utc::now(),
+    };
+    if start > end {
+        return Err(Error::TimeRange);
+    }
+    let Some(dir) = args.archive.clone() else {
+        return Err(Error::Config(
+            "live mode (reading S3) is not available in this build: pass --archive DIR with a local copy of the bucket".to_owned(),
+        ));
+    };
+    if !dir.is_dir() {
+        return Err(Error::Config(format!("--archive {}: not a directory", dir.display())));
+    }
+    let account_id = args.account_id.clone().unwrap_or_else(|| arn.account_id.clone());
+    let prefix = match &args.s3_prefix {
+        Some(p) => Some(p.trim_matches('/').to_owned()).filter(|p| !p.is_empty()),
+        None => detect_prefix(&dir),
+    };
+    let organization_id = match &args.organization_id {
+        Some(o) => Some(o.clone()),
+        None => detect_organization(&dir, prefix.as_deref(), &account_id),
+    };
+    let mut chain = Chain {
+        bucket: UNNAMED.to_owned(),
+        prefix,
+        organization_id,
+        account_id,
+        source_region: args.region.clone().unwrap_or_else(|| arn.region.clone()),
+        home_region: arn.region.clone(),
+        trail_name: arn.name.clone(),
+    };
+    chain.bucket = match &args.s3_bucket {
+        Some(b) => b.clone(),
+        None => infer_bucket(&dir, &chain)?.unwrap_or_else(|| dir_name(&dir)),
+    };
+    let mut store = LocalDirStore::new().with_bucket(&chain.bucket, &dir);
+    for mapping in &args.archive_bucket {
+        let Some((name, path)) = mapping.split_once('=') else {
+            return Err(Error::Config(format!("--archive-bucket {mapping}: expected NAME=DIR")));
+        };
+        store = store.with_bucket(name, path);
+    }
+    let keys_path = args.public_keys.clone().unwrap_or_else(|| dir.join("public-keys.json"));
+    let keys = load_keys(&keys_path, args.public_keys.is_none())?;
+    let options = Options::new(start, end)
+        .parallelism(match args.threads {
+            1 => Parallelism::Serial,
+            0 => Parallelism::Auto,
+            n => Parallelism::Threads(n),
+        })
+        .check_unreferenced_logs(true);
+    let report = run_validation(&store, &keys, &chain, &arn.arn, &options)?;
+    let write = || -> io::Result<()> {
+        let stdout = io::stdout();
+        let mut out = stdout.lock();
+        match args.format {
+            Format::Text => report.write_text(args.verbose, &mut out, &mut io::stderr().lock())?,
+            Format::Json => {
+                serde_json::to_writer_pretty(&mut out, &report.to_json())?;
+                writeln!(out)?;
+            }
+        }
+        out.flush()
+    };
+    write().map_err(|e| Error::Config(format!("cannot write the report: {e}")))?;
+    Ok(report.verdict().exit_code() as u8)
+}
+
+fn load_keys(path: &Path, defaulted: bool) -> Result<KeySet, Error> {
+    let bytes = fs::read(path).map_err(|e| Error::PublicKeys {
+        source_name: path.display().to_string(),
+        reason: if defaulted && e.kind() == io::ErrorKind::NotFound {
+            "not found: pass --public-keys FILE with the output of `aws cloudtrail list-public-keys --start-time …`".to_owned()
+        } else {
+            e.to_string()
+        },
+    })?;
+    KeySet::from_list_public_keys_json(&bytes, &path.display().to_string())
+}
+
+fn dir_name(dir: &Path) -> String {
+    dir.canonicalize()
+        .ok()
+        .and_then(|p| p.file_name().map(|n| n.to_string_lossy().into_owned()))
+        .unwrap_or_else(|| UNNAMED.to_owned())
+}
+
+/// When the archive does not start with `AWSLogs/`, finds the one prefix under which it does.
+fn detect_prefix(dir: &Path) -> Option<String> {
+    if dir.join("AWSLogs").is_dir() {
+        return None;
+    }
+    let mut found = Vec::new();
+    find_awslogs(dir, PathBuf::new(), 0, &mut found);
+    match found.as_slice() {
+        [one] => Some(one.to_string_lossy().replace('\\', "/")),
+        _ => None,
+    }
+}
+
+fn find_awslogs(dir: &Path, rel: PathBuf, depth: usize, found: &mut Vec<PathBuf>) {
+    if depth > 4 {
+        return;
+    }
+    let Ok(entries) = fs::read_dir(dir) else { return };
+    for entry in entries.flatten() {
+        if !entry.file_type().map(|t| t.is_dir()).unwrap_or(false) {
+            continue;
+        }
+        let name = entry.file_name();
+        if name == "AWSLogs" {
+            if !rel.as_os_str().is_empty() {
+                found.push(rel.clone());
+            }
+        } else {
+            find_awslogs(&entry.path(), rel.join(&name), depth + 1, found);
+        }
+    }
+}
+
+/// Organization trails keep files under `AWSLogs/<o-id>/<account>/`: find the one id that has
+/// digests for the account when the plain layout has none.
+fn detect_organization(dir: &Path, prefix: Option<&str>, account: &str) -> Option<String> {
+    let logs = match prefix {
+        Some(p) => dir.join(p).join("AWSLogs"),
+        None => dir.join("AWSLogs"),
+    };
+    if logs.join(account).join("CloudTrail-Digest").is_dir() {
+        return None;
+    }
+    let mut orgs: Vec<String> = fs::read_dir(&logs)
+        .ok()?
+        .flatten()
+        .filter_map(|e| e.file_name().to_str().map(str::to_owned))
+        .filter(|n| n.starts_with("o-") && logs.join(n).join(account).join("CloudTrail-Digest").is_dir())
+        .collect();
+    orgs.sort();
+    (orgs.len() == 1).then(|| orgs.remove(0))
+}
+
+/// The bucket name the newest digest of the chain says it was delivered to.
+fn infer_bucket(dir: &Path, chain: &Chain) -> Result<Option<String>, Error> {
+    let store = LocalDirStore::new().with_bucket(UNNAMED, dir);
+    let mut newest = None;
+    store.list(UNNAMED, &chain.digest_prefix(), "", &mut |key| {
+        if chain.is_digest_key(key) && !trailproof::layout::is_backfill_key(key) {
+            newest = Some(key.to_owned());
+        }
+        ControlFlow::Continue(())
+    })?;
+    let Some(key) = newest else { return Ok(None) };
+    let limits = trailproof::digest::Limits::default();
+    let Ok(object) = store.get(UNNAMED, &key, limits.max_digest_bytes) else {
+        return Ok(None);
+    };
+    Ok(trailproof::digest::parse(&object.bytes, &limits)
+        .ok()
+        .and_then(|d| d.str_field("digestS3Bucket").map(str::to_owned)))
+}

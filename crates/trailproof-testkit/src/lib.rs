@@ -1,0 +1,82 @@
+//! Test kit for trailproof: builds realistic, deterministic, *really signed* CloudTrail trails.
+//!
+//! A [`TrailBuilder`] produces a [`Trail`]: an in-memory [`Archive`] of S3 objects (gzip log
+//! files and digest files with their S3 user metadata) plus the public key list that
+//! `aws cloudtrail list-public-keys` would return. Digests are signed with fixed, committed RSA
+//! keys ([`TestKey`]), so verification code can be tested end to end without AWS. The archive's
+//! tamper helpers ([`Archive::modify_log`], [`Archive::delete`], ...) produce every kind of
+//! integrity failure the verifier must report.
+//!
+//! Everything is deterministic: the same builder yields the same bytes on every run and machine
+//! (fixed times, a seeded ChaCha RNG, gzip headers with mtime 0).
+//!
+//! Public keys: key A is valid `[start − 10 days, start + 20 days]`, key B
+//! `[start + 15 days, start + 45 days]`; **both are always listed** (whether or not the trail
+//! rotates), the unknown key never is.
+
+mod archive;
+mod builder;
+mod json;
+mod keys;
+mod records;
+#[cfg(test)]
+mod trail_tests;
+
+use std::io::{Read, Write};
+
+pub use chrono::{DateTime, Utc};
+
+pub use archive::{Archive, Object, PublicKeyEntry};
+pub use builder::{DigestInfo, Trail, TrailBuilder, MANAGEMENT_ACCOUNT};
+pub use json::to_aws_json;
+pub use keys::{string_to_sign, TestKey};
+
+/// Formats a time like CloudTrail does in digests and records: `2024-03-01T00:37:12Z`.
+pub fn fmt_time(t: DateTime<Utc>) -> String {
+    t.format("%Y-%m-%dT%H:%M:%SZ").to_string()
+}
+
+/// Gzip with a fixed header (mtime 0, no file name), so output is byte-for-byte reproducible.
+pub fn gzip(bytes: &[u8]) -> Vec<u8> {
+    let mut enc = flate2::GzBuilder::new().mtime(0).write(
+        Vec::with_capacity(bytes.len() / 4 + 64),
+        flate2::Compression::default(),
+    );
+    enc.write_all(bytes)
+        .expect("writing into an in-memory gzip encoder cannot fail");
+    enc.finish()
+        .expect("finishing an in-memory gzip encoder cannot fail")
+}
+
+/// Inflates gzip data, all members concatenated. Test helper: panics if the data is not valid
+/// gzip (truncated, or followed by bytes that are not another gzip member).
+pub fn gunzip(bytes: &[u8]) -> Vec<u8> {
+    let mut out = Vec::with_capacity(bytes.len() * 4);
+    flate2::read::MultiGzDecoder::new(bytes)
+        .read_to_end(&mut out)
+        .unwrap_or_else(|e| panic!("gunzip: not valid gzip data ({} bytes): {e}", bytes.len()));
+    out
+}
+
+#[cfg(test)]
+#[allow(clippy::unwrap_used)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn gzip_round_trip_and_fixed_header() {
+        let data = b"{\"Records\":[]}".repeat(50);
+        let z = gzip(&data);
+        assert_eq!(gunzip(&z), data);
+        // magic, deflate, no flags, mtime 0
+        assert_eq!(&z[..8], &[0x1f, 0x8b, 8, 0, 0, 0, 0, 0]);
+        assert_eq!(z, gzip(&data));
+    }
+
+    #[test]
+    fn gunzip_reads_all_members() {
+        let mut z = gzip(b"ab");
+        z.extend(gzip(b"cd"));
+        assert_eq!(gunzip(&z), b"abcd");
+    }
+}

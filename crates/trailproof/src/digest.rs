@@ -1,0 +1,446 @@
+//! Digest files: inflating and parsing them within limits, the string CloudTrail signs, and the
+//! signature check, in the order the AWS CLI applies its checks (the first failing check names
+//! the verdict).
+
+use std::collections::BTreeMap;
+use std::io::Read;
+
+use chrono::{DateTime, Utc};
+use serde_json::{Map, Value};
+use sha2::{Digest as _, Sha256};
+
+use crate::keys::PublicKey;
+use crate::report::DigestOutcome;
+
+/// Limits on what a digest may cost to read.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+#[non_exhaustive]
+pub struct Limits {
+    /// Largest inflated digest accepted, in bytes (CloudTrail digests are kilobytes to a few MB).
+    pub max_digest_bytes: u64,
+    /// Largest number of `logFiles` entries in one digest.
+    pub max_log_files_per_digest: usize,
+}
+
+impl Default for Limits {
+    fn default() -> Self {
+        Limits {
+            max_digest_bytes: 256 * 1024 * 1024,
+            max_log_files_per_digest: 2_000_000,
+        }
+    }
+}
+
+/// The fields the AWS CLI requires before it looks at a digest's contents.
+pub const REQUIRED_FIELDS: [&str; 6] = [
+    "digestPublicKeyFingerprint",
+    "digestS3Bucket",
+    "digestS3Object",
+    "previousDigestSignature",
+    "digestEndTime",
+    "digestStartTime",
+];
+
+/// A log file named by a digest.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct LogFileRef {
+    /// `s3Bucket`.
+    pub bucket: String,
+    /// `s3Object`.
+    pub key: String,
+    /// `hashValue`: hex SHA-256 of the inflated log file.
+    pub hash: String,
+}
+
+/// A digest file after inflating and JSON parsing, before any check of its contents.
+#[derive(Clone, Debug)]
+pub struct ParsedDigest {
+    /// Top-level fields except `logFiles` (kept small: the tree of a large digest is dropped).
+    fields: Map<String, Value>,
+    log_files: Vec<LogFileRef>,
+    /// Hex SHA-256 of the inflated bytes, as signed and as the successor's
+    /// `previousDigestHashValue` names it.
+    pub inflated_sha256: String,
+    /// Size of the inflated digest.
+    pub inflated_len: u64,
+}
+
+/// Why a digest could not be parsed (the "invalid format" verdict).
+#[derive(Clone, Debug, PartialEq, Eq, thiserror::Error)]
+#[non_exhaustive]
+pub enum FormatError {
+    /// Not a gzip stream, or a corrupt one.
+    #[error("not a valid gzip stream: {0}")]
+    Gzip(String),
+    /// The inflated digest is larger than [`Limits::max_digest_bytes`].
+    #[error("inflates to more than {0} bytes")]
+    TooLarge(u64),
+    /// The inflated bytes are not UTF-8 JSON.
+    #[error("not valid JSON: {0}")]
+    Json(String),
+    /// The JSON is not an object.
+    #[error("the JSON document is not an object")]
+    NotAnObject,
+    /// More `logFiles` entries than [`Limits::max_log_files_per_digest`].
+    #[error("more than {0} logFiles entries")]
+    TooManyLogFiles(usize),
+}
+
+/// Inflates (gzip) and parses a digest file, within `limits`.
+///
+/// Bytes after the first gzip member are ignored, like the AWS CLI does: the signature covers
+/// the first member's inflated bytes only.
+pub fn parse(gzip_bytes: &[u8], limits: &Limits) -> Result<ParsedDigest, FormatError> {
+    let mut inflated = Vec::new();
+    let decoder = flate2::bufread::GzDecoder::new(gzip_bytes);
+    let read = decoder
+        .take(limits.max_digest_bytes.saturating_add(1))
+        .read_to_end(&mut inflated);
+    if let Err(e) = read {
+        return Err(FormatError::Gzip(e.to_string()));
+    }
+    if inflated.len() as u64 > limits.max_digest_bytes {
+        return Err(FormatError::TooLarge(limits.max_digest_bytes));
+    }
+    parse_inflated(&inflated, limits)
+}
+
+/// Parses an already inflated digest.
+pub fn parse_inflated(inflated: &[u8], limits: &Limits) -> Result<ParsedDigest, FormatError> {
+    let text = std::str::from_utf8(inflated).map_err(|e| FormatError::Json(e.to_string()))?;
+    let value: Value = serde_json::from_str(text).map_err(|e| FormatError::Json(e.to_string()))?;
+    let Value::Object(mut fields) = value else {
+        return Err(FormatError::NotAnObject);
+    };
+    let log_files = match fields.remove("logFiles") {
+        Some(Value::Array(logs)) => {
+            if logs.len() > limits.max_log_files_per_digest {
+                return Err(FormatError::TooManyLogFiles(limits.max_log_files_per_digest));
+            }
+            logs.iter().map(log_file_ref).collect()
+        }
+        // Keep the field's presence (and a non-array value) without its contents.
+        Some(other) => {
+            fields.insert("logFiles".to_owned(), if other.is_array() { Value::Null } else { other });
+            Vec::new()
+        }
+        None => Vec::new(),
+    };
+    Ok(ParsedDigest {
+        fields,
+        log_files,
+        inflated_sha256: hex::encode(Sha256::digest(inflated)),
+        inflated_len: inflated.len() as u64,
+    })
+}
+
+fn log_file_ref(entry: &Value) -> LogFileRef {
+    let s = |name| {
+        entry
+            .get(name)
+            .and_then(Value::as_str)
+            .unwrap_or_default()
+            .to_owned()
+    };
+    LogFileRef {
+        bucket: s("s3Bucket"),
+        key: s("s3Object"),
+        hash: s("hashValue"),
+    }
+}
+
+/// How Python's f-string renders a JSON value: what the AWS CLI puts in the string to sign.
+fn python_str(v: &Value) -> String {
+    match v {
+        Value::String(s) => s.clone(),
+        Value::Null => "None".to_owned(),
+        Value::Bool(true) => "True".to_owned(),
+        Value::Bool(false) => "False".to_owned(),
+        other => other.to_string(),
+    }
+}
+
+impl ParsedDigest {
+    /// A top-level field (`logFiles` is only present as a marker: see [`ParsedDigest::log_files`]).
+    pub fn field(&self, name: &str) -> Option<&Value> {
+        self.fields.get(name)
+    }
+
+    /// A top-level field when it is a string.
+    pub fn str_field(&self, name: &str) -> Option<&str> {
+        self.fields.get(name).and_then(Value::as_str)
+    }
+
+    /// `digestStartTime`, parsed.
+    pub fn start_time(&self) -> Option<DateTime<Utc>> {
+        self.str_field("digestStartTime").and_then(crate::time::parse_cloudtrail)
+    }
+
+    /// `digestEndTime`, parsed.
+    pub fn end_time(&self) -> Option<DateTime<Utc>> {
+        self.str_field("digestEndTime").and_then(crate::time::parse_cloudtrail)
+    }
+
+    /// `previousDigestS3Bucket` and `previousDigestS3Object` when both are set: the link to follow.
+    pub fn previous(&self) -> Option<(&str, &str)> {
+        match (
+            self.str_field("previousDigestS3Bucket"),
+            self.str_field("previousDigestS3Object"),
+        ) {
+            (Some(b), Some(k)) => Some((b, k)),
+            _ => None,
+        }
+    }
+
+    /// True when the previous link is absent or JSON null (a starting digest, for the walk).
+    pub fn has_no_previous_link(&self) -> bool {
+        let unset = |f| matches!(self.fields.get(f), None | Some(Value::Null));
+        unset("previousDigestS3Bucket") || unset("previousDigestS3Object")
+    }
+
+    /// `previousDigestSignature` when it is a string.
+    pub fn previous_signature(&self) -> Option<&str> {
+        self.str_field("previousDigestSignature")
+    }
+
+    /// `previousDigestHashValue` when it is a string.
+    pub fn previous_hash(&self) -> Option<&str> {
+        self.str_field("previousDigestHashValue")
+    }
+
+    /// The string CloudTrail signs: end time, `bucket/key`, hex SHA-256 of the inflated digest,
+    /// and the previous signature (`null` when there is none), joined by `\n`.
+    pub fn string_to_sign(&self) -> String {
+        let field = |name| self.fields.get(name).map(python_str).unwrap_or_default();
+        let previous = match self.fields.get("previousDigestSignature") {
+            None | Some(Value::Null) => "null".to_owned(),
+            Some(v) => python_str(v),
+        };
+        format!(
+            "{}\n{}/{}\n{}\n{}",
+            field("digestEndTime"),
+            field("digestS3Bucket"),
+            field("digestS3Object"),
+            self.inflated_sha256,
+            previous
+        )
+    }
+
+    /// The `logFiles` entries. An entry without the three string fields is kept with what it
+    /// has (empty strings), so it is checked and reported rather than dropped.
+    pub fn log_files(&self) -> &[LogFileRef] {
+        &self.log_files
+    }
+
+    /// Takes the `logFiles` entries out.
+    pub fn take_log_files(&mut self) -> Vec<LogFileRef> {
+        std::mem::take(&mut self.log_files)
+    }
+}
+
+/// Where a digest's signature comes from.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum SignatureSource {
+    /// The object's S3 user metadata (or its `.meta.json` sidecar).
+    Metadata(BTreeMap<String, String>),
+    /// No metadata; the verified successor's `previousDigestSignature` (if any).
+    Successor(Option<String>),
+}
+
+/// Why a key lookup gave no key.
+#[derive(Debug)]
+pub enum LookupError {
+    /// The keys could not be fetched: the run cannot go on.
+    Fetch(crate::Error),
+    /// The lookup failed in a way the AWS CLI reports as this digest's verdict (`INVALID: …`).
+    Verdict(String),
+}
+
+/// Looks up the key for a fingerprint; for backfill digests the lookup may fetch more keys.
+pub trait KeyLookup {
+    /// The key with `fingerprint`, if known. `backfill_generated` is the backfill generation time
+    /// for backfill digests (keys are searched around it).
+    fn lookup(
+        &mut self,
+        fingerprint: &str,
+        backfill_generated: Option<&str>,
+    ) -> Result<Option<PublicKey>, LookupError>;
+    /// The home region, for the "public key not found" message.
+    fn region(&self) -> &str;
+}
+
+/// Applies the AWS CLI's checks to a parsed digest read from `bucket/key`, in its order.
+///
+/// Returns the verdict, or `Err` only when keys could not be fetched.
+pub fn check(
+    parsed: &ParsedDigest,
+    bucket: &str,
+    key: &str,
+    source: &SignatureSource,
+    keys: &mut dyn KeyLookup,
+) -> Result<DigestOutcome, crate::Error> {
+    let backfill = crate::layout::is_backfill_key(key);
+    let (signature_hex, generated) = match source {
+        SignatureSource::Metadata(meta) => {
+            let (Some(sig), Some(_)) = (meta.get("signature"), meta.get("signature-algorithm")) else {
+                return Ok(DigestOutcome::SignatureFailed);
+            };
+            let generated = meta.get("backfill-generation-timestamp");
+            if backfill && generated.is_none() {
+                return Ok(DigestOutcome::InvalidFormat {
+                    reason: "backfill digest without backfill-generation-timestamp metadata"
+                        .to_owned(),
+                });
+            }
+            (Some(sig.clone()), generated.cloned())
+        }
+        SignatureSource::Successor(sig) => (sig.clone(), None),
+    };
+    if let Some(missing) = REQUIRED_FIELDS.iter().find(|f| parsed.field(f).is_none()) {
+        return Ok(DigestOutcome::InvalidFormat {
+            reason: format!("required field {missing} is missing"),
+        });
+    }
+    if parsed.str_field("digestS3Bucket") != Some(bucket)
+        || parsed.str_field("digestS3Object") != Some(key)
+    {
+        return Ok(DigestOutcome::Moved {
+            claimed: format!(
+                "s3://{}/{}",
+                parsed.field("digestS3Bucket").map(python_str).unwrap_or_default(),
+                parsed.field("digestS3Object").map(python_str).unwrap_or_default()
+            ),
+        });
+    }
+    let fingerprint = parsed
+        .field("digestPublicKeyFingerprint")
+        .map(python_str)
+        .unwrap_or_default();
+    let found = match keys.lookup(&fingerprint, generated.as_deref()) {
+        Ok(found) => found,
+        Err(LookupError::Fetch(e)) => return Err(e),
+        Err(LookupError::Verdict(message)) => return Ok(DigestOutcome::Other { message }),
+    };
+    let Some(public_key) = found else {
+        return Ok(DigestOutcome::PublicKeyNotFound {
+            region: keys.region().to_owned(),
+            fingerprint,
+        });
+    };
+    let Some(signature_hex) = signature_hex else {
+        return Ok(DigestOutcome::NotVerified {
+            reason: "signature unknown: no S3 metadata (.meta.json sidecar) and no newer digest naming it"
+                .to_owned(),
+        });
+    };
+    let signature = match decode_hex_like_python(&signature_hex) {
+        Ok(s) => s,
+        Err(message) => return Ok(DigestOutcome::Other { message }),
+    };
+    if !public_key.verify(parsed.string_to_sign().as_bytes(), &signature) {
+        return Ok(DigestOutcome::SignatureFailed);
+    }
+    for field in ["digestEndTime", "digestStartTime"] {
+        let raw = parsed.field(field).map(python_str).unwrap_or_default();
+        if crate::time::parse_cloudtrail(&raw).is_none() {
+            return Ok(DigestOutcome::Other {
+                message: format!("Unable to parse date value: {raw}"),
+            });
+        }
+    }
+    Ok(DigestOutcome::Valid)
+}
+
+/// `binascii.unhexlify`, with its error messages (the AWS CLI prints them as the verdict).
+fn decode_hex_like_python(s: &str) -> Result<Vec<u8>, String> {
+    if s.len() % 2 != 0 {
+        return Err("Odd-length string".to_owned());
+    }
+    hex::decode(s).map_err(|_| "Non-hexadecimal digit found".to_owned())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn digest(json: &str) -> ParsedDigest {
+        parse_inflated(json.as_bytes(), &Limits::default()).unwrap()
+    }
+
+    #[test]
+    fn string_to_sign_joins_four_lines_without_trailing_newline() {
+        let d = digest(
+            r#"{"digestEndTime":"2015-08-17T15:01:31Z","digestS3Bucket":"b","digestS3Object":"AWSLogs\/k.json.gz","previousDigestSignature":"abcd"}"#,
+        );
+        let hash = hex::encode(Sha256::digest(
+            r#"{"digestEndTime":"2015-08-17T15:01:31Z","digestS3Bucket":"b","digestS3Object":"AWSLogs\/k.json.gz","previousDigestSignature":"abcd"}"#,
+        ));
+        assert_eq!(
+            d.string_to_sign(),
+            format!("2015-08-17T15:01:31Z\nb/AWSLogs/k.json.gz\n{hash}\nabcd")
+        );
+    }
+
+    #[test]
+    fn null_previous_signature_is_the_literal_null() {
+        let d = digest(r#"{"digestEndTime":"t","digestS3Bucket":"b","digestS3Object":"k","previousDigestSignature":null}"#);
+        assert!(d.string_to_sign().ends_with("\nnull"));
+        let d = digest(r#"{"digestEndTime":"t","digestS3Bucket":"b","digestS3Object":"k"}"#);
+        assert!(d.string_to_sign().ends_with("\nnull"));
+    }
+
+    #[test]
+    fn hash_is_of_the_bytes_as_delivered() {
+        let a = digest(r#"{"k":"a\/b"}"#);
+        let b = digest(r#"{"k":"a/b"}"#);
+        assert_eq!(a.field("k"), b.field("k"));
+        assert_ne!(a.inflated_sha256, b.inflated_sha256);
+    }
+
+    #[test]
+    fn format_errors() {
+        let limits = Limits::default();
+        assert!(matches!(parse(b"not gzip", &limits), Err(FormatError::Gzip(_))));
+        assert!(matches!(parse_inflated(b"[1]", &limits), Err(FormatError::NotAnObject)));
+        assert!(matches!(parse_inflated(b"{", &limits), Err(FormatError::Json(_))));
+        assert!(matches!(parse_inflated(b"\xff", &limits), Err(FormatError::Json(_))));
+        let small = Limits {
+            max_log_files_per_digest: 1,
+            ..Limits::default()
+        };
+        assert!(matches!(
+            parse_inflated(br#"{"logFiles":[{},{}]}"#, &small),
+            Err(FormatError::TooManyLogFiles(1))
+        ));
+    }
+
+    #[test]
+    fn inflate_limit_stops_a_bomb() {
+        let mut enc = flate2::write::GzEncoder::new(Vec::new(), flate2::Compression::best());
+        std::io::Write::write_all(&mut enc, &vec![b' '; 4 << 20]).unwrap();
+        let bomb = enc.finish().unwrap();
+        let limits = Limits {
+            max_digest_bytes: 1 << 20,
+            ..Limits::default()
+        };
+        assert_eq!(parse(&bomb, &limits).unwrap_err(), FormatError::TooLarge(1 << 20));
+    }
+
+    #[test]
+    fn python_hex_errors() {
+        assert_eq!(decode_hex_like_python("abc"), Err("Odd-length string".to_owned()));
+        assert_eq!(
+            decode_hex_like_python("zz"),
+            Err("Non-hexadecimal digit found".to_owned())
+        );
+        assert_eq!(decode_hex_like_python("0aFF"), Ok(vec![0x0a, 0xff]));
+    }
+
+    #[test]
+    fn log_entries_missing_fields_are_kept() {
+        let d = digest(r#"{"logFiles":[{"s3Bucket":"b","s3Object":"k","hashValue":"h"},{"s3Bucket":"b"}]}"#);
+        let logs = d.log_files();
+        assert_eq!(logs.len(), 2);
+        assert_eq!(logs[1].key, "");
+    }
+}

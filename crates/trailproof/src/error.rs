@@ -1,0 +1,99 @@
+//! Errors: a check that could not be performed. Tampering is never an error, it is a verdict.
+
+use std::fmt;
+
+/// Why a run (or one step of it) could not be carried out.
+///
+/// Every variant names the object or input it concerns, so one line tells an operator what to fix.
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum Error {
+    /// A time given on the command line or in a file could not be understood.
+    #[error("invalid time {input:?}: expected e.g. 2015-01-08T05:21:42Z, 20160129T19:00:00Z or 2024-01-01")]
+    Time {
+        /// The text that was given.
+        input: String,
+    },
+    /// The requested range is empty.
+    #[error("Invalid time range specified: start-time must occur before end-time")]
+    TimeRange,
+    /// The trail ARN does not look like `arn:aws:cloudtrail:REGION:ACCOUNT:trail/NAME`.
+    #[error("Invalid trail ARN provided: {0}")]
+    TrailArn(String),
+    /// The public key list could not be used.
+    #[error("public keys {source_name}: {reason}")]
+    PublicKeys {
+        /// Where the keys came from (a file path, an API call).
+        source_name: String,
+        /// What is wrong with them.
+        reason: String,
+    },
+    /// No public key is valid in the window the reference CLI asks for.
+    #[error("No public keys found between {start} and {end}")]
+    NoPublicKeys {
+        /// Start of the window, display format.
+        start: String,
+        /// End of the window, display format.
+        end: String,
+    },
+    /// Listing or reading the storage failed for a reason other than a missing object.
+    #[error("{0}")]
+    Store(#[from] StoreError),
+    /// A configuration value is unusable (thread pool, paths, flags).
+    #[error("{0}")]
+    Config(String),
+}
+
+/// An error from an [`ObjectStore`](crate::store::ObjectStore).
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum StoreError {
+    /// The object does not exist (S3 `NoSuchKey`): for a digest or log file this becomes a
+    /// "not found" verdict, not an error.
+    #[error("s3://{bucket}/{key}: not found")]
+    NotFound {
+        /// Bucket of the object.
+        bucket: String,
+        /// Key of the object.
+        key: String,
+    },
+    /// The bucket is not available from this store (archive mode without a directory for it).
+    #[error("bucket {bucket}: {reason}")]
+    NoSuchBucket {
+        /// The bucket name.
+        bucket: String,
+        /// What would make it available.
+        reason: String,
+    },
+    /// The object or listing exists but could not be read.
+    #[error("s3://{bucket}/{key}: {cause}")]
+    Unreadable {
+        /// Bucket of the object or listing.
+        bucket: String,
+        /// Key (or listing prefix).
+        key: String,
+        /// The underlying cause.
+        cause: String,
+    },
+    /// The object is larger than the limit the caller set.
+    #[error("s3://{bucket}/{key}: larger than the limit of {limit} bytes")]
+    TooLarge {
+        /// Bucket of the object.
+        bucket: String,
+        /// Key of the object.
+        key: String,
+        /// The limit in bytes.
+        limit: u64,
+    },
+}
+
+impl StoreError {
+    /// Builds an [`StoreError::Unreadable`] from any displayable cause.
+    pub fn unreadable(bucket: &str, key: &str, cause: impl fmt::Display) -> Self {
+        StoreError::Unreadable {
+            bucket: bucket.to_owned(),
+            key: key.to_owned(),
+            cause: cause.to_string(),
+        }
+    }
+}

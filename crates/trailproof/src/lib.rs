@@ -1,0 +1,61 @@
+//! Prove an AWS CloudTrail archive has not been tampered with.
+//!
+//! `trailproof` checks CloudTrail's digest files (hourly, signed, chained) and the log files they
+//! list, with the verdicts of `aws cloudtrail validate-logs`, plus checks the AWS CLI does not make.
+//! The verification core is sans-IO: bytes, keys and times come in as arguments; storage sits
+//! behind the small [`ObjectStore`] trait (a local directory and memory here, S3 elsewhere).
+//!
+//! Tampering is a verdict in the [`Report`], never an `Err`: `Err` means a check could not be
+//! performed at all.
+//!
+//! ```
+//! use trailproof::{validate, Chain, KeySet, MemoryStore, Object, Options, Parallelism, Verdict};
+//! use trailproof_testkit::TrailBuilder;
+//!
+//! // A day of a real-looking, really signed trail, held in memory.
+//! let trail = TrailBuilder::new().hours(24).build();
+//! let mut store = MemoryStore::new();
+//! for ((bucket, key), o) in &trail.archive.objects {
+//!     store.put(bucket, key, Object { bytes: o.body.clone(), metadata: Some(o.metadata.clone()) });
+//! }
+//! let keys = KeySet::from_list_public_keys_json(trail.archive.public_keys_json().as_bytes(), "keys")?;
+//!
+//! let arn = trailproof::TrailArn::parse(&trail.trail_arn())?;
+//! let chain = Chain {
+//!     bucket: "trail-bucket".into(),
+//!     prefix: None,
+//!     organization_id: None,
+//!     account_id: arn.account_id.clone(),
+//!     source_region: arn.region.clone(),
+//!     home_region: arn.region.clone(),
+//!     trail_name: arn.name.clone(),
+//! };
+//! let options = Options::new(
+//!     trailproof::time::parse("2024-03-01T00:00:00Z")?,
+//!     trailproof::time::parse("2024-03-02T00:00:00Z")?,
+//! )
+//! .parallelism(Parallelism::Serial);
+//! let report = validate(&store, &keys, &chain, &arn.arn, &options)?;
+//! assert_eq!(report.verdict(), Verdict::Valid);
+//! assert!(report.summary().log_files.valid > 0);
+//! # Ok::<(), trailproof::Error>(())
+//! ```
+#![forbid(unsafe_code)]
+#![warn(missing_docs)]
+
+pub mod digest;
+mod error;
+pub mod keys;
+pub mod layout;
+pub mod loghash;
+pub mod report;
+pub mod store;
+pub mod time;
+mod validate;
+
+pub use error::{Error, StoreError};
+pub use keys::{KeySet, PublicKey};
+pub use layout::{Chain, TrailArn};
+pub use report::{Counts, DigestOutcome, Entry, Finding, LogOutcome, Report, Status, Summary, Verdict};
+pub use store::{LocalDirStore, MemoryStore, Metadata, Object, ObjectStore};
+pub use validate::{validate, Options, Parallelism, PublicKeySource};

@@ -1,0 +1,359 @@
+//! Storage: one small trait over where digests and logs live, with a local-directory backend (an
+//! `aws s3 sync` copy plus `.meta.json` sidecars) and an in-memory backend.
+
+use std::collections::BTreeMap;
+use std::fs;
+use std::io::{Cursor, Read};
+use std::ops::ControlFlow;
+use std::path::{Component, Path, PathBuf};
+use std::sync::Arc;
+
+use crate::StoreError;
+
+/// S3 user metadata (names without the `x-amz-meta-` prefix).
+pub type Metadata = BTreeMap<String, String>;
+
+/// An object's bytes with its user metadata.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct Object {
+    /// The bytes as stored (gzip for CloudTrail files).
+    pub bytes: Vec<u8>,
+    /// User metadata; `None` when the store does not know it (a copy made without metadata).
+    pub metadata: Option<Metadata>,
+}
+
+/// A streaming reader over an object's bytes.
+pub type ObjectReader = Box<dyn Read + Send>;
+
+/// Where CloudTrail objects are read from.
+///
+/// Implementations: [`LocalDirStore`], [`MemoryStore`], and S3 in `trailproof-aws`.
+pub trait ObjectStore: Send + Sync {
+    /// Calls `each` with the keys of `bucket` that start with `prefix` and sort after
+    /// `start_after`, in byte order (as S3 lists), until `each` breaks.
+    fn list(
+        &self,
+        bucket: &str,
+        prefix: &str,
+        start_after: &str,
+        each: &mut dyn FnMut(&str) -> ControlFlow<()>,
+    ) -> Result<(), StoreError>;
+
+    /// Reads a whole object (digests), refusing more than `limit` bytes.
+    fn get(&self, bucket: &str, key: &str, limit: u64) -> Result<Object, StoreError>;
+
+    /// Opens an object for streaming (log files).
+    fn open(&self, bucket: &str, key: &str) -> Result<ObjectReader, StoreError>;
+}
+
+impl<T: ObjectStore + ?Sized> ObjectStore for Arc<T> {
+    fn list(
+        &self,
+        bucket: &str,
+        prefix: &str,
+        start_after: &str,
+        each: &mut dyn FnMut(&str) -> ControlFlow<()>,
+    ) -> Result<(), StoreError> {
+        (**self).list(bucket, prefix, start_after, each)
+    }
+    fn get(&self, bucket: &str, key: &str, limit: u64) -> Result<Object, StoreError> {
+        (**self).get(bucket, key, limit)
+    }
+    fn open(&self, bucket: &str, key: &str) -> Result<ObjectReader, StoreError> {
+        (**self).open(bucket, key)
+    }
+}
+
+/// Objects kept in memory: tests, fuzzing, and embedders that already hold the bytes.
+#[derive(Clone, Debug, Default)]
+pub struct MemoryStore {
+    objects: BTreeMap<String, BTreeMap<String, Object>>,
+}
+
+impl MemoryStore {
+    /// An empty store.
+    pub fn new() -> Self {
+        Self::default()
+    }
+
+    /// Adds or replaces an object.
+    pub fn put(&mut self, bucket: &str, key: &str, object: Object) {
+        self.objects
+            .entry(bucket.to_owned())
+            .or_default()
+            .insert(key.to_owned(), object);
+    }
+
+    /// Removes an object.
+    pub fn remove(&mut self, bucket: &str, key: &str) -> Option<Object> {
+        self.objects.get_mut(bucket)?.remove(key)
+    }
+
+    fn object(&self, bucket: &str, key: &str) -> Result<&Object, StoreError> {
+        self.objects
+            .get(bucket)
+            .and_then(|b| b.get(key))
+            .ok_or_else(|| StoreError::NotFound {
+                bucket: bucket.to_owned(),
+                key: key.to_owned(),
+            })
+    }
+}
+
+impl ObjectStore for MemoryStore {
+    fn list(
+        &self,
+        bucket: &str,
+        prefix: &str,
+        start_after: &str,
+        each: &mut dyn FnMut(&str) -> ControlFlow<()>,
+    ) -> Result<(), StoreError> {
+        let Some(objects) = self.objects.get(bucket) else {
+            return Err(StoreError::NoSuchBucket {
+                bucket: bucket.to_owned(),
+                reason: "no such bucket".to_owned(),
+            });
+        };
+        let from = if start_after < prefix { prefix } else { start_after };
+        for key in objects.range(from.to_owned()..).map(|(k, _)| k) {
+            if key.as_str() <= start_after {
+                continue;
+            }
+            if !key.starts_with(prefix) {
+                break;
+            }
+            if each(key).is_break() {
+                break;
+            }
+        }
+        Ok(())
+    }
+
+    fn get(&self, bucket: &str, key: &str, limit: u64) -> Result<Object, StoreError> {
+        let object = self.object(bucket, key)?;
+        if object.bytes.len() as u64 > limit {
+            return Err(StoreError::TooLarge {
+                bucket: bucket.to_owned(),
+                key: key.to_owned(),
+                limit,
+            });
+        }
+        Ok(object.clone())
+    }
+
+    fn open(&self, bucket: &str, key: &str) -> Result<ObjectReader, StoreError> {
+        Ok(Box::new(Cursor::new(self.object(bucket, key)?.bytes.clone())))
+    }
+}
+
+/// Suffix of the sidecar file that holds an object's S3 user metadata as a JSON object.
+pub const SIDECAR_SUFFIX: &str = ".meta.json";
+
+/// Buckets copied to local directories: `DIR/KEY` is the object, `DIR/KEY.meta.json` its
+/// metadata (when known). This is what `aws s3 sync s3://BUCKET DIR` produces, plus sidecars.
+#[derive(Clone, Debug, Default)]
+pub struct LocalDirStore {
+    buckets: BTreeMap<String, PathBuf>,
+}
+
+impl LocalDirStore {
+    /// A store with no bucket yet.
+    pub fn new() -> Self {
+        Self::default()
+    }
+
+    /// Serves `bucket` from `dir`.
+    pub fn with_bucket(mut self, bucket: &str, dir: impl Into<PathBuf>) -> Self {
+        self.buckets.insert(bucket.to_owned(), dir.into());
+        self
+    }
+
+    /// The directory serving `bucket`.
+    pub fn dir(&self, bucket: &str) -> Result<&Path, StoreError> {
+        self.buckets
+            .get(bucket)
+            .map(PathBuf::as_path)
+            .ok_or_else(|| StoreError::NoSuchBucket {
+                bucket: bucket.to_owned(),
+                reason: format!("not in the archive (map it with --archive-bucket {bucket}=DIR)"),
+            })
+    }
+
+    /// The file of an object; keys that could escape the directory are refused.
+    fn path(&self, bucket: &str, key: &str) -> Result<PathBuf, StoreError> {
+        let dir = self.dir(bucket)?;
+        let relative = Path::new(key);
+        let safe = !key.is_empty()
+            && !key.contains('\\')
+            && relative
+                .components()
+                .all(|c| matches!(c, Component::Normal(_)));
+        if !safe {
+            return Err(StoreError::unreadable(
+                bucket,
+                key,
+                "key cannot be mapped to a file inside the archive",
+            ));
+        }
+        Ok(dir.join(relative))
+    }
+
+    fn not_found_or(bucket: &str, key: &str, e: std::io::Error) -> StoreError {
+        match e.kind() {
+            std::io::ErrorKind::NotFound | std::io::ErrorKind::NotADirectory => {
+                StoreError::NotFound {
+                    bucket: bucket.to_owned(),
+                    key: key.to_owned(),
+                }
+            }
+            _ => StoreError::unreadable(bucket, key, e),
+        }
+    }
+
+    fn metadata(&self, bucket: &str, key: &str, path: &Path) -> Result<Option<Metadata>, StoreError> {
+        let mut sidecar = path.as_os_str().to_owned();
+        sidecar.push(SIDECAR_SUFFIX);
+        let text = match fs::read(&sidecar) {
+            Ok(t) => t,
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(None),
+            Err(e) => return Err(StoreError::unreadable(bucket, &format!("{key}{SIDECAR_SUFFIX}"), e)),
+        };
+        let value: serde_json::Value = serde_json::from_slice(&text).map_err(|e| {
+            StoreError::unreadable(bucket, &format!("{key}{SIDECAR_SUFFIX}"), format!("not valid JSON: {e}"))
+        })?;
+        let serde_json::Value::Object(map) = value else {
+            return Err(StoreError::unreadable(
+                bucket,
+                &format!("{key}{SIDECAR_SUFFIX}"),
+                "not a JSON object of metadata names to strings",
+            ));
+        };
+        let mut meta = Metadata::new();
+        for (name, v) in map {
+            let serde_json::Value::String(s) = v else {
+                return Err(StoreError::unreadable(
+                    bucket,
+                    &format!("{key}{SIDECAR_SUFFIX}"),
+                    format!("metadata {name:?} is not a string"),
+                ));
+            };
+            // S3 lowercases metadata names; accept the header form too.
+            let name = name.to_ascii_lowercase();
+            let name = name.strip_prefix("x-amz-meta-").unwrap_or(&name).to_owned();
+            meta.insert(name, s);
+        }
+        Ok(Some(meta))
+    }
+}
+
+/// Collects the keys under `dir` (relative path `rel`) into `out`.
+fn walk(dir: &Path, rel: &str, out: &mut Vec<String>) -> std::io::Result<()> {
+    for entry in fs::read_dir(dir)? {
+        let entry = entry?;
+        let Some(name) = entry.file_name().to_str().map(str::to_owned) else {
+            continue; // not UTF-8: cannot be an S3 key written by CloudTrail
+        };
+        let key = if rel.is_empty() { name } else { format!("{rel}/{name}") };
+        let file_type = entry.file_type()?;
+        if file_type.is_dir() {
+            walk(&entry.path(), &key, out)?;
+        } else if (file_type.is_file() || (file_type.is_symlink() && entry.path().is_file()))
+            && !key.ends_with(SIDECAR_SUFFIX)
+        {
+            out.push(key);
+        }
+    }
+    Ok(())
+}
+
+impl ObjectStore for LocalDirStore {
+    fn list(
+        &self,
+        bucket: &str,
+        prefix: &str,
+        start_after: &str,
+        each: &mut dyn FnMut(&str) -> ControlFlow<()>,
+    ) -> Result<(), StoreError> {
+        let root = self.dir(bucket)?;
+        // Only walk the directory that can hold the prefix: `a/b/c` lists `a/b`, keeping entries
+        // whose name starts with `c`.
+        let (dir_part, name_prefix) = match prefix.rfind('/') {
+            Some(i) => (&prefix[..i], &prefix[i + 1..]),
+            None => ("", prefix),
+        };
+        if Path::new(dir_part)
+            .components()
+            .any(|c| !matches!(c, Component::Normal(_)))
+        {
+            return Ok(());
+        }
+        let dir = root.join(dir_part);
+        let entries = match fs::read_dir(&dir) {
+            Ok(e) => e,
+            Err(e) if matches!(e.kind(), std::io::ErrorKind::NotFound | std::io::ErrorKind::NotADirectory) => {
+                if root.is_dir() {
+                    return Ok(());
+                }
+                return Err(StoreError::NoSuchBucket {
+                    bucket: bucket.to_owned(),
+                    reason: format!("archive directory {} does not exist", root.display()),
+                });
+            }
+            Err(e) => return Err(StoreError::unreadable(bucket, prefix, e)),
+        };
+        let mut keys = Vec::new();
+        for entry in entries {
+            let entry = entry.map_err(|e| StoreError::unreadable(bucket, prefix, e))?;
+            let Some(name) = entry.file_name().to_str().map(str::to_owned) else {
+                continue;
+            };
+            if !name.starts_with(name_prefix) {
+                continue;
+            }
+            let key = if dir_part.is_empty() { name } else { format!("{dir_part}/{name}") };
+            let file_type = entry.file_type().map_err(|e| StoreError::unreadable(bucket, &key, e))?;
+            if file_type.is_dir() {
+                walk(&entry.path(), &key, &mut keys).map_err(|e| StoreError::unreadable(bucket, &key, e))?;
+            } else if !key.ends_with(SIDECAR_SUFFIX) {
+                keys.push(key);
+            }
+        }
+        keys.sort_unstable();
+        for key in keys.iter().filter(|k| k.as_str() > start_after) {
+            if each(key).is_break() {
+                break;
+            }
+        }
+        Ok(())
+    }
+
+    fn get(&self, bucket: &str, key: &str, limit: u64) -> Result<Object, StoreError> {
+        let path = self.path(bucket, key)?;
+        let file = fs::File::open(&path).map_err(|e| Self::not_found_or(bucket, key, e))?;
+        let mut bytes = Vec::new();
+        file.take(limit.saturating_add(1))
+            .read_to_end(&mut bytes)
+            .map_err(|e| Self::not_found_or(bucket, key, e))?;
+        if bytes.len() as u64 > limit {
+            return Err(StoreError::TooLarge {
+                bucket: bucket.to_owned(),
+                key: key.to_owned(),
+                limit,
+            });
+        }
+        let metadata = self.metadata(bucket, key, &path)?;
+        Ok(Object { bytes, metadata })
+    }
+
+    fn open(&self, bucket: &str, key: &str) -> Result<ObjectReader, StoreError> {
+        let path = self.path(bucket, key)?;
+        let file = fs::File::open(&path).map_err(|e| Self::not_found_or(bucket, key, e))?;
+        if file.metadata().map(|m| m.is_dir()).unwrap_or(false) {
+            return Err(StoreError::NotFound {
+                bucket: bucket.to_owned(),
+                key: key.to_owned(),
+            });
+        }
+        Ok(Box::new(file))
+    }
+}

@@ -1,0 +1,596 @@
+//! The run: list a chain's digests, walk it back from the newest exactly as the AWS CLI does,
+//! then hash every log file of every valid digest, in parallel, reporting in the CLI's order.
+
+use std::collections::{HashMap, HashSet};
+use std::ops::ControlFlow;
+
+use chrono::{DateTime, Duration, Utc};
+use rayon::prelude::*;
+
+use crate::digest::{self, KeyLookup, Limits, LogFileRef, LookupError, ParsedDigest, SignatureSource};
+use crate::keys::{KeySet, PublicKey};
+use crate::layout::{is_backfill_key, key_date, Chain};
+use crate::report::{DigestEntry, DigestOutcome, Entry, Finding, LogEntry, LogOutcome, Report, Status};
+use crate::store::{Metadata, ObjectStore};
+use crate::time::{display, key_format, parse_key_time};
+use crate::{Error, StoreError};
+
+/// Where CloudTrail public keys come from.
+pub trait PublicKeySource: Sync {
+    /// The keys CloudTrail lists for `region` between `start` and `end` (`ListPublicKeys`).
+    fn public_keys(&self, region: &str, start: DateTime<Utc>, end: DateTime<Utc>) -> Result<KeySet, Error>;
+}
+
+/// A fixed key set (a `list-public-keys` file) answers every request with all its keys: the file
+/// is the answer of the `list-public-keys` call its author made.
+impl PublicKeySource for KeySet {
+    fn public_keys(&self, _: &str, _: DateTime<Utc>, _: DateTime<Utc>) -> Result<KeySet, Error> {
+        Ok(self.clone())
+    }
+}
+
+/// How much to do at once.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub enum Parallelism {
+    /// Everything on the calling thread, in order.
+    Serial,
+    /// A pool of this many threads (0: one per core).
+    Threads(usize),
+    /// One thread per core.
+    #[default]
+    Auto,
+}
+
+/// What to validate and how.
+#[derive(Clone, Debug)]
+#[non_exhaustive]
+pub struct Options {
+    /// Start of the range (digests ending at or after it).
+    pub start: DateTime<Utc>,
+    /// End of the range (digests ending up to an hour after it are read, as the CLI does).
+    pub end: DateTime<Utc>,
+    /// Threads for fetching, signature checks and hashing.
+    pub parallelism: Parallelism,
+    /// Size limits on digests.
+    pub limits: Limits,
+    /// List the chain's log folder and report log files no valid digest lists.
+    pub check_unreferenced_logs: bool,
+}
+
+impl Options {
+    /// Options for a range, with defaults for the rest.
+    pub fn new(start: DateTime<Utc>, end: DateTime<Utc>) -> Self {
+        Options {
+            start,
+            end,
+            parallelism: Parallelism::Auto,
+            limits: Limits::default(),
+            check_unreferenced_logs: false,
+        }
+    }
+
+    /// Sets the parallelism.
+    pub fn parallelism(mut self, p: Parallelism) -> Self {
+        self.parallelism = p;
+        self
+    }
+
+    /// Turns the unreferenced-log check on or off.
+    pub fn check_unreferenced_logs(mut self, on: bool) -> Self {
+        self.check_unreferenced_logs = on;
+        self
+    }
+
+    /// Sets the limits.
+    pub fn limits(mut self, limits: Limits) -> Self {
+        self.limits = limits;
+        self
+    }
+}
+
+/// A digest as fetched and parsed, before the walk judges it.
+enum Fetched {
+    Missing,
+    Unreadable(String),
+    Format(String),
+    Parsed(Box<ParsedDigest>, Option<Metadata>),
+}
+
+/// What the walk learned from a digest about the one it links to.
+struct Link {
+    bucket: String,
+    key: String,
+    successor_key: String,
+    signature: Option<String>,
+    hash: Option<String>,
+}
+
+/// One step of the walk: a digest (with its log files when valid) or a gap.
+enum Step {
+    Digest(DigestEntry, Vec<LogFileRef>),
+    Gap(Entry),
+}
+
+/// Validates one chain over a time range.
+///
+/// `trail_arn` is only used in the report header. Returns `Err` when the run cannot be carried
+/// out (listing fails, no public keys); tampering and missing files are verdicts in the report.
+pub fn validate(
+    store: &dyn ObjectStore,
+    keys: &dyn PublicKeySource,
+    chain: &Chain,
+    trail_arn: &str,
+    options: &Options,
+) -> Result<Report, Error> {
+    let pool = match options.parallelism {
+        Parallelism::Serial => None,
+        Parallelism::Threads(n) => Some(n),
+        Parallelism::Auto => Some(0),
+    }
+    .map(|n| {
+        rayon::ThreadPoolBuilder::new()
+            .num_threads(n)
+            .thread_name(|i| format!("trailproof-{i}"))
+            .build()
+            .map_err(|e| Error::Config(format!("cannot start {n} threads: {e}")))
+    })
+    .transpose()?;
+    let run = Run {
+        store,
+        keys,
+        chain,
+        options,
+        parallel: pool.is_some(),
+    };
+    match &pool {
+        Some(pool) => pool.install(|| run.run(trail_arn)),
+        None => run.run(trail_arn),
+    }
+}
+
+struct Run<'a> {
+    store: &'a dyn ObjectStore,
+    keys: &'a dyn PublicKeySource,
+    chain: &'a Chain,
+    options: &'a Options,
+    parallel: bool,
+}
+
+/// Keys for one chain walk: the standard chain loads its keys once; the backfill chain starts
+/// empty and loads keys around each digest's generation time, as the CLI does.
+struct WalkKeys<'a> {
+    source: &'a dyn PublicKeySource,
+    region: String,
+    keys: KeySet,
+    backfill: bool,
+}
+
+impl KeyLookup for WalkKeys<'_> {
+    fn lookup(&mut self, fingerprint: &str, generated: Option<&str>) -> Result<Option<PublicKey>, LookupError> {
+        if self.keys.get(fingerprint).is_none() && self.backfill {
+            if let Some(generated) = generated {
+                let Some(at) = crate::time::parse_cloudtrail(generated) else {
+                    return Err(LookupError::Verdict(format!("Unable to parse date value: {generated}")));
+                };
+                let (start, end) = (at - Duration::hours(1), at + Duration::hours(1));
+                let found = self
+                    .source
+                    .public_keys(&self.region, start, end)
+                    .map_err(LookupError::Fetch)?;
+                if found.is_empty() {
+                    return Err(LookupError::Verdict(format!(
+                        "No public keys found between {} and {}",
+                        display(start),
+                        display(end)
+                    )));
+                }
+                self.keys.extend(found);
+            }
+        }
+        Ok(self.keys.get(fingerprint).cloned())
+    }
+
+    fn region(&self) -> &str {
+        &self.region
+    }
+}
+
+impl Run<'_> {
+    fn map<T: Sync, R: Send>(&self, items: &[T], f: impl Fn(&T) -> R + Sync + Send) -> Vec<R> {
+        if self.parallel {
+            items.par_iter().map(f).collect()
+        } else {
+            items.iter().map(f).collect()
+        }
+    }
+
+    fn run(&self, trail_arn: &str) -> Result<Report, Error> {
+        let (start, end) = (self.options.start, self.options.end);
+        let (standard, backfill) = self.list_digests(&self.chain.bucket, start, end)?;
+
+        // Fetch and parse every listed digest up front, in parallel; the walk itself is
+        // sequential (each step depends on the previous) but then only does lookups.
+        let listed: Vec<&String> = standard.iter().chain(&backfill).collect();
+        let fetched = self.map(&listed, |key| self.fetch(&self.chain.bucket, key));
+        let mut cache: HashMap<(String, String), Fetched> = listed
+            .into_iter()
+            .map(|k| (self.chain.bucket.clone(), k.clone()))
+            .zip(fetched)
+            .collect();
+
+        // The CLI loads the standard chain's keys before walking, even when nothing was listed.
+        let window_end = end + Duration::hours(2);
+        let standard_keys = self.keys.public_keys(&self.chain.home_region, start, window_end)?;
+        if standard_keys.is_empty() {
+            return Err(Error::NoPublicKeys {
+                start: display(start),
+                end: display(window_end),
+            });
+        }
+        let mut steps = Vec::new();
+        let mut findings = Vec::new();
+        let mut standard_lookup = WalkKeys {
+            source: self.keys,
+            region: self.chain.home_region.clone(),
+            keys: standard_keys,
+            backfill: false,
+        };
+        self.walk(standard, false, &mut standard_lookup, &mut cache, &mut steps, &mut findings)?;
+        let mut backfill_lookup = WalkKeys {
+            source: self.keys,
+            region: self.chain.home_region.clone(),
+            keys: KeySet::new(),
+            backfill: true,
+        };
+        self.walk(backfill, true, &mut backfill_lookup, &mut cache, &mut steps, &mut findings)?;
+
+        let logs: Vec<(&str, &LogFileRef)> = steps
+            .iter()
+            .filter_map(|s| match s {
+                Step::Digest(d, logs) => Some(logs.iter().map(move |l| (d.key.as_str(), l))),
+                Step::Gap(_) => None,
+            })
+            .flatten()
+            .collect();
+        let outcomes = self.map(&logs, |(_, log)| self.check_log(log));
+
+        let mut found_start: Option<DateTime<Utc>> = None;
+        let mut found_end: Option<DateTime<Utc>> = None;
+        let mut windows = Vec::new();
+        let mut referenced = HashSet::new();
+        let mut outcomes = outcomes.into_iter();
+        let mut entries = Vec::with_capacity(steps.len() + logs.len());
+        for step in steps {
+            match step {
+                Step::Gap(gap) => entries.push(gap),
+                Step::Digest(d, logs) => {
+                    if let (Status::Valid, Some(s), Some(e)) = (d.outcome.status(), d.start, d.end) {
+                        let s_clamped = s.max(start);
+                        let e_clamped = e.min(end);
+                        found_start = Some(found_start.map_or(s_clamped, |f| f.min(s_clamped)));
+                        found_end = Some(found_end.map_or(e_clamped, |f| f.max(e_clamped)));
+                        windows.push((s, e));
+                    }
+                    let digest_key = d.key.clone();
+                    entries.push(Entry::Digest(d));
+                    for (log, outcome) in logs.into_iter().zip(outcomes.by_ref()) {
+                        referenced.insert((log.bucket.clone(), log.key.clone()));
+                        entries.push(Entry::Log(LogEntry {
+                            bucket: log.bucket,
+                            key: log.key,
+                            digest_key: digest_key.clone(),
+                            outcome,
+                        }));
+                    }
+                }
+            }
+        }
+        if self.options.check_unreferenced_logs {
+            self.find_unreferenced_logs(&windows, &referenced, &mut findings)?;
+        }
+        Ok(Report {
+            trail_arn: trail_arn.to_owned(),
+            start,
+            end,
+            found_start,
+            found_end,
+            entries,
+            findings,
+        })
+    }
+
+    /// Lists digest keys as the CLI does: under the chain's region prefix, after a marker one
+    /// minute before `start`, matching the trail's name pattern, with key times in
+    /// `[start, end + 1h]` compared as `YYYYMMDDTHHMMSSZ` strings, stopping at the first later key.
+    fn list_digests(&self, bucket: &str, start: DateTime<Utc>, end: DateTime<Utc>) -> Result<(Vec<String>, Vec<String>), Error> {
+        let target_start = key_format(start);
+        let target_end = key_format(end + Duration::hours(1));
+        let (mut standard, mut backfill) = (Vec::new(), Vec::new());
+        self.store.list(
+            bucket,
+            &self.chain.digest_prefix(),
+            &self.chain.marker(start),
+            &mut |key| {
+                if !self.chain.is_digest_key(key) {
+                    return ControlFlow::Continue(());
+                }
+                let date = key_date(key);
+                if date > target_end.as_str() {
+                    return ControlFlow::Break(());
+                }
+                if date >= target_start.as_str() {
+                    if is_backfill_key(key) {
+                        backfill.push(key.to_owned());
+                    } else {
+                        standard.push(key.to_owned());
+                    }
+                }
+                ControlFlow::Continue(())
+            },
+        )?;
+        Ok((standard, backfill))
+    }
+
+    fn fetch(&self, bucket: &str, key: &str) -> Fetched {
+        // Compressed digests are far smaller than inflated ones; the inflated limit bounds both.
+        match self.store.get(bucket, key, self.options.limits.max_digest_bytes) {
+            Err(StoreError::NotFound { .. }) => Fetched::Missing,
+            Err(StoreError::TooLarge { limit, .. }) => Fetched::Format(format!("object larger than {limit} bytes")),
+            Err(e) => Fetched::Unreadable(e.to_string()),
+            Ok(object) => match digest::parse(&object.bytes, &self.options.limits) {
+                Ok(parsed) => Fetched::Parsed(Box::new(parsed), object.metadata),
+                Err(e) => Fetched::Format(e.to_string()),
+            },
+        }
+    }
+
+    /// Walks one chain (standard or backfill) from the newest listed digest, following
+    /// `previousDigestS3Object`, jumping to the next older listed digest after a missing or
+    /// invalid digest or a chain start, exactly as the CLI's `DigestTraverser` does.
+    fn walk(
+        &self,
+        mut digests: Vec<String>,
+        backfill: bool,
+        keys: &mut WalkKeys<'_>,
+        cache: &mut HashMap<(String, String), Fetched>,
+        steps: &mut Vec<Step>,
+        findings: &mut Vec<Finding>,
+    ) -> Result<(), Error> {
+        let start = self.options.start;
+        let mut bucket = self.chain.bucket.clone();
+        let (mut next, mut last_start) = pop_before(&mut digests, None);
+        let mut link: Option<Link> = None;
+        while let Some(key) = next.take() {
+            match last_start {
+                Some(t) if start <= t => {}
+                _ => break,
+            }
+            let fetched = cache
+                .remove(&(bucket.clone(), key.clone()))
+                .unwrap_or_else(|| self.fetch(&bucket, &key));
+            let from_successor = link.take().filter(|l| l.bucket == bucket && l.key == key);
+            let entry = |outcome, parsed: Option<&ParsedDigest>| DigestEntry {
+                bucket: bucket.clone(),
+                key: key.clone(),
+                backfill,
+                outcome,
+                start: parsed.and_then(ParsedDigest::start_time),
+                end: parsed.and_then(ParsedDigest::end_time),
+                log_files: parsed.map_or(0, |p| p.log_files().len()),
+            };
+            let (mut parsed, metadata) = match fetched {
+                Fetched::Parsed(parsed, metadata) => (parsed, metadata),
+                other => {
+                    let outcome = match other {
+                        Fetched::Missing => DigestOutcome::NotFound,
+                        Fetched::Unreadable(cause) => DigestOutcome::Unreadable { cause },
+                        Fetched::Format(reason) => DigestOutcome::InvalidFormat { reason },
+                        Fetched::Parsed(..) => unreachable_outcome(),
+                    };
+                    let missing = outcome == DigestOutcome::NotFound;
+                    steps.push(Step::Digest(entry(outcome, None), Vec::new()));
+                    let (n, n_date) = pop_before(&mut digests, Some(&key));
+                    if missing {
+                        count_more_missing(&bucket, &key, n_date, backfill, findings);
+                    }
+                    next = n;
+                    continue;
+                }
+            };
+            let source = match &metadata {
+                Some(meta) => SignatureSource::Metadata(meta.clone()),
+                None => SignatureSource::Successor(from_successor.as_ref().and_then(|l| l.signature.clone())),
+            };
+            let outcome = digest::check(&parsed, &bucket, &key, &source, keys)?;
+            // A digest whose signature is unknown is not proven, so its log files are not
+            // checked; but the chain goes on through it: the signature it names for its
+            // predecessor is verified against CloudTrail's key like any other.
+            let follow = matches!(outcome, DigestOutcome::Valid | DigestOutcome::NotVerified { .. });
+            if !follow {
+                steps.push(Step::Digest(entry(outcome, Some(&parsed)), Vec::new()));
+                next = pop_before(&mut digests, Some(&key)).0;
+                continue;
+            }
+            if let Some(l) = &from_successor {
+                check_link(l, &bucket, &parsed, metadata.as_ref(), findings);
+            }
+            let digest_start = parsed.start_time();
+            last_start = digest_start;
+            let logs = parsed.take_log_files();
+            let log_count = logs.len();
+            let logs = if outcome == DigestOutcome::Valid { logs } else { Vec::new() };
+            let mut done = entry(outcome, Some(&parsed));
+            done.log_files = log_count;
+            steps.push(Step::Digest(done, logs));
+            match parsed.previous() {
+                Some((prev_bucket, prev_key)) if !parsed.has_no_previous_link() => {
+                    link = Some(Link {
+                        bucket: prev_bucket.to_owned(),
+                        key: prev_key.to_owned(),
+                        successor_key: key.clone(),
+                        signature: parsed.previous_signature().map(str::to_owned),
+                        hash: parsed.previous_hash().map(str::to_owned),
+                    });
+                    next = Some(prev_key.to_owned());
+                    if prev_bucket != bucket {
+                        // The chain continues in another bucket: list it for later jumps.
+                        bucket = prev_bucket.to_owned();
+                        let end = parsed.end_time().unwrap_or(self.options.end);
+                        let (standard, backfills) = self.list_digests(&bucket, start, end)?;
+                        digests = if backfill { backfills } else { standard };
+                    }
+                }
+                _ => {
+                    let (n, n_date) = pop_before(&mut digests, Some(&key));
+                    if let (Some(from), Some(to)) = (n_date, digest_start) {
+                        steps.push(Step::Gap(Entry::Gap { backfill, from, to }));
+                    }
+                    next = n;
+                }
+            }
+        }
+        Ok(())
+    }
+
+    fn check_log(&self, log: &LogFileRef) -> LogOutcome {
+        if log.bucket.is_empty() || log.key.is_empty() {
+            return LogOutcome::InvalidFormat {
+                reason: "the digest's logFiles entry lacks s3Bucket or s3Object".to_owned(),
+            };
+        }
+        match self.store.open(&log.bucket, &log.key) {
+            Ok(reader) => crate::loghash::check_log(reader, &log.hash),
+            Err(StoreError::NotFound { .. }) => LogOutcome::NotFound,
+            Err(e) => LogOutcome::Unreadable { cause: e.to_string() },
+        }
+    }
+
+    /// Reports log files in the chain's log folder, inside the time covered by valid digests,
+    /// that no valid digest lists: files added after CloudTrail delivered.
+    fn find_unreferenced_logs(
+        &self,
+        windows: &[(DateTime<Utc>, DateTime<Utc>)],
+        referenced: &HashSet<(String, String)>,
+        findings: &mut Vec<Finding>,
+    ) -> Result<(), Error> {
+        // A log file's name carries its delivery minute; stay clear of window edges, where a
+        // file may belong to a digest outside the walk.
+        let margin = Duration::minutes(5);
+        let mut merged: Vec<(DateTime<Utc>, DateTime<Utc>)> = windows.to_vec();
+        merged.sort();
+        let mut covered: Vec<(DateTime<Utc>, DateTime<Utc>)> = Vec::new();
+        for (s, e) in merged {
+            match covered.last_mut() {
+                Some(last) if s <= last.1 => last.1 = last.1.max(e),
+                _ => covered.push((s, e)),
+            }
+        }
+        let bucket = &self.chain.bucket;
+        let prefix = self.chain.log_prefix();
+        for (s, e) in covered {
+            let lo = (s + margin).max(self.options.start);
+            let hi = (e - margin).min(self.options.end);
+            if lo >= hi {
+                continue;
+            }
+            let mut day = lo.date_naive();
+            while day <= hi.date_naive() {
+                let folder = format!("{prefix}{}/", day.format("%Y/%m/%d"));
+                self.store.list(bucket, &folder, "", &mut |key| {
+                    if let Some(t) = self.chain.log_key_time(key) {
+                        if t >= lo
+                            && t + Duration::minutes(1) <= hi
+                            && !referenced.contains(&(bucket.clone(), key.to_owned()))
+                        {
+                            findings.push(Finding::UnreferencedLog {
+                                bucket: bucket.clone(),
+                                key: key.to_owned(),
+                            });
+                        }
+                    }
+                    ControlFlow::Continue(())
+                })?;
+                let Some(next) = day.succ_opt() else { break };
+                day = next;
+            }
+        }
+        Ok(())
+    }
+}
+
+/// Never produced: `Fetched::Parsed` is handled before. Kept total without a panic.
+fn unreachable_outcome() -> DigestOutcome {
+    DigestOutcome::Other {
+        message: "internal error".to_owned(),
+    }
+}
+
+/// Pops listed keys from the newest down and returns the first whose key time is before that of
+/// `before` (or the newest when `before` is `None`), with its time: the CLI's `_get_last_digest`.
+/// Keys whose time cannot be parsed are passed over.
+fn pop_before(digests: &mut Vec<String>, before: Option<&str>) -> (Option<String>, Option<DateTime<Utc>>) {
+    let limit = before.map(|k| parse_key_time(key_date(k)));
+    while let Some(key) = digests.pop() {
+        let Some(date) = parse_key_time(key_date(&key)) else {
+            continue;
+        };
+        match limit {
+            None | Some(None) => return (Some(key), Some(date)),
+            Some(Some(limit)) if date < limit => return (Some(key), Some(date)),
+            Some(Some(_)) => {}
+        }
+    }
+    (None, None)
+}
+
+/// After a digest was not found, counts the further hourly digests missing between it and the
+/// next older one found (the AWS CLI reports a run of deletions as one).
+fn count_more_missing(
+    bucket: &str,
+    missing_key: &str,
+    older: Option<DateTime<Utc>>,
+    backfill: bool,
+    findings: &mut Vec<Finding>,
+) {
+    let (Some(missing_end), Some(older_end)) = (parse_key_time(key_date(missing_key)), older) else {
+        return;
+    };
+    let hours = ((missing_end - older_end).num_seconds() as f64 / 3600.0).round() as i64;
+    if hours > 1 {
+        findings.push(Finding::MissingDigests {
+            bucket: bucket.to_owned(),
+            after_key: missing_key.to_owned(),
+            count: (hours - 1) as u64,
+            from: older_end,
+            to: missing_end,
+            backfill,
+        });
+    }
+}
+
+/// Compares what the successor says about this digest with what it is.
+fn check_link(link: &Link, bucket: &str, parsed: &ParsedDigest, metadata: Option<&Metadata>, findings: &mut Vec<Finding>) {
+    let mut mismatch = |field, expected: &str, actual: &str| {
+        findings.push(Finding::LinkMismatch {
+            bucket: bucket.to_owned(),
+            key: link.successor_key.clone(),
+            previous_key: link.key.clone(),
+            field,
+            expected: expected.to_owned(),
+            actual: actual.to_owned(),
+        })
+    };
+    match &link.hash {
+        Some(h) if !h.eq_ignore_ascii_case(&parsed.inflated_sha256) => {
+            mismatch("previousDigestHashValue", h, &parsed.inflated_sha256)
+        }
+        None => mismatch("previousDigestHashValue", "", &parsed.inflated_sha256),
+        _ => {}
+    }
+    if let Some(actual) = metadata.and_then(|m| m.get("signature")) {
+        match &link.signature {
+            Some(s) if s.eq_ignore_ascii_case(actual) => {}
+            other => mismatch("previousDigestSignature", other.as_deref().unwrap_or(""), actual),
+        }
+    }
+}
