@@ -31,9 +31,15 @@ pub fn validate(args: ValidateArgs) -> Result<u8, Error> {
         ));
     };
     if !dir.is_dir() {
-        return Err(Error::Config(format!("--archive {}: not a directory", dir.display())));
+        return Err(Error::Config(format!(
+            "--archive {}: not a directory",
+            dir.display()
+        )));
     }
-    let account_id = args.account_id.clone().unwrap_or_else(|| arn.account_id.clone());
+    let account_id = args
+        .account_id
+        .clone()
+        .unwrap_or_else(|| arn.account_id.clone());
     let prefix = match &args.s3_prefix {
         Some(p) => Some(p.trim_matches('/').to_owned()).filter(|p| !p.is_empty()),
         None => detect_prefix(&dir),
@@ -58,11 +64,16 @@ pub fn validate(args: ValidateArgs) -> Result<u8, Error> {
     let mut store = LocalDirStore::new().with_bucket(&chain.bucket, &dir);
     for mapping in &args.archive_bucket {
         let Some((name, path)) = mapping.split_once('=') else {
-            return Err(Error::Config(format!("--archive-bucket {mapping}: expected NAME=DIR")));
+            return Err(Error::Config(format!(
+                "--archive-bucket {mapping}: expected NAME=DIR"
+            )));
         };
         store = store.with_bucket(name, path);
     }
-    let keys_path = args.public_keys.clone().unwrap_or_else(|| dir.join("public-keys.json"));
+    let keys_path = args
+        .public_keys
+        .clone()
+        .unwrap_or_else(|| dir.join("public-keys.json"));
     let keys = load_keys(&keys_path, args.public_keys.is_none())?;
     let options = Options::new(start, end)
         .parallelism(match args.threads {
@@ -124,7 +135,9 @@ fn find_awslogs(dir: &Path, rel: PathBuf, depth: usize, found: &mut Vec<PathBuf>
     if depth > 4 {
         return;
     }
-    let Ok(entries) = fs::read_dir(dir) else { return };
+    let Ok(entries) = fs::read_dir(dir) else {
+        return;
+    };
     for entry in entries.flatten() {
         if !entry.file_type().map(|t| t.is_dir()).unwrap_or(false) {
             continue;
@@ -154,7 +167,14 @@ fn detect_organization(dir: &Path, prefix: Option<&str>, account: &str) -> Optio
         .ok()?
         .flatten()
         .filter_map(|e| e.file_name().to_str().map(str::to_owned))
-        .filter(|n| n.starts_with("o-") && logs.join(n).join(account).join("CloudTrail-Digest").is_dir())
+        .filter(|n| {
+            n.starts_with("o-")
+                && logs
+                    .join(n)
+                    .join(account)
+                    .join("CloudTrail-Digest")
+                    .is_dir()
+        })
         .collect();
     orgs.sort();
     (orgs.len() == 1).then(|| orgs.remove(0))

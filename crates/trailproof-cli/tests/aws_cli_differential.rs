@@ -28,7 +28,8 @@ fn bucket_dirs(dir: &Path) -> Vec<(String, PathBuf)> {
         .flatten()
         .filter_map(|e| {
             let name = e.file_name().to_string_lossy().into_owned();
-            name.strip_prefix("bucket-").map(|b| (b.to_owned(), e.path()))
+            name.strip_prefix("bucket-")
+                .map(|b| (b.to_owned(), e.path()))
         })
         .collect();
     v.sort();
@@ -40,13 +41,23 @@ fn oracle(dir: &Path, meta: &serde_json::Value) -> Output {
     let mut cmd = Command::new("python3");
     cmd.arg(root().join("tools/awscli_oracle.py"))
         .arg("--bucket")
-        .arg(format!("{}={}", meta["bucket"].as_str().expect("bucket"), archive.display()))
+        .arg(format!(
+            "{}={}",
+            meta["bucket"].as_str().expect("bucket"),
+            archive.display()
+        ))
         .arg("--public-keys")
         .arg(archive.join("public-keys.json"));
     for (bucket, path) in bucket_dirs(dir) {
-        cmd.arg("--bucket").arg(format!("{bucket}={}", path.display()));
+        cmd.arg("--bucket")
+            .arg(format!("{bucket}={}", path.display()));
     }
-    for a in meta["args"].as_array().into_iter().flatten().chain(meta["oracle_args"].as_array().into_iter().flatten()) {
+    for a in meta["args"]
+        .as_array()
+        .into_iter()
+        .flatten()
+        .chain(meta["oracle_args"].as_array().into_iter().flatten())
+    {
         cmd.arg(a.as_str().expect("string"));
     }
     cmd.output().expect("run the AWS CLI oracle")
@@ -54,9 +65,12 @@ fn oracle(dir: &Path, meta: &serde_json::Value) -> Output {
 
 fn trailproof(dir: &Path, meta: &serde_json::Value) -> Output {
     let mut cmd = Command::new(env!("CARGO_BIN_EXE_trailproof"));
-    cmd.arg("validate").arg("--archive").arg(dir.join("archive"));
+    cmd.arg("validate")
+        .arg("--archive")
+        .arg(dir.join("archive"));
     for (bucket, path) in bucket_dirs(dir) {
-        cmd.arg("--archive-bucket").arg(format!("{bucket}={}", path.display()));
+        cmd.arg("--archive-bucket")
+            .arg(format!("{bucket}={}", path.display()));
     }
     for a in meta["args"].as_array().into_iter().flatten() {
         cmd.arg(a.as_str().expect("string"));
@@ -76,16 +90,27 @@ fn trailproof_prints_what_the_aws_cli_prints() {
     }
     let mut compared = 0;
     let mut failures = Vec::new();
-    let mut dirs: Vec<_> = fs::read_dir(root().join("testdata")).expect("testdata").flatten().map(|e| e.path()).collect();
+    let mut dirs: Vec<_> = fs::read_dir(root().join("testdata"))
+        .expect("testdata")
+        .flatten()
+        .map(|e| e.path())
+        .collect();
     dirs.sort();
     for dir in dirs {
-        let Ok(text) = fs::read(dir.join("scenario.json")) else { continue };
+        let Ok(text) = fs::read(dir.join("scenario.json")) else {
+            continue;
+        };
         let meta: serde_json::Value = serde_json::from_slice(&text).expect("scenario.json");
-        let name = dir.file_name().map(|n| n.to_string_lossy().into_owned()).unwrap_or_default();
+        let name = dir
+            .file_name()
+            .map(|n| n.to_string_lossy().into_owned())
+            .unwrap_or_default();
         let (aws, ours) = (oracle(&dir, &meta), trailproof(&dir, &meta));
         compared += 1;
         if meta["aws_cli_compatible"] == true {
-            if (&aws.stdout, &aws.stderr, aws.status.code()) != (&ours.stdout, &ours.stderr, ours.status.code()) {
+            if (&aws.stdout, &aws.stderr, aws.status.code())
+                != (&ours.stdout, &ours.stderr, ours.status.code())
+            {
                 failures.push(format!(
                     "{name}:\n--- aws cli ({:?})\n{}{}\n--- trailproof ({:?})\n{}{}",
                     aws.status.code(),
@@ -96,9 +121,14 @@ fn trailproof_prints_what_the_aws_cli_prints() {
                     String::from_utf8_lossy(&ours.stderr)
                 ));
             }
-        } else if meta["difference"] == "stricter" && aws.status.code() == Some(1) && ours.status.code() != Some(1) {
+        } else if meta["difference"] == "stricter"
+            && aws.status.code() == Some(1)
+            && ours.status.code() != Some(1)
+        {
             // Where trailproof is stricter it may find more, never less.
-            failures.push(format!("{name}: the AWS CLI finds something invalid, trailproof does not"));
+            failures.push(format!(
+                "{name}: the AWS CLI finds something invalid, trailproof does not"
+            ));
         }
     }
     assert!(compared >= 20, "only {compared} scenarios compared");

@@ -59,7 +59,11 @@ fn errors_are_one_line_and_exit_2() {
     ];
     for (args, want) in cases {
         let (stdout, stderr, code) = trailproof(&args);
-        assert_eq!((stdout.as_str(), stderr.as_str(), code), ("", want.as_str(), 2), "{args:?}");
+        assert_eq!(
+            (stdout.as_str(), stderr.as_str(), code),
+            ("", want.as_str(), 2),
+            "{args:?}"
+        );
     }
 }
 
@@ -67,10 +71,19 @@ fn errors_are_one_line_and_exit_2() {
 fn missing_default_key_file_says_how_to_get_one() {
     let dir = tempfile::tempdir().expect("tempdir");
     let (_, stderr, code) = trailproof(&[
-        "validate", "--archive", &dir.path().display().to_string(), "--trail-arn", ARN, "--start-time", "2024-03-01",
+        "validate",
+        "--archive",
+        &dir.path().display().to_string(),
+        "--trail-arn",
+        ARN,
+        "--start-time",
+        "2024-03-01",
     ]);
     assert_eq!(code, 2);
-    assert!(stderr.contains("public-keys.json") && stderr.contains("list-public-keys"), "{stderr}");
+    assert!(
+        stderr.contains("public-keys.json") && stderr.contains("list-public-keys"),
+        "{stderr}"
+    );
     assert_eq!(stderr.lines().count(), 1, "{stderr}");
 }
 
@@ -83,11 +96,23 @@ fn a_bad_key_file_is_named() {
     let keys_arg = keys.display().to_string();
     let (stdout, stderr, code) = trailproof(&archive_args(
         &archive,
-        &["--trail-arn", ARN, "--start-time", "2024-03-01", "--public-keys", &keys_arg],
+        &[
+            "--trail-arn",
+            ARN,
+            "--start-time",
+            "2024-03-01",
+            "--public-keys",
+            &keys_arg,
+        ],
     ));
     assert_eq!(code, 2);
     assert_eq!(stdout, "");
-    assert!(stderr.starts_with(&format!("trailproof: error: public keys {keys_arg}: PublicKeyList[0]:")), "{stderr}");
+    assert!(
+        stderr.starts_with(&format!(
+            "trailproof: error: public keys {keys_arg}: PublicKeyList[0]:"
+        )),
+        "{stderr}"
+    );
 }
 
 #[test]
@@ -99,7 +124,16 @@ fn no_public_keys_is_an_error_like_the_cli() {
     let keys_arg = keys.display().to_string();
     let (_, stderr, code) = trailproof(&archive_args(
         &archive,
-        &["--trail-arn", ARN, "--start-time", "2024-03-01T00:00:00Z", "--end-time", "2024-03-01T06:00:00Z", "--public-keys", &keys_arg],
+        &[
+            "--trail-arn",
+            ARN,
+            "--start-time",
+            "2024-03-01T00:00:00Z",
+            "--end-time",
+            "2024-03-01T06:00:00Z",
+            "--public-keys",
+            &keys_arg,
+        ],
     ));
     assert_eq!(code, 2);
     assert_eq!(
@@ -110,7 +144,8 @@ fn no_public_keys_is_an_error_like_the_cli() {
 
 #[test]
 fn live_mode_without_archive_is_refused_clearly() {
-    let (_, stderr, code) = trailproof(&["validate", "--trail-arn", ARN, "--start-time", "2024-03-01"]);
+    let (_, stderr, code) =
+        trailproof(&["validate", "--trail-arn", ARN, "--start-time", "2024-03-01"]);
     assert_eq!(code, 2);
     assert!(stderr.contains("--archive"), "{stderr}");
 }

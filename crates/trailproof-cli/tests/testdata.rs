@@ -24,9 +24,10 @@ fn scenarios() -> Vec<Scenario> {
         .filter(|e| e.path().join("scenario.json").is_file())
         .map(|e| {
             let dir = e.path();
-            let meta: serde_json::Value =
-                serde_json::from_slice(&fs::read(dir.join("scenario.json")).expect("read scenario.json"))
-                    .expect("scenario.json is JSON");
+            let meta: serde_json::Value = serde_json::from_slice(
+                &fs::read(dir.join("scenario.json")).expect("read scenario.json"),
+            )
+            .expect("scenario.json is JSON");
             Scenario {
                 name: e.file_name().to_string_lossy().into_owned(),
                 args: meta["args"]
@@ -35,7 +36,9 @@ fn scenarios() -> Vec<Scenario> {
                     .iter()
                     .map(|a| a.as_str().expect("string arg").to_owned())
                     .collect(),
-                aws_cli_compatible: meta["aws_cli_compatible"].as_bool().expect("aws_cli_compatible"),
+                aws_cli_compatible: meta["aws_cli_compatible"]
+                    .as_bool()
+                    .expect("aws_cli_compatible"),
                 dir,
             }
         })
@@ -46,11 +49,14 @@ fn scenarios() -> Vec<Scenario> {
 
 fn run(s: &Scenario, extra: &[&str]) -> std::process::Output {
     let mut cmd = Command::new(env!("CARGO_BIN_EXE_trailproof"));
-    cmd.arg("validate").arg("--archive").arg(s.dir.join("archive"));
+    cmd.arg("validate")
+        .arg("--archive")
+        .arg(s.dir.join("archive"));
     for entry in fs::read_dir(&s.dir).expect("scenario dir").flatten() {
         let name = entry.file_name().to_string_lossy().into_owned();
         if let Some(bucket) = name.strip_prefix("bucket-") {
-            cmd.arg("--archive-bucket").arg(format!("{bucket}={}", entry.path().display()));
+            cmd.arg("--archive-bucket")
+                .arg(format!("{bucket}={}", entry.path().display()));
         }
     }
     cmd.args(&s.args).args(extra);
@@ -64,20 +70,32 @@ fn every_scenario_gives_its_recorded_output() {
     let mut failures = Vec::new();
     for s in &all {
         let out = run(s, &[]);
-        let expected = |ext: &str| fs::read_to_string(s.dir.join(format!("expected.{ext}"))).expect("expected file");
+        let expected = |ext: &str| {
+            fs::read_to_string(s.dir.join(format!("expected.{ext}"))).expect("expected file")
+        };
         let status = out.status.code().expect("exit status").to_string();
         let prefix_status = s.name.split('-').next().unwrap_or_default();
         let want_status = match prefix_status {
             "valid" => "0",
             "invalid" => "1",
             "not" => "2",
-            other => panic!("{}: name must start with valid-, invalid- or not-checked- (got {other})", s.name),
+            other => panic!(
+                "{}: name must start with valid-, invalid- or not-checked- (got {other})",
+                s.name
+            ),
         };
         if status != want_status {
-            failures.push(format!("{}: exit status {status}, the name says {want_status}", s.name));
+            failures.push(format!(
+                "{}: exit status {status}, the name says {want_status}",
+                s.name
+            ));
         }
         if status != expected("status").trim() {
-            failures.push(format!("{}: exit status {status}, recorded {}", s.name, expected("status").trim()));
+            failures.push(format!(
+                "{}: exit status {status}, recorded {}",
+                s.name,
+                expected("status").trim()
+            ));
         }
         for (stream, actual) in [("stdout", &out.stdout), ("stderr", &out.stderr)] {
             let actual = String::from_utf8_lossy(actual);
@@ -85,7 +103,11 @@ fn every_scenario_gives_its_recorded_output() {
                 failures.push(format!(
                     "{} ({}): {stream} differs\n--- expected\n{}\n--- actual\n{actual}",
                     s.name,
-                    if s.aws_cli_compatible { "must match the AWS CLI" } else { "trailproof only" },
+                    if s.aws_cli_compatible {
+                        "must match the AWS CLI"
+                    } else {
+                        "trailproof only"
+                    },
                     expected(stream)
                 ));
             }
@@ -111,29 +133,51 @@ fn json_report_agrees_with_the_text() {
         let text = run(&s, &[]);
         let json = run(&s, &["--format", "json"]);
         assert_eq!(text.status.code(), json.status.code(), "{}", s.name);
-        assert!(json.stderr.is_empty(), "{}: JSON mode writes only the report", s.name);
+        assert!(
+            json.stderr.is_empty(),
+            "{}: JSON mode writes only the report",
+            s.name
+        );
         let report: serde_json::Value = serde_json::from_slice(&json.stdout).expect("JSON report");
         assert_eq!(report["version"], 1);
-        assert_eq!(report["exit_code"], text.status.code().expect("code"), "{}", s.name);
+        assert_eq!(
+            report["exit_code"],
+            text.status.code().expect("code"),
+            "{}",
+            s.name
+        );
         let stdout = String::from_utf8_lossy(&text.stdout);
         for (kind, name) in [("digest_files", "digest"), ("log_files", "log")] {
             let c = &report["summary"][kind];
             if c["total"].as_u64() > Some(0) {
                 let line = format!("{}/{} {name} files valid", c["valid"], c["total"]);
-                assert!(stdout.contains(&line), "{}: {line} not in\n{stdout}", s.name);
+                assert!(
+                    stdout.contains(&line),
+                    "{}: {line} not in\n{stdout}",
+                    s.name
+                );
             }
             let listed = report[kind].as_array().expect("array");
             let listed_of_kind = listed
                 .iter()
                 .filter(|e| kind != "digest_files" || e["backfill"] == false)
                 .count() as u64;
-            assert_eq!(Some(listed_of_kind), c["total"].as_u64(), "{}: {kind}", s.name);
+            assert_eq!(
+                Some(listed_of_kind),
+                c["total"].as_u64(),
+                "{}: {kind}",
+                s.name
+            );
         }
         let stderr = String::from_utf8_lossy(&text.stderr);
         for entry in report["log_files"].as_array().expect("logs") {
             if entry["status"] != "valid" {
                 let key = entry["key"].as_str().expect("key");
-                assert!(stderr.contains(key), "{}: {key} missing from stderr", s.name);
+                assert!(
+                    stderr.contains(key),
+                    "{}: {key} missing from stderr",
+                    s.name
+                );
             }
         }
     }
@@ -141,8 +185,12 @@ fn json_report_agrees_with_the_text() {
 
 #[test]
 fn hash_mismatch_in_json_names_both_hashes() {
-    let s = scenarios().into_iter().find(|s| s.name == "invalid-log-modified").expect("scenario");
-    let report: serde_json::Value = serde_json::from_slice(&run(&s, &["--format", "json"]).stdout).expect("JSON");
+    let s = scenarios()
+        .into_iter()
+        .find(|s| s.name == "invalid-log-modified")
+        .expect("scenario");
+    let report: serde_json::Value =
+        serde_json::from_slice(&run(&s, &["--format", "json"]).stdout).expect("JSON");
     let bad: Vec<_> = report["log_files"]
         .as_array()
         .expect("logs")

@@ -163,8 +163,8 @@ impl TrailBuilder {
 
     /// From this hour on, standard digests are signed by key B instead of key A.
     ///
-    /// Key B is only valid from `start + 15 days` (hour 360): with a stricter verifier that only
-    /// trusts keys valid at the digest time, rotate at an hour in `[360, 480]`.
+    /// The keys' validity then overlaps by a day on each side of the rotation (A valid until a
+    /// day after it, B from a day before it), so every digest is signed by a key valid then.
     pub fn rotate_key_at_hour(mut self, hour: u32) -> Self {
         self.rotate_at = Some(hour);
         self
@@ -192,7 +192,7 @@ impl TrailBuilder {
     /// window and log files as that hour's standard digest, key ending `_backfill.json.gz`,
     /// metadata `backfill-generation-timestamp`, their own chain per region (the first is a
     /// starting digest), signed with key B if `generated_at` ≥ B's validity start
-    /// (`start + 15 days`), else key A. Each hour must have a standard digest.
+    /// (`start + 15 days`, or a day before the rotation), else key A. Each hour must have a standard digest.
     pub fn backfill(mut self, hours: &[u32], generated_at: DateTime<Utc>) -> Self {
         self.backfill = Some((hours.to_vec(), generated_at));
         self
@@ -219,18 +219,23 @@ impl TrailBuilder {
         s
     }
 
+    /// Key A is valid `[start − 10 days, start + 20 days]` and key B
+    /// `[start + 15 days, start + 45 days]`, unless the trail rotates: then the keys overlap by a
+    /// day around the rotation, as CloudTrail's do, so every digest is signed by a key valid then.
     fn key_a_validity(&self) -> (DateTime<Utc>, DateTime<Utc>) {
-        (
-            self.start - Duration::days(10),
-            self.start + Duration::days(20),
-        )
+        let end = match self.rotate_at {
+            Some(h) => self.start + Duration::hours(i64::from(h)) + Duration::days(1),
+            None => self.start + Duration::days(20),
+        };
+        (self.start - Duration::days(10), end)
     }
 
     fn key_b_validity(&self) -> (DateTime<Utc>, DateTime<Utc>) {
-        (
-            self.start + Duration::days(15),
-            self.start + Duration::days(45),
-        )
+        let from = match self.rotate_at {
+            Some(h) => self.start + Duration::hours(i64::from(h)) - Duration::days(1),
+            None => self.start + Duration::days(15),
+        };
+        (from, from + Duration::days(30))
     }
 
     fn log_key(&self, region: &str, delivered: DateTime<Utc>, suffix: &str) -> String {

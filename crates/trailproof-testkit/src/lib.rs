@@ -11,7 +11,8 @@
 //! (fixed times, a seeded ChaCha RNG, gzip headers with mtime 0).
 //!
 //! Public keys: key A is valid `[start − 10 days, start + 20 days]`, key B
-//! `[start + 15 days, start + 45 days]`; **both are always listed** (whether or not the trail
+//! `[start + 15 days, start + 45 days]` (around the rotation when the trail rotates: see
+//! `TrailBuilder::rotate_key_at_hour`); **both are always listed** (whether or not the trail
 //! rotates), the unknown key never is.
 
 mod archive;

@@ -115,13 +115,18 @@ pub fn parse_inflated(inflated: &[u8], limits: &Limits) -> Result<ParsedDigest, 
     let log_files = match fields.remove("logFiles") {
         Some(Value::Array(logs)) => {
             if logs.len() > limits.max_log_files_per_digest {
-                return Err(FormatError::TooManyLogFiles(limits.max_log_files_per_digest));
+                return Err(FormatError::TooManyLogFiles(
+                    limits.max_log_files_per_digest,
+                ));
             }
             logs.iter().map(log_file_ref).collect()
         }
         // Keep the field's presence (and a non-array value) without its contents.
         Some(other) => {
-            fields.insert("logFiles".to_owned(), if other.is_array() { Value::Null } else { other });
+            fields.insert(
+                "logFiles".to_owned(),
+                if other.is_array() { Value::Null } else { other },
+            );
             Vec::new()
         }
         None => Vec::new(),
@@ -173,12 +178,14 @@ impl ParsedDigest {
 
     /// `digestStartTime`, parsed.
     pub fn start_time(&self) -> Option<DateTime<Utc>> {
-        self.str_field("digestStartTime").and_then(crate::time::parse_cloudtrail)
+        self.str_field("digestStartTime")
+            .and_then(crate::time::parse_cloudtrail)
     }
 
     /// `digestEndTime`, parsed.
     pub fn end_time(&self) -> Option<DateTime<Utc>> {
-        self.str_field("digestEndTime").and_then(crate::time::parse_cloudtrail)
+        self.str_field("digestEndTime")
+            .and_then(crate::time::parse_cloudtrail)
     }
 
     /// `previousDigestS3Bucket` and `previousDigestS3Object` when both are set: the link to follow.
@@ -282,7 +289,8 @@ pub fn check(
     let backfill = crate::layout::is_backfill_key(key);
     let (signature_hex, generated) = match source {
         SignatureSource::Metadata(meta) => {
-            let (Some(sig), Some(_)) = (meta.get("signature"), meta.get("signature-algorithm")) else {
+            let (Some(sig), Some(_)) = (meta.get("signature"), meta.get("signature-algorithm"))
+            else {
                 return Ok(DigestOutcome::SignatureFailed);
             };
             let generated = meta.get("backfill-generation-timestamp");
@@ -307,8 +315,14 @@ pub fn check(
         return Ok(DigestOutcome::Moved {
             claimed: format!(
                 "s3://{}/{}",
-                parsed.field("digestS3Bucket").map(python_str).unwrap_or_default(),
-                parsed.field("digestS3Object").map(python_str).unwrap_or_default()
+                parsed
+                    .field("digestS3Bucket")
+                    .map(python_str)
+                    .unwrap_or_default(),
+                parsed
+                    .field("digestS3Object")
+                    .map(python_str)
+                    .unwrap_or_default()
             ),
         });
     }
@@ -353,7 +367,7 @@ pub fn check(
 
 /// `binascii.unhexlify`, with its error messages (the AWS CLI prints them as the verdict).
 fn decode_hex_like_python(s: &str) -> Result<Vec<u8>, String> {
-    if s.len() % 2 != 0 {
+    if !s.len().is_multiple_of(2) {
         return Err("Odd-length string".to_owned());
     }
     hex::decode(s).map_err(|_| "Non-hexadecimal digit found".to_owned())
@@ -383,7 +397,9 @@ mod tests {
 
     #[test]
     fn null_previous_signature_is_the_literal_null() {
-        let d = digest(r#"{"digestEndTime":"t","digestS3Bucket":"b","digestS3Object":"k","previousDigestSignature":null}"#);
+        let d = digest(
+            r#"{"digestEndTime":"t","digestS3Bucket":"b","digestS3Object":"k","previousDigestSignature":null}"#,
+        );
         assert!(d.string_to_sign().ends_with("\nnull"));
         let d = digest(r#"{"digestEndTime":"t","digestS3Bucket":"b","digestS3Object":"k"}"#);
         assert!(d.string_to_sign().ends_with("\nnull"));
@@ -400,10 +416,22 @@ mod tests {
     #[test]
     fn format_errors() {
         let limits = Limits::default();
-        assert!(matches!(parse(b"not gzip", &limits), Err(FormatError::Gzip(_))));
-        assert!(matches!(parse_inflated(b"[1]", &limits), Err(FormatError::NotAnObject)));
-        assert!(matches!(parse_inflated(b"{", &limits), Err(FormatError::Json(_))));
-        assert!(matches!(parse_inflated(b"\xff", &limits), Err(FormatError::Json(_))));
+        assert!(matches!(
+            parse(b"not gzip", &limits),
+            Err(FormatError::Gzip(_))
+        ));
+        assert!(matches!(
+            parse_inflated(b"[1]", &limits),
+            Err(FormatError::NotAnObject)
+        ));
+        assert!(matches!(
+            parse_inflated(b"{", &limits),
+            Err(FormatError::Json(_))
+        ));
+        assert!(matches!(
+            parse_inflated(b"\xff", &limits),
+            Err(FormatError::Json(_))
+        ));
         let small = Limits {
             max_log_files_per_digest: 1,
             ..Limits::default()
@@ -423,12 +451,18 @@ mod tests {
             max_digest_bytes: 1 << 20,
             ..Limits::default()
         };
-        assert_eq!(parse(&bomb, &limits).unwrap_err(), FormatError::TooLarge(1 << 20));
+        assert_eq!(
+            parse(&bomb, &limits).unwrap_err(),
+            FormatError::TooLarge(1 << 20)
+        );
     }
 
     #[test]
     fn python_hex_errors() {
-        assert_eq!(decode_hex_like_python("abc"), Err("Odd-length string".to_owned()));
+        assert_eq!(
+            decode_hex_like_python("abc"),
+            Err("Odd-length string".to_owned())
+        );
         assert_eq!(
             decode_hex_like_python("zz"),
             Err("Non-hexadecimal digit found".to_owned())
@@ -438,7 +472,9 @@ mod tests {
 
     #[test]
     fn log_entries_missing_fields_are_kept() {
-        let d = digest(r#"{"logFiles":[{"s3Bucket":"b","s3Object":"k","hashValue":"h"},{"s3Bucket":"b"}]}"#);
+        let d = digest(
+            r#"{"logFiles":[{"s3Bucket":"b","s3Object":"k","hashValue":"h"},{"s3Bucket":"b"}]}"#,
+        );
         let logs = d.log_files();
         assert_eq!(logs.len(), 2);
         assert_eq!(logs[1].key, "");

@@ -137,7 +137,9 @@ fn pkcs1_from_der(der: &[u8]) -> Result<Vec<u8>, KeyError> {
             if bits_tag != TAG_BIT_STRING || !tail.is_empty() {
                 return Err(KeyError::Der("no subjectPublicKey BIT STRING"));
             }
-            let (&unused, inner) = bits.split_first().ok_or(KeyError::Der("empty BIT STRING"))?;
+            let (&unused, inner) = bits
+                .split_first()
+                .ok_or(KeyError::Der("empty BIT STRING"))?;
             if unused != 0 {
                 return Err(KeyError::Der("BIT STRING with unused bits"));
             }
@@ -240,9 +242,11 @@ impl KeySet {
             let mut key = PublicKey::from_base64(value)
                 .map_err(|e| fail(format!("PublicKeyList[{i}]: {e}")))?;
             if let Some(given) = entry.get("Fingerprint") {
-                let given = given
-                    .as_str()
-                    .ok_or_else(|| fail(format!("PublicKeyList[{i}]: \"Fingerprint\" is not a string")))?;
+                let given = given.as_str().ok_or_else(|| {
+                    fail(format!(
+                        "PublicKeyList[{i}]: \"Fingerprint\" is not a string"
+                    ))
+                })?;
                 if !given.eq_ignore_ascii_case(key.fingerprint()) {
                     return Err(fail(format!(
                         "PublicKeyList[{i}]: Fingerprint {given} does not match its key (MD5 {})",
@@ -265,7 +269,9 @@ fn validity(entry: &Value, field: &str) -> Result<Option<DateTime<Utc>>, String>
     match entry.get(field) {
         None | Some(Value::Null) => Ok(None),
         Some(Value::Number(n)) => {
-            let secs = n.as_f64().ok_or_else(|| format!("{field} is not a number"))?;
+            let secs = n
+                .as_f64()
+                .ok_or_else(|| format!("{field} is not a number"))?;
             if !secs.is_finite() || secs.abs() > 1e11 {
                 return Err(format!("{field} {secs} is out of range"));
             }
@@ -317,14 +323,17 @@ mod tests {
 
     #[test]
     fn spki_wrapping_is_accepted_and_fingerprinted_as_given() {
-        let pkcs1 = base64::engine::general_purpose::STANDARD.decode(AWS_DOC_KEY).unwrap();
+        let pkcs1 = base64::engine::general_purpose::STANDARD
+            .decode(AWS_DOC_KEY)
+            .unwrap();
         // SubjectPublicKeyInfo: SEQ { SEQ { OID rsaEncryption, NULL }, BIT STRING { 0, pkcs1 } }
         let mut bit_string = vec![0x03, 0x82];
         bit_string.extend_from_slice(&((pkcs1.len() + 1) as u16).to_be_bytes());
         bit_string.push(0);
         bit_string.extend_from_slice(&pkcs1);
         let alg = [
-            0x30, 0x0d, 0x06, 0x09, 0x2a, 0x86, 0x48, 0x86, 0xf7, 0x0d, 0x01, 0x01, 0x01, 0x05, 0x00,
+            0x30, 0x0d, 0x06, 0x09, 0x2a, 0x86, 0x48, 0x86, 0xf7, 0x0d, 0x01, 0x01, 0x01, 0x05,
+            0x00,
         ];
         let mut body = alg.to_vec();
         body.extend_from_slice(&bit_string);
@@ -350,7 +359,10 @@ mod tests {
     fn bad_keys_are_typed_errors() {
         assert_eq!(PublicKey::from_base64("!!!"), Err(KeyError::Base64));
         assert!(matches!(PublicKey::from_der(&[]), Err(KeyError::Der(_))));
-        assert!(matches!(PublicKey::from_der(&[0x30, 0x05, 0x02]), Err(KeyError::Der(_))));
+        assert!(matches!(
+            PublicKey::from_der(&[0x30, 0x05, 0x02]),
+            Err(KeyError::Der(_))
+        ));
         // A 1024-bit modulus.
         let mut small = vec![0x30, 0x81, 0x89, 0x02, 0x81, 0x81, 0x00, 0xc0];
         small.extend(std::iter::repeat_n(0x11, 127));
@@ -366,7 +378,9 @@ mod tests {
             (br#"{"PublicKeyList":[{}]}"#, "Value"),
             (br#"{"PublicKeyList":[{"Value":"AAAA"}]}"#, "PKCS#1"),
         ] {
-            let err = KeySet::from_list_public_keys_json(json, "k.json").unwrap_err().to_string();
+            let err = KeySet::from_list_public_keys_json(json, "k.json")
+                .unwrap_err()
+                .to_string();
             assert!(err.contains(needle) && err.contains("k.json"), "{err}");
         }
     }

@@ -74,7 +74,11 @@ pub fn is_backfill_key(key: &str) -> bool {
 
 /// The `YYYYMMDDTHHMMSSZ` timestamp of a digest key (Python slicing, as the CLI does).
 pub fn key_date(key: &str) -> &str {
-    let (from_end, to_end) = if is_backfill_key(key) { (33, 17) } else { (24, 8) };
+    let (from_end, to_end) = if is_backfill_key(key) {
+        (33, 17)
+    } else {
+        (24, 8)
+    };
     let len = key.len();
     let start = len.saturating_sub(from_end);
     let end = len.saturating_sub(to_end);
@@ -183,7 +187,10 @@ mod tests {
     #[test]
     fn arn() {
         let a = TrailArn::parse("arn:aws:cloudtrail:us-east-1:123456789012:trail/foo").unwrap();
-        assert_eq!((a.region.as_str(), a.account_id.as_str(), a.name.as_str()), ("us-east-1", "123456789012", "foo"));
+        assert_eq!(
+            (a.region.as_str(), a.account_id.as_str(), a.name.as_str()),
+            ("us-east-1", "123456789012", "foo")
+        );
         for bad in [
             "arn:aws:cloudtrail:us-east-1:12345678901:trail/foo",
             "arn:aws:s3:us-east-1:123456789012:trail/foo",
@@ -216,15 +223,24 @@ mod tests {
     #[test]
     fn organization_layout() {
         let c = chain(Some("o-abc"), None);
-        assert_eq!(c.digest_prefix(), "AWSLogs/o-abc/111122223333/CloudTrail-Digest/us-east-2");
-        assert_eq!(c.log_prefix(), "AWSLogs/o-abc/111122223333/CloudTrail/us-east-2/");
+        assert_eq!(
+            c.digest_prefix(),
+            "AWSLogs/o-abc/111122223333/CloudTrail-Digest/us-east-2"
+        );
+        assert_eq!(
+            c.log_prefix(),
+            "AWSLogs/o-abc/111122223333/CloudTrail/us-east-2/"
+        );
     }
 
     #[test]
     fn log_key_times() {
         let c = chain(None, None);
         let key = "AWSLogs/111122223333/CloudTrail/us-east-2/2015/08/17/111122223333_CloudTrail_us-east-2_20150817T1445Z_9nYN7gp2eWAJHIfT.json.gz";
-        assert_eq!(c.log_key_time(key), crate::time::parse("2015-08-17T14:45:00Z").ok());
+        assert_eq!(
+            c.log_key_time(key),
+            crate::time::parse("2015-08-17T14:45:00Z").ok()
+        );
         assert_eq!(c.log_key_time("AWSLogs/x"), None);
     }
 }

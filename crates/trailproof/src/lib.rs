@@ -56,6 +56,8 @@ mod validate;
 pub use error::{Error, StoreError};
 pub use keys::{KeySet, PublicKey};
 pub use layout::{Chain, TrailArn};
-pub use report::{Counts, DigestOutcome, Entry, Finding, LogOutcome, Report, Status, Summary, Verdict};
+pub use report::{
+    Counts, DigestOutcome, Entry, Finding, LogOutcome, Report, Status, Summary, Verdict,
+};
 pub use store::{LocalDirStore, MemoryStore, Metadata, Object, ObjectStore};
 pub use validate::{validate, Options, Parallelism, PublicKeySource};

@@ -159,7 +159,8 @@ mod tests {
         hex::encode(Sha256::digest(data))
     }
 
-    const LOG: &[u8] = br#"{"Records":[{"eventName":"ListBuckets","eventSource":"s3.amazonaws.com"}]}"#;
+    const LOG: &[u8] =
+        br#"{"Records":[{"eventName":"ListBuckets","eventSource":"s3.amazonaws.com"}]}"#;
 
     #[test]
     fn valid() {
@@ -206,14 +207,20 @@ mod tests {
 
     #[test]
     fn empty_object_is_a_hash_mismatch() {
-        assert!(matches!(check_log(&b""[..], &sha(LOG)), LogOutcome::HashMismatch { .. }));
+        assert!(matches!(
+            check_log(&b""[..], &sha(LOG)),
+            LogOutcome::HashMismatch { .. }
+        ));
     }
 
     #[test]
     fn trailing_bytes_and_second_members_are_invalid() {
         let mut z = gz(LOG);
         z.extend_from_slice(b"garbage");
-        assert!(matches!(check_log(&z[..], &sha(LOG)), LogOutcome::InvalidFormat { .. }));
+        assert!(matches!(
+            check_log(&z[..], &sha(LOG)),
+            LogOutcome::InvalidFormat { .. }
+        ));
         let mut z = gz(LOG);
         z.extend_from_slice(&gz(b"{\"Records\":[]}"));
         match check_log(&z[..], &sha(LOG)) {
@@ -224,11 +231,17 @@ mod tests {
 
     #[test]
     fn corrupt_data_and_bad_crc_are_invalid_format() {
-        assert!(matches!(check_log(&LOG[..], &sha(LOG)), LogOutcome::InvalidFormat { .. }));
+        assert!(matches!(
+            check_log(LOG, &sha(LOG)),
+            LogOutcome::InvalidFormat { .. }
+        ));
         let mut z = gz(LOG);
         let crc_at = z.len() - 8;
         z[crc_at] ^= 0xff;
-        assert!(matches!(check_log(&z[..], &sha(LOG)), LogOutcome::InvalidFormat { .. }));
+        assert!(matches!(
+            check_log(&z[..], &sha(LOG)),
+            LogOutcome::InvalidFormat { .. }
+        ));
     }
 
     #[test]
@@ -236,7 +249,10 @@ mod tests {
         struct Failing;
         impl Read for Failing {
             fn read(&mut self, _: &mut [u8]) -> io::Result<usize> {
-                Err(io::Error::new(io::ErrorKind::ConnectionReset, "reset by peer"))
+                Err(io::Error::new(
+                    io::ErrorKind::ConnectionReset,
+                    "reset by peer",
+                ))
             }
         }
         match check_log(Failing, &sha(LOG)) {

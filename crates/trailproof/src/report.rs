@@ -78,7 +78,9 @@ impl DigestOutcome {
     pub fn status(&self) -> Status {
         match self {
             DigestOutcome::Valid => Status::Valid,
-            DigestOutcome::NotVerified { .. } | DigestOutcome::Unreadable { .. } => Status::NotChecked,
+            DigestOutcome::NotVerified { .. } | DigestOutcome::Unreadable { .. } => {
+                Status::NotChecked
+            }
             _ => Status::Invalid,
         }
     }
@@ -105,14 +107,20 @@ impl DigestOutcome {
             DigestOutcome::NotFound => "INVALID: not found".to_owned(),
             DigestOutcome::InvalidFormat { .. } => "INVALID: invalid format".to_owned(),
             DigestOutcome::SignatureFailed => "INVALID: signature verification failed".to_owned(),
-            DigestOutcome::Moved { .. } => "INVALID: has been moved from its original location".to_owned(),
+            DigestOutcome::Moved { .. } => {
+                "INVALID: has been moved from its original location".to_owned()
+            }
             DigestOutcome::PublicKeyNotFound {
                 region,
                 fingerprint,
-            } => format!("INVALID: public key not found in region {region} for fingerprint {fingerprint}"),
+            } => format!(
+                "INVALID: public key not found in region {region} for fingerprint {fingerprint}"
+            ),
             DigestOutcome::Other { message } => format!("INVALID: {message}"),
             DigestOutcome::NotVerified { reason } => format!("NOT CHECKED: {reason}"),
-            DigestOutcome::Unreadable { cause } => format!("NOT CHECKED: could not be read: {cause}"),
+            DigestOutcome::Unreadable { cause } => {
+                format!("NOT CHECKED: could not be read: {cause}")
+            }
         }
     }
 
@@ -333,7 +341,9 @@ impl Finding {
                 from,
                 to,
                 backfill,
-            } => json!({"bucket": bucket, "key": after_key, "count": count, "from": display(*from), "to": display(*to), "backfill": backfill}),
+            } => {
+                json!({"bucket": bucket, "key": after_key, "count": count, "from": display(*from), "to": display(*to), "backfill": backfill})
+            }
             Finding::LinkMismatch {
                 bucket,
                 key,
@@ -341,7 +351,9 @@ impl Finding {
                 field,
                 expected,
                 actual,
-            } => json!({"bucket": bucket, "key": key, "previous_key": previous_key, "field": field, "expected": expected, "actual": actual}),
+            } => {
+                json!({"bucket": bucket, "key": key, "previous_key": previous_key, "field": field, "expected": expected, "actual": actual})
+            }
             Finding::UnreferencedLog { bucket, key } => json!({"bucket": bucket, "key": key}),
         };
         v["kind"] = json!(self.code());
@@ -485,7 +497,12 @@ impl Report {
 
     /// Writes the AWS CLI's output: progress and summary to `out`, problems to `err`, valid files
     /// to `out` only when `verbose`. Same lines, spacing and streams as `validate-logs`.
-    pub fn write_text(&self, verbose: bool, out: &mut dyn Write, err: &mut dyn Write) -> io::Result<()> {
+    pub fn write_text(
+        &self,
+        verbose: bool,
+        out: &mut dyn Write,
+        err: &mut dyn Write,
+    ) -> io::Result<()> {
         writeln!(
             out,
             "Validating log files for trail {} between {} and {}\n",
@@ -513,12 +530,22 @@ impl Report {
                 Entry::Digest(d) => {
                     let prefix = if d.backfill { "(backfill) " } else { "" };
                     status(
-                        format!("{prefix}Digest file\ts3://{}/{}\t{}", d.bucket, d.key, d.outcome.message()),
+                        format!(
+                            "{prefix}Digest file\ts3://{}/{}\t{}",
+                            d.bucket,
+                            d.key,
+                            d.outcome.message()
+                        ),
                         d.outcome.status() != Status::Valid,
                     )?;
                 }
                 Entry::Log(l) => status(
-                    format!("Log file\ts3://{}/{}\t{}", l.bucket, l.key, l.outcome.message()),
+                    format!(
+                        "Log file\ts3://{}/{}\t{}",
+                        l.bucket,
+                        l.key,
+                        l.outcome.message()
+                    ),
                     l.outcome.status() != Status::Valid,
                 )?,
                 Entry::Gap { backfill, from, to } => status(
@@ -549,7 +576,9 @@ impl Report {
             return writeln!(out, "No digests found");
         }
         match (self.found_start, self.found_end) {
-            (Some(a), Some(b)) => writeln!(out, "Results found for {} to {}:", display(a), display(b))?,
+            (Some(a), Some(b)) => {
+                writeln!(out, "Results found for {} to {}:", display(a), display(b))?
+            }
             _ => writeln!(out, "No valid digests found in range")?,
         }
         for (counts, name) in [
@@ -566,13 +595,26 @@ impl Report {
                 write!(out, ", {}/{total} {name} files INVALID", counts.invalid)?;
             }
             if counts.not_checked > 0 {
-                write!(out, ", {}/{total} {name} files NOT CHECKED", counts.not_checked)?;
+                write!(
+                    out,
+                    ", {}/{total} {name} files NOT CHECKED",
+                    counts.not_checked
+                )?;
             }
         }
         for (n, text) in [
-            (s.extra_missing_digests, "more digest files missing than reported above"),
-            (s.link_mismatches, "digest files whose previousDigest fields do not match the previous digest"),
-            (s.unreferenced_logs, "log files in the bucket that no valid digest file lists"),
+            (
+                s.extra_missing_digests,
+                "more digest files missing than reported above",
+            ),
+            (
+                s.link_mismatches,
+                "digest files whose previousDigest fields do not match the previous digest",
+            ),
+            (
+                s.unreferenced_logs,
+                "log files in the bucket that no valid digest file lists",
+            ),
         ] {
             if n > 0 {
                 write!(out, "\n{n} {text}")?;
@@ -616,16 +658,17 @@ impl Report {
                             v["expected"] = json!(expected);
                             v["actual"] = json!(actual);
                         }
-                        LogOutcome::InvalidFormat { reason: d } | LogOutcome::Unreadable { cause: d } => {
+                        LogOutcome::InvalidFormat { reason: d }
+                        | LogOutcome::Unreadable { cause: d } => {
                             v["detail"] = json!(d);
                         }
                         _ => {}
                     }
                     logs.push(v)
                 }
-                Entry::Gap { backfill, from, to } => {
-                    gaps.push(json!({"backfill": backfill, "from": display(*from), "to": display(*to)}))
-                }
+                Entry::Gap { backfill, from, to } => gaps.push(
+                    json!({"backfill": backfill, "from": display(*from), "to": display(*to)}),
+                ),
             }
         }
         json!({

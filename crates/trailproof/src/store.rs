@@ -114,7 +114,11 @@ impl ObjectStore for MemoryStore {
                 reason: "no such bucket".to_owned(),
             });
         };
-        let from = if start_after < prefix { prefix } else { start_after };
+        let from = if start_after < prefix {
+            prefix
+        } else {
+            start_after
+        };
         for key in objects.range(from.to_owned()..).map(|(k, _)| k) {
             if key.as_str() <= start_after {
                 continue;
@@ -142,7 +146,9 @@ impl ObjectStore for MemoryStore {
     }
 
     fn open(&self, bucket: &str, key: &str) -> Result<ObjectReader, StoreError> {
-        Ok(Box::new(Cursor::new(self.object(bucket, key)?.bytes.clone())))
+        Ok(Box::new(Cursor::new(
+            self.object(bucket, key)?.bytes.clone(),
+        )))
     }
 }
 
@@ -210,16 +216,31 @@ impl LocalDirStore {
         }
     }
 
-    fn metadata(&self, bucket: &str, key: &str, path: &Path) -> Result<Option<Metadata>, StoreError> {
+    fn metadata(
+        &self,
+        bucket: &str,
+        key: &str,
+        path: &Path,
+    ) -> Result<Option<Metadata>, StoreError> {
         let mut sidecar = path.as_os_str().to_owned();
         sidecar.push(SIDECAR_SUFFIX);
         let text = match fs::read(&sidecar) {
             Ok(t) => t,
             Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(None),
-            Err(e) => return Err(StoreError::unreadable(bucket, &format!("{key}{SIDECAR_SUFFIX}"), e)),
+            Err(e) => {
+                return Err(StoreError::unreadable(
+                    bucket,
+                    &format!("{key}{SIDECAR_SUFFIX}"),
+                    e,
+                ))
+            }
         };
         let value: serde_json::Value = serde_json::from_slice(&text).map_err(|e| {
-            StoreError::unreadable(bucket, &format!("{key}{SIDECAR_SUFFIX}"), format!("not valid JSON: {e}"))
+            StoreError::unreadable(
+                bucket,
+                &format!("{key}{SIDECAR_SUFFIX}"),
+                format!("not valid JSON: {e}"),
+            )
         })?;
         let serde_json::Value::Object(map) = value else {
             return Err(StoreError::unreadable(
@@ -253,7 +274,11 @@ fn walk(dir: &Path, rel: &str, out: &mut Vec<String>) -> std::io::Result<()> {
         let Some(name) = entry.file_name().to_str().map(str::to_owned) else {
             continue; // not UTF-8: cannot be an S3 key written by CloudTrail
         };
-        let key = if rel.is_empty() { name } else { format!("{rel}/{name}") };
+        let key = if rel.is_empty() {
+            name
+        } else {
+            format!("{rel}/{name}")
+        };
         let file_type = entry.file_type()?;
         if file_type.is_dir() {
             walk(&entry.path(), &key, out)?;
@@ -290,7 +315,12 @@ impl ObjectStore for LocalDirStore {
         let dir = root.join(dir_part);
         let entries = match fs::read_dir(&dir) {
             Ok(e) => e,
-            Err(e) if matches!(e.kind(), std::io::ErrorKind::NotFound | std::io::ErrorKind::NotADirectory) => {
+            Err(e)
+                if matches!(
+                    e.kind(),
+                    std::io::ErrorKind::NotFound | std::io::ErrorKind::NotADirectory
+                ) =>
+            {
                 if root.is_dir() {
                     return Ok(());
                 }
@@ -310,10 +340,17 @@ impl ObjectStore for LocalDirStore {
             if !name.starts_with(name_prefix) {
                 continue;
             }
-            let key = if dir_part.is_empty() { name } else { format!("{dir_part}/{name}") };
-            let file_type = entry.file_type().map_err(|e| StoreError::unreadable(bucket, &key, e))?;
+            let key = if dir_part.is_empty() {
+                name
+            } else {
+                format!("{dir_part}/{name}")
+            };
+            let file_type = entry
+                .file_type()
+                .map_err(|e| StoreError::unreadable(bucket, &key, e))?;
             if file_type.is_dir() {
-                walk(&entry.path(), &key, &mut keys).map_err(|e| StoreError::unreadable(bucket, &key, e))?;
+                walk(&entry.path(), &key, &mut keys)
+                    .map_err(|e| StoreError::unreadable(bucket, &key, e))?;
             } else if !key.ends_with(SIDECAR_SUFFIX) {
                 keys.push(key);
             }

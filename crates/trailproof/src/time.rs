@@ -77,14 +77,21 @@ fn split_zone(text: &str) -> Option<(&str, FixedOffset)> {
     let Some(sign_at) = text[time_start..].rfind(['+', '-']).map(|i| i + time_start) else {
         return Some((text, utc));
     };
-    let sign = if text.as_bytes()[sign_at] == b'-' { -1 } else { 1 };
+    let sign = if text.as_bytes()[sign_at] == b'-' {
+        -1
+    } else {
+        1
+    };
     let digits: String = text[sign_at + 1..].chars().filter(|c| *c != ':').collect();
     if !digits.bytes().all(|b| b.is_ascii_digit()) {
         return None;
     }
     let (hours, minutes) = match digits.len() {
         2 => (digits.parse::<i32>().ok()?, 0),
-        4 => (digits[..2].parse::<i32>().ok()?, digits[2..].parse::<i32>().ok()?),
+        4 => (
+            digits[..2].parse::<i32>().ok()?,
+            digits[2..].parse::<i32>().ok()?,
+        ),
         _ => return None,
     };
     if hours > 23 || minutes > 59 {
@@ -117,16 +124,31 @@ mod tests {
 
     #[test]
     fn accepts_the_documented_shapes() {
-        assert_eq!(parse("2015-01-08T05:21:42Z").unwrap(), utc("2015-01-08T05:21:42Z"));
-        assert_eq!(parse("20160129T19:00:00Z").unwrap(), utc("2016-01-29T19:00:00Z"));
+        assert_eq!(
+            parse("2015-01-08T05:21:42Z").unwrap(),
+            utc("2015-01-08T05:21:42Z")
+        );
+        assert_eq!(
+            parse("20160129T19:00:00Z").unwrap(),
+            utc("2016-01-29T19:00:00Z")
+        );
         assert_eq!(
             parse("2016-01-01T20:30:00.000Z").unwrap(),
             utc("2016-01-01T20:30:00Z")
         );
         assert_eq!(parse("2024-01-01").unwrap(), utc("2024-01-01T00:00:00Z"));
-        assert_eq!(parse("20240101T101112Z").unwrap(), utc("2024-01-01T10:11:12Z"));
-        assert_eq!(parse("2024-01-01 10:11:12").unwrap(), utc("2024-01-01T10:11:12Z"));
-        assert_eq!(parse("2024-01-01T10:11").unwrap(), utc("2024-01-01T10:11:00Z"));
+        assert_eq!(
+            parse("20240101T101112Z").unwrap(),
+            utc("2024-01-01T10:11:12Z")
+        );
+        assert_eq!(
+            parse("2024-01-01 10:11:12").unwrap(),
+            utc("2024-01-01T10:11:12Z")
+        );
+        assert_eq!(
+            parse("2024-01-01T10:11").unwrap(),
+            utc("2024-01-01T10:11:00Z")
+        );
     }
 
     #[test]
@@ -139,7 +161,10 @@ mod tests {
             parse("2024-01-01T00:00:00-0130").unwrap(),
             utc("2024-01-01T01:30:00Z")
         );
-        assert_eq!(parse("2024-01-01T00:00:00+00").unwrap(), utc("2024-01-01T00:00:00Z"));
+        assert_eq!(
+            parse("2024-01-01T00:00:00+00").unwrap(),
+            utc("2024-01-01T00:00:00Z")
+        );
     }
 
     #[test]
@@ -153,8 +178,16 @@ mod tests {
     #[test]
     fn rejects_garbage() {
         for bad in [
-            "", "yesterday", "2024-13-01", "2024-02-30", "2024-01-01T25:00:00Z", "2024-01-01T00:00:00+25:00",
-            "2024-01-01T00:00:00+ab", "２０２４-01-01", "1", "2024-01-01T00:00:00ZZ",
+            "",
+            "yesterday",
+            "2024-13-01",
+            "2024-02-30",
+            "2024-01-01T25:00:00Z",
+            "2024-01-01T00:00:00+25:00",
+            "2024-01-01T00:00:00+ab",
+            "２０２４-01-01",
+            "1",
+            "2024-01-01T00:00:00ZZ",
         ] {
             assert!(parse(bad).is_err(), "{bad:?} should be rejected");
         }

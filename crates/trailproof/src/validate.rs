@@ -7,10 +7,14 @@ use std::ops::ControlFlow;
 use chrono::{DateTime, Duration, Utc};
 use rayon::prelude::*;
 
-use crate::digest::{self, KeyLookup, Limits, LogFileRef, LookupError, ParsedDigest, SignatureSource};
+use crate::digest::{
+    self, KeyLookup, Limits, LogFileRef, LookupError, ParsedDigest, SignatureSource,
+};
 use crate::keys::{KeySet, PublicKey};
 use crate::layout::{is_backfill_key, key_date, Chain};
-use crate::report::{DigestEntry, DigestOutcome, Entry, Finding, LogEntry, LogOutcome, Report, Status};
+use crate::report::{
+    DigestEntry, DigestOutcome, Entry, Finding, LogEntry, LogOutcome, Report, Status,
+};
 use crate::store::{Metadata, ObjectStore};
 use crate::time::{display, key_format, parse_key_time};
 use crate::{Error, StoreError};
@@ -18,7 +22,12 @@ use crate::{Error, StoreError};
 /// Where CloudTrail public keys come from.
 pub trait PublicKeySource: Sync {
     /// The keys CloudTrail lists for `region` between `start` and `end` (`ListPublicKeys`).
-    fn public_keys(&self, region: &str, start: DateTime<Utc>, end: DateTime<Utc>) -> Result<KeySet, Error>;
+    fn public_keys(
+        &self,
+        region: &str,
+        start: DateTime<Utc>,
+        end: DateTime<Utc>,
+    ) -> Result<KeySet, Error>;
 }
 
 /// A fixed key set (a `list-public-keys` file) answers every request with all its keys: the file
@@ -166,11 +175,17 @@ struct WalkKeys<'a> {
 }
 
 impl KeyLookup for WalkKeys<'_> {
-    fn lookup(&mut self, fingerprint: &str, generated: Option<&str>) -> Result<Option<PublicKey>, LookupError> {
+    fn lookup(
+        &mut self,
+        fingerprint: &str,
+        generated: Option<&str>,
+    ) -> Result<Option<PublicKey>, LookupError> {
         if self.keys.get(fingerprint).is_none() && self.backfill {
             if let Some(generated) = generated {
                 let Some(at) = crate::time::parse_cloudtrail(generated) else {
-                    return Err(LookupError::Verdict(format!("Unable to parse date value: {generated}")));
+                    return Err(LookupError::Verdict(format!(
+                        "Unable to parse date value: {generated}"
+                    )));
                 };
                 let (start, end) = (at - Duration::hours(1), at + Duration::hours(1));
                 let found = self
@@ -220,7 +235,9 @@ impl Run<'_> {
 
         // The CLI loads the standard chain's keys before walking, even when nothing was listed.
         let window_end = end + Duration::hours(2);
-        let standard_keys = self.keys.public_keys(&self.chain.home_region, start, window_end)?;
+        let standard_keys = self
+            .keys
+            .public_keys(&self.chain.home_region, start, window_end)?;
         if standard_keys.is_empty() {
             return Err(Error::NoPublicKeys {
                 start: display(start),
@@ -235,14 +252,28 @@ impl Run<'_> {
             keys: standard_keys,
             backfill: false,
         };
-        self.walk(standard, false, &mut standard_lookup, &mut cache, &mut steps, &mut findings)?;
+        self.walk(
+            standard,
+            false,
+            &mut standard_lookup,
+            &mut cache,
+            &mut steps,
+            &mut findings,
+        )?;
         let mut backfill_lookup = WalkKeys {
             source: self.keys,
             region: self.chain.home_region.clone(),
             keys: KeySet::new(),
             backfill: true,
         };
-        self.walk(backfill, true, &mut backfill_lookup, &mut cache, &mut steps, &mut findings)?;
+        self.walk(
+            backfill,
+            true,
+            &mut backfill_lookup,
+            &mut cache,
+            &mut steps,
+            &mut findings,
+        )?;
 
         let logs: Vec<(&str, &LogFileRef)> = steps
             .iter()
@@ -264,7 +295,8 @@ impl Run<'_> {
             match step {
                 Step::Gap(gap) => entries.push(gap),
                 Step::Digest(d, logs) => {
-                    if let (Status::Valid, Some(s), Some(e)) = (d.outcome.status(), d.start, d.end) {
+                    if let (Status::Valid, Some(s), Some(e)) = (d.outcome.status(), d.start, d.end)
+                    {
                         let s_clamped = s.max(start);
                         let e_clamped = e.min(end);
                         found_start = Some(found_start.map_or(s_clamped, |f| f.min(s_clamped)));
@@ -302,7 +334,12 @@ impl Run<'_> {
     /// Lists digest keys as the CLI does: under the chain's region prefix, after a marker one
     /// minute before `start`, matching the trail's name pattern, with key times in
     /// `[start, end + 1h]` compared as `YYYYMMDDTHHMMSSZ` strings, stopping at the first later key.
-    fn list_digests(&self, bucket: &str, start: DateTime<Utc>, end: DateTime<Utc>) -> Result<(Vec<String>, Vec<String>), Error> {
+    fn list_digests(
+        &self,
+        bucket: &str,
+        start: DateTime<Utc>,
+        end: DateTime<Utc>,
+    ) -> Result<(Vec<String>, Vec<String>), Error> {
         let target_start = key_format(start);
         let target_end = key_format(end + Duration::hours(1));
         let (mut standard, mut backfill) = (Vec::new(), Vec::new());
@@ -333,9 +370,14 @@ impl Run<'_> {
 
     fn fetch(&self, bucket: &str, key: &str) -> Fetched {
         // Compressed digests are far smaller than inflated ones; the inflated limit bounds both.
-        match self.store.get(bucket, key, self.options.limits.max_digest_bytes) {
+        match self
+            .store
+            .get(bucket, key, self.options.limits.max_digest_bytes)
+        {
             Err(StoreError::NotFound { .. }) => Fetched::Missing,
-            Err(StoreError::TooLarge { limit, .. }) => Fetched::Format(format!("object larger than {limit} bytes")),
+            Err(StoreError::TooLarge { limit, .. }) => {
+                Fetched::Format(format!("object larger than {limit} bytes"))
+            }
             Err(e) => Fetched::Unreadable(e.to_string()),
             Ok(object) => match digest::parse(&object.bytes, &self.options.limits) {
                 Ok(parsed) => Fetched::Parsed(Box::new(parsed), object.metadata),
@@ -399,13 +441,18 @@ impl Run<'_> {
             };
             let source = match &metadata {
                 Some(meta) => SignatureSource::Metadata(meta.clone()),
-                None => SignatureSource::Successor(from_successor.as_ref().and_then(|l| l.signature.clone())),
+                None => SignatureSource::Successor(
+                    from_successor.as_ref().and_then(|l| l.signature.clone()),
+                ),
             };
             let outcome = digest::check(&parsed, &bucket, &key, &source, keys)?;
             // A digest whose signature is unknown is not proven, so its log files are not
             // checked; but the chain goes on through it: the signature it names for its
             // predecessor is verified against CloudTrail's key like any other.
-            let follow = matches!(outcome, DigestOutcome::Valid | DigestOutcome::NotVerified { .. });
+            let follow = matches!(
+                outcome,
+                DigestOutcome::Valid | DigestOutcome::NotVerified { .. }
+            );
             if !follow {
                 steps.push(Step::Digest(entry(outcome, Some(&parsed)), Vec::new()));
                 next = pop_before(&mut digests, Some(&key)).0;
@@ -418,7 +465,11 @@ impl Run<'_> {
             last_start = digest_start;
             let logs = parsed.take_log_files();
             let log_count = logs.len();
-            let logs = if outcome == DigestOutcome::Valid { logs } else { Vec::new() };
+            let logs = if outcome == DigestOutcome::Valid {
+                logs
+            } else {
+                Vec::new()
+            };
             let mut done = entry(outcome, Some(&parsed));
             done.log_files = log_count;
             steps.push(Step::Digest(done, logs));
@@ -461,7 +512,9 @@ impl Run<'_> {
         match self.store.open(&log.bucket, &log.key) {
             Ok(reader) => crate::loghash::check_log(reader, &log.hash),
             Err(StoreError::NotFound { .. }) => LogOutcome::NotFound,
-            Err(e) => LogOutcome::Unreadable { cause: e.to_string() },
+            Err(e) => LogOutcome::Unreadable {
+                cause: e.to_string(),
+            },
         }
     }
 
@@ -528,7 +581,10 @@ fn unreachable_outcome() -> DigestOutcome {
 /// Pops listed keys from the newest down and returns the first whose key time is before that of
 /// `before` (or the newest when `before` is `None`), with its time: the CLI's `_get_last_digest`.
 /// Keys whose time cannot be parsed are passed over.
-fn pop_before(digests: &mut Vec<String>, before: Option<&str>) -> (Option<String>, Option<DateTime<Utc>>) {
+fn pop_before(
+    digests: &mut Vec<String>,
+    before: Option<&str>,
+) -> (Option<String>, Option<DateTime<Utc>>) {
     let limit = before.map(|k| parse_key_time(key_date(k)));
     while let Some(key) = digests.pop() {
         let Some(date) = parse_key_time(key_date(&key)) else {
@@ -552,7 +608,8 @@ fn count_more_missing(
     backfill: bool,
     findings: &mut Vec<Finding>,
 ) {
-    let (Some(missing_end), Some(older_end)) = (parse_key_time(key_date(missing_key)), older) else {
+    let (Some(missing_end), Some(older_end)) = (parse_key_time(key_date(missing_key)), older)
+    else {
         return;
     };
     let hours = ((missing_end - older_end).num_seconds() as f64 / 3600.0).round() as i64;
@@ -569,7 +626,13 @@ fn count_more_missing(
 }
 
 /// Compares what the successor says about this digest with what it is.
-fn check_link(link: &Link, bucket: &str, parsed: &ParsedDigest, metadata: Option<&Metadata>, findings: &mut Vec<Finding>) {
+fn check_link(
+    link: &Link,
+    bucket: &str,
+    parsed: &ParsedDigest,
+    metadata: Option<&Metadata>,
+    findings: &mut Vec<Finding>,
+) {
     let mut mismatch = |field, expected: &str, actual: &str| {
         findings.push(Finding::LinkMismatch {
             bucket: bucket.to_owned(),
@@ -590,7 +653,11 @@ fn check_link(link: &Link, bucket: &str, parsed: &ParsedDigest, metadata: Option
     if let Some(actual) = metadata.and_then(|m| m.get("signature")) {
         match &link.signature {
             Some(s) if s.eq_ignore_ascii_case(actual) => {}
-            other => mismatch("previousDigestSignature", other.as_deref().unwrap_or(""), actual),
+            other => mismatch(
+                "previousDigestSignature",
+                other.as_deref().unwrap_or(""),
+                actual,
+            ),
         }
     }
 }
