@@ -384,6 +384,41 @@ fn scenarios() -> Vec<Scenario> {
         },
     ));
 
+    let mut s = scenario(
+        "invalid-digest-link-mismatch",
+        "A digest whose previousDigestHashValue was changed and re-signed with the trail's key: \
+         valid to the AWS CLI, a broken chain link to trailproof.",
+        small(),
+        |tr, a| {
+            let key = digest_key(tr, 3);
+            a.edit_digest_json(b, &key, |v| {
+                v["previousDigestHashValue"] = json!("ab".repeat(32))
+            });
+            a.resign_digest(b, &key, &TestKey::a());
+        },
+    );
+    s.aws_cli_compatible = false;
+    s.difference = "stricter";
+    all.push(s);
+    all.push(scenario(
+        "invalid-backfill-digest-deleted",
+        "The middle one of three backfill digests deleted.",
+        small().backfill(&[1, 2, 3], t("2024-03-03T10:00:00Z")),
+        |tr, a| {
+            let key = tr.backfill_digests_in(tr.home_region())[1].key.clone();
+            a.delete(b, &key);
+        },
+    ));
+    all.push(scenario(
+        "invalid-backfill-no-generation-timestamp",
+        "A backfill digest without its backfill-generation-timestamp metadata.",
+        small().backfill(&[1, 2], t("2024-03-03T10:00:00Z")),
+        |tr, a| {
+            let key = tr.backfill_digests_in(tr.home_region())[1].key.clone();
+            a.set_metadata(b, &key, "backfill-generation-timestamp", None);
+        },
+    ));
+
     // Archives without S3 metadata (a plain `aws s3 sync` copy keeps none).
     let mut s = scenario(
         "valid-sidecar-newest-only",

@@ -1,0 +1,324 @@
+//! Library-level checks of the walk that the CLI scenarios do not reach: storage failures are
+//! "not checked" (never valid), and the verdicts do not depend on parallelism.
+
+use std::io::Read;
+use std::ops::ControlFlow;
+
+use trailproof::{
+    validate, Chain, DigestOutcome, Entry, KeySet, LogOutcome, MemoryStore, Object, ObjectStore,
+    Options, Parallelism, Status, StoreError, TrailArn, Verdict,
+};
+use trailproof_testkit::{Trail, TrailBuilder};
+
+fn store_of(trail: &Trail) -> MemoryStore {
+    let mut store = MemoryStore::new();
+    for ((bucket, key), o) in &trail.archive.objects {
+        store.put(
+            bucket,
+            key,
+            Object {
+                bytes: o.body.clone(),
+                metadata: Some(o.metadata.clone()),
+            },
+        );
+    }
+    store
+}
+
+fn chain_of(trail: &Trail) -> (Chain, String) {
+    let arn = TrailArn::parse(&trail.trail_arn()).expect("arn");
+    (
+        Chain {
+            bucket: trail.bucket().to_owned(),
+            prefix: None,
+            organization_id: None,
+            account_id: arn.account_id.clone(),
+            source_region: arn.region.clone(),
+            home_region: arn.region.clone(),
+            trail_name: arn.name.clone(),
+        },
+        arn.arn,
+    )
+}
+
+fn keys(trail: &Trail) -> KeySet {
+    KeySet::from_list_public_keys_json(trail.archive.public_keys_json().as_bytes(), "keys")
+        .expect("keys")
+}
+
+fn options(p: Parallelism) -> Options {
+    Options::new(
+        trailproof::time::parse("2024-03-01T00:00:00Z").expect("t"),
+        trailproof::time::parse("2024-03-01T06:00:00Z").expect("t"),
+    )
+    .parallelism(p)
+}
+
+/// Serves a MemoryStore but fails to read some objects: a flaky disk or network.
+struct Failing {
+    inner: MemoryStore,
+    fail_key: String,
+}
+
+struct BrokenReader;
+impl Read for BrokenReader {
+    fn read(&mut self, _: &mut [u8]) -> std::io::Result<usize> {
+        Err(std::io::Error::new(
+            std::io::ErrorKind::TimedOut,
+            "read timed out",
+        ))
+    }
+}
+
+impl ObjectStore for Failing {
+    fn list(
+        &self,
+        bucket: &str,
+        prefix: &str,
+        start_after: &str,
+        each: &mut dyn FnMut(&str) -> ControlFlow<()>,
+    ) -> Result<(), StoreError> {
+        self.inner.list(bucket, prefix, start_after, each)
+    }
+    fn get(&self, bucket: &str, key: &str, limit: u64) -> Result<Object, StoreError> {
+        if key == self.fail_key {
+            return Err(StoreError::unreadable(bucket, key, "connection reset"));
+        }
+        self.inner.get(bucket, key, limit)
+    }
+    fn open(&self, bucket: &str, key: &str) -> Result<trailproof::store::ObjectReader, StoreError> {
+        if key == self.fail_key {
+            return Ok(Box::new(BrokenReader));
+        }
+        self.inner.open(bucket, key)
+    }
+}
+
+#[test]
+fn an_unreadable_log_is_not_checked_and_the_run_incomplete() {
+    let trail = TrailBuilder::new().hours(6).build();
+    let (chain, arn) = chain_of(&trail);
+    let log = trail.digests_in("us-east-1")[2].log_keys[0].clone();
+    let store = Failing {
+        inner: store_of(&trail),
+        fail_key: log.clone(),
+    };
+    let report = validate(
+        &store,
+        &keys(&trail),
+        &chain,
+        &arn,
+        &options(Parallelism::Serial),
+    )
+    .expect("run");
+    let outcome = report
+        .entries
+        .iter()
+        .find_map(|e| match e {
+            Entry::Log(l) if l.key == log => Some(l.outcome.clone()),
+            _ => None,
+        })
+        .expect("log reported");
+    assert!(
+        matches!(&outcome, LogOutcome::Unreadable { cause } if cause.contains("timed out")),
+        "{outcome:?}"
+    );
+    assert_eq!(outcome.status(), Status::NotChecked);
+    assert_eq!(report.summary().log_files.not_checked, 1);
+    assert_eq!(report.verdict(), Verdict::Incomplete);
+}
+
+#[test]
+fn an_unreadable_digest_is_not_checked_and_the_walk_goes_on() {
+    let trail = TrailBuilder::new().hours(6).build();
+    let (chain, arn) = chain_of(&trail);
+    let digest = trail.digests_in("us-east-1")[3].key.clone();
+    let store = Failing {
+        inner: store_of(&trail),
+        fail_key: digest.clone(),
+    };
+    let report = validate(
+        &store,
+        &keys(&trail),
+        &chain,
+        &arn,
+        &options(Parallelism::Threads(3)),
+    )
+    .expect("run");
+    let s = report.summary();
+    assert_eq!(
+        (s.digests.valid, s.digests.not_checked, s.digests.invalid),
+        (5, 1, 0)
+    );
+    assert!(report.entries.iter().any(
+        |e| matches!(e, Entry::Digest(d) if d.key == digest && matches!(d.outcome, DigestOutcome::Unreadable { .. }))
+    ));
+    assert_eq!(report.verdict(), Verdict::Incomplete);
+}
+
+#[test]
+fn tampering_outranks_what_could_not_be_checked() {
+    let trail = TrailBuilder::new().hours(6).build();
+    let (chain, arn) = chain_of(&trail);
+    let mut archive = trail.archive.clone();
+    let modified = trail.digests_in("us-east-1")[1].log_keys[0].clone();
+    archive.modify_log("trail-bucket", &modified);
+    let mut inner = MemoryStore::new();
+    for ((bucket, key), o) in &archive.objects {
+        inner.put(
+            bucket,
+            key,
+            Object {
+                bytes: o.body.clone(),
+                metadata: Some(o.metadata.clone()),
+            },
+        );
+    }
+    let store = Failing {
+        inner,
+        fail_key: trail.digests_in("us-east-1")[4].log_keys[0].clone(),
+    };
+    let report = validate(
+        &store,
+        &keys(&trail),
+        &chain,
+        &arn,
+        &options(Parallelism::Auto),
+    )
+    .expect("run");
+    assert_eq!(report.verdict(), Verdict::Invalid);
+    assert_eq!(report.verdict().exit_code(), 1);
+}
+
+#[test]
+fn serial_and_parallel_reports_are_identical() {
+    let trail = TrailBuilder::new().hours(6).logs_per_hour(8).build();
+    let (chain, arn) = chain_of(&trail);
+    let mut archive = trail.archive.clone();
+    archive.delete("trail-bucket", &trail.digests_in("us-east-1")[2].key);
+    archive.modify_log(
+        "trail-bucket",
+        &trail.digests_in("us-east-1")[4].log_keys[3],
+    );
+    let mut store = MemoryStore::new();
+    for ((bucket, key), o) in &archive.objects {
+        store.put(
+            bucket,
+            key,
+            Object {
+                bytes: o.body.clone(),
+                metadata: Some(o.metadata.clone()),
+            },
+        );
+    }
+    let serial = validate(
+        &store,
+        &keys(&trail),
+        &chain,
+        &arn,
+        &options(Parallelism::Serial),
+    )
+    .expect("run");
+    for threads in [2, 7] {
+        let parallel = validate(
+            &store,
+            &keys(&trail),
+            &chain,
+            &arn,
+            &options(Parallelism::Threads(threads)),
+        )
+        .expect("run");
+        assert_eq!(serial, parallel);
+    }
+    assert_eq!(serial.verdict(), Verdict::Invalid);
+}
+
+#[test]
+fn a_chain_continuing_in_another_bucket_is_followed() {
+    use sha2::{Digest as _, Sha256};
+    use trailproof_testkit::TestKey;
+    // The trail's bucket changed at hour 3: older digests (and their logs) live in old-bucket,
+    // and the first digest in the new bucket links back into the old one.
+    let new = TrailBuilder::new().hours(6).build();
+    let old = TrailBuilder::new().hours(6).bucket("old-bucket").build();
+    let (chain, arn) = chain_of(&new);
+    let (new_d, old_d) = (new.digests_in("us-east-1"), old.digests_in("us-east-1"));
+    let mut archive = new.archive.clone();
+    for d in &new_d[..3] {
+        archive.delete("trail-bucket", &d.key);
+    }
+    for d in &old_d[..3] {
+        for key in std::iter::once(&d.key).chain(&d.log_keys) {
+            let o = old
+                .archive
+                .get("old-bucket", key)
+                .expect("old object")
+                .clone();
+            archive
+                .objects
+                .insert(("old-bucket".to_owned(), key.clone()), o);
+        }
+    }
+    let mut prev = ("old-bucket".to_owned(), old_d[2].key.clone());
+    for d in &new_d[3..] {
+        let p = archive.get(&prev.0, &prev.1).expect("previous").clone();
+        let signature = p.metadata["signature"].clone();
+        let hash = hex::encode(Sha256::digest(trailproof_testkit::gunzip(&p.body)));
+        let prev_bucket = prev.0.clone();
+        archive.edit_digest_json("trail-bucket", &d.key, |v| {
+            v["previousDigestS3Bucket"] = serde_json::json!(prev_bucket);
+            v["previousDigestSignature"] = serde_json::json!(signature);
+            v["previousDigestHashValue"] = serde_json::json!(hash);
+        });
+        archive.resign_digest("trail-bucket", &d.key, &TestKey::a());
+        prev = ("trail-bucket".to_owned(), d.key.clone());
+    }
+    let mut store = MemoryStore::new();
+    for ((bucket, key), o) in &archive.objects {
+        store.put(
+            bucket,
+            key,
+            Object {
+                bytes: o.body.clone(),
+                metadata: Some(o.metadata.clone()),
+            },
+        );
+    }
+    let report = validate(
+        &store,
+        &keys(&new),
+        &chain,
+        &arn,
+        &options(Parallelism::Serial),
+    )
+    .expect("run");
+    let s = report.summary();
+    assert_eq!(
+        (s.digests.valid, s.digests.total()),
+        (6, 6),
+        "{:#?}",
+        report.entries
+    );
+    assert_eq!(s.log_files.valid, s.log_files.total());
+    assert!(report.findings.is_empty(), "{:#?}", report.findings);
+    let buckets: Vec<&str> = report
+        .entries
+        .iter()
+        .filter_map(|e| match e {
+            Entry::Digest(d) => Some(d.bucket.as_str()),
+            _ => None,
+        })
+        .collect();
+    assert_eq!(
+        buckets,
+        [
+            "trail-bucket",
+            "trail-bucket",
+            "trail-bucket",
+            "old-bucket",
+            "old-bucket",
+            "old-bucket"
+        ]
+    );
+    assert_eq!(report.verdict(), Verdict::Valid);
+}
