@@ -181,26 +181,31 @@ impl KeyLookup for WalkKeys<'_> {
         generated: Option<&str>,
     ) -> Result<Option<PublicKey>, LookupError> {
         if self.keys.get(fingerprint).is_none() && self.backfill {
-            if let Some(generated) = generated {
-                let Some(at) = crate::time::parse_cloudtrail(generated) else {
-                    return Err(LookupError::Verdict(format!(
-                        "Unable to parse date value: {generated}"
-                    )));
-                };
-                let (start, end) = (at - Duration::hours(1), at + Duration::hours(1));
-                let found = self
-                    .source
-                    .public_keys(&self.region, start, end)
-                    .map_err(LookupError::Fetch)?;
-                if found.is_empty() {
-                    return Err(LookupError::Verdict(format!(
-                        "No public keys found between {} and {}",
-                        display(start),
-                        display(end)
-                    )));
+            // Without metadata (an archive with no sidecar) the generation time is unknown: ask
+            // for every key (a key file answers with all it has anyway).
+            let (start, end) = match generated {
+                Some(generated) => {
+                    let Some(at) = crate::time::parse_cloudtrail(generated) else {
+                        return Err(LookupError::Verdict(format!(
+                            "Unable to parse date value: {generated}"
+                        )));
+                    };
+                    (at - Duration::hours(1), at + Duration::hours(1))
                 }
-                self.keys.extend(found);
+                None => (DateTime::<Utc>::UNIX_EPOCH, Utc::now() + Duration::days(1)),
+            };
+            let found = self
+                .source
+                .public_keys(&self.region, start, end)
+                .map_err(LookupError::Fetch)?;
+            if found.is_empty() {
+                return Err(LookupError::Verdict(format!(
+                    "No public keys found between {} and {}",
+                    display(start),
+                    display(end)
+                )));
             }
+            self.keys.extend(found);
         }
         Ok(self.keys.get(fingerprint).cloned())
     }

@@ -322,3 +322,49 @@ fn a_chain_continuing_in_another_bucket_is_followed() {
     );
     assert_eq!(report.verdict(), Verdict::Valid);
 }
+
+#[test]
+fn backfill_chains_verify_without_metadata_but_for_their_newest_digest() {
+    let start = trailproof::time::parse("2024-03-01T00:00:00Z").expect("t");
+    let trail = TrailBuilder::new()
+        .hours(6)
+        .backfill(&[1, 2, 3], start + chrono::Duration::days(2))
+        .build();
+    let (chain, arn) = chain_of(&trail);
+    let newest: Vec<String> = [
+        trail.digests_in("us-east-1"),
+        trail.backfill_digests_in("us-east-1"),
+    ]
+    .iter()
+    .map(|d| d.last().expect("digest").key.clone())
+    .collect();
+    let mut store = MemoryStore::new();
+    for ((bucket, key), o) in &trail.archive.objects {
+        let metadata = (o.metadata.is_empty() || newest.contains(key)).then(|| o.metadata.clone());
+        store.put(
+            bucket,
+            key,
+            Object {
+                bytes: o.body.clone(),
+                metadata,
+            },
+        );
+    }
+    let report = validate(
+        &store,
+        &keys(&trail),
+        &chain,
+        &arn,
+        &options(Parallelism::Serial),
+    )
+    .expect("run");
+    let s = report.summary();
+    assert_eq!((s.digests.valid, s.digests.total()), (6, 6));
+    assert_eq!(
+        (s.backfill_digests.valid, s.backfill_digests.total()),
+        (3, 3),
+        "{:#?}",
+        report.entries
+    );
+    assert_eq!(report.verdict(), Verdict::Valid);
+}
