@@ -1,0 +1,530 @@
+//! [`ObjectStore`] over Amazon S3 (or an S3-compatible endpoint).
+
+use std::collections::HashMap;
+use std::fmt;
+use std::future::Future;
+use std::io::{self, Read};
+use std::ops::ControlFlow;
+use std::sync::{Arc, Mutex, PoisonError};
+
+use aws_sdk_s3::config::http::HttpResponse;
+use aws_sdk_s3::error::{ProvideErrorMetadata, SdkError};
+use aws_sdk_s3::primitives::ByteStream;
+use bytes::Bytes;
+use tokio::runtime::Handle;
+use tokio::sync::OnceCell;
+use trailproof::store::ObjectReader;
+use trailproof::{Error, Metadata, Object, ObjectStore, StoreError};
+
+use crate::context::{check_handle, inside_runtime, AwsContext};
+use crate::errors::{chain, code, describe, status};
+
+/// Reads CloudTrail objects from S3.
+///
+/// The methods are synchronous (the core's [`ObjectStore`] trait): each blocks the calling thread
+/// on the Tokio runtime given to [`S3Store::new`] while the request runs. Call them from ordinary
+/// threads (the validation's worker pool), never from inside that runtime's tasks.
+///
+/// Buckets are looked up in their own region (`GetBucketLocation`, cached), requests are retried
+/// as the [`AwsContext`] configures, and log files are streamed, never held whole in memory.
+pub struct S3Store {
+    ctx: AwsContext,
+    handle: Handle,
+    page_size: Option<i32>,
+    regions: Mutex<HashMap<String, Arc<OnceCell<String>>>>,
+}
+
+impl fmt::Debug for S3Store {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("S3Store")
+            .field("ctx", &self.ctx)
+            .field("page_size", &self.page_size)
+            .finish_non_exhaustive()
+    }
+}
+
+impl S3Store {
+    /// A store using `ctx`'s credentials and settings, running requests on `handle`, which must
+    /// belong to a multi-thread runtime (see [`runtime`](crate::runtime)).
+    pub fn new(ctx: &AwsContext, handle: Handle) -> Result<S3Store, Error> {
+        check_handle(&handle)?;
+        Ok(S3Store {
+            ctx: ctx.clone(),
+            handle,
+            page_size: None,
+            regions: Mutex::new(HashMap::new()),
+        })
+    }
+
+    /// Keys per `ListObjectsV2` page (1..=1000; S3's default is 1000).
+    pub fn page_size(mut self, keys: i32) -> Self {
+        self.page_size = Some(keys.clamp(1, 1000));
+        self
+    }
+
+    /// Declares `bucket`'s region, skipping its discovery.
+    pub fn bucket_region(self, bucket: &str, region: &str) -> Self {
+        self.regions
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .insert(
+                bucket.to_owned(),
+                Arc::new(OnceCell::new_with(Some(region.to_owned()))),
+            );
+        self
+    }
+
+    /// The region of `bucket`: `GetBucketLocation` (an empty constraint is `us-east-1`, `EU` is
+    /// `eu-west-1`), else the `x-amz-bucket-region` header of `HeadBucket`, else the context's
+    /// region. Cached once found.
+    pub async fn region_of(&self, bucket: &str) -> Result<String, StoreError> {
+        let cell = self
+            .regions
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .entry(bucket.to_owned())
+            .or_default()
+            .clone();
+        cell.get_or_try_init(|| self.discover_region(bucket))
+            .await
+            .cloned()
+    }
+
+    async fn discover_region(&self, bucket: &str) -> Result<String, StoreError> {
+        let boot = self.ctx.s3_bootstrap_region().to_owned();
+        let client = self.ctx.s3_client(&boot);
+        let err = match client.get_bucket_location().bucket(bucket).send().await {
+            Ok(out) => {
+                let constraint = out.location_constraint().map(|c| c.as_str()).unwrap_or("");
+                return Ok(region_from_constraint(constraint));
+            }
+            Err(e) => e,
+        };
+        if code(&err) == Some("NoSuchBucket") {
+            return Err(no_such_bucket(bucket, &err));
+        }
+        if let Some(region) = header_region(&err) {
+            return Ok(region);
+        }
+        if !matches!(err, SdkError::ServiceError(_)) {
+            return Err(StoreError::unreadable(
+                bucket,
+                "",
+                format!("GetBucketLocation: {}", describe(&err)),
+            ));
+        }
+        // Denied or not implemented: HeadBucket names the region in a header, even when denied.
+        match client.head_bucket().bucket(bucket).send().await {
+            Ok(out) => Ok(out.bucket_region().map(str::to_owned).unwrap_or(boot)),
+            Err(e) => {
+                if let Some(region) = header_region(&e) {
+                    Ok(region)
+                } else if status(&e) == Some(404) {
+                    Err(StoreError::NoSuchBucket {
+                        bucket: bucket.to_owned(),
+                        reason: format!("HeadBucket: {}", describe(&e)),
+                    })
+                } else if matches!(e, SdkError::ServiceError(_)) {
+                    Ok(boot)
+                } else {
+                    Err(StoreError::unreadable(
+                        bucket,
+                        "",
+                        format!("HeadBucket: {}", describe(&e)),
+                    ))
+                }
+            }
+        }
+    }
+
+    async fn client(&self, bucket: &str) -> Result<aws_sdk_s3::Client, StoreError> {
+        let region = self.region_of(bucket).await?;
+        Ok(self.ctx.s3_client(&region))
+    }
+
+    /// Runs `fut` to completion on the runtime, from the calling (non-runtime) thread.
+    fn block_on<T>(
+        &self,
+        bucket: &str,
+        key: &str,
+        fut: impl Future<Output = Result<T, StoreError>>,
+    ) -> Result<T, StoreError> {
+        if inside_runtime() {
+            return Err(StoreError::unreadable(
+                bucket,
+                key,
+                "S3Store was called from inside its async runtime (call it from ordinary threads)",
+            ));
+        }
+        self.handle.block_on(fut)
+    }
+
+    async fn get_object(
+        &self,
+        bucket: &str,
+        key: &str,
+    ) -> Result<aws_sdk_s3::operation::get_object::GetObjectOutput, StoreError> {
+        let client = self.client(bucket).await?;
+        client
+            .get_object()
+            .bucket(bucket)
+            .key(key)
+            .send()
+            .await
+            .map_err(|e| object_error(bucket, key, &e))
+    }
+
+    /// One `GetObject`, its body read whole (at most `limit` bytes).
+    async fn get_whole(&self, bucket: &str, key: &str, limit: u64) -> Result<Object, GetFailure> {
+        let out = self
+            .get_object(bucket, key)
+            .await
+            .map_err(GetFailure::Store)?;
+        let too_large = || {
+            GetFailure::Store(StoreError::TooLarge {
+                bucket: bucket.to_owned(),
+                key: key.to_owned(),
+                limit,
+            })
+        };
+        let expected = out.content_length().and_then(|n| u64::try_from(n).ok());
+        if expected.is_some_and(|n| n > limit) {
+            return Err(too_large());
+        }
+        let metadata = user_metadata(out.metadata());
+        let mut body = out.body;
+        let capacity = expected.unwrap_or(0).min(limit).min(1 << 20);
+        let mut bytes = Vec::with_capacity(usize::try_from(capacity).unwrap_or(0));
+        while let Some(chunk) = body.next().await {
+            let chunk = chunk.map_err(|e| GetFailure::Body(body_error(bucket, key, &e)))?;
+            if (bytes.len() + chunk.len()) as u64 > limit {
+                return Err(too_large());
+            }
+            bytes.extend_from_slice(&chunk);
+        }
+        if let Some(n) = expected.filter(|&n| n != bytes.len() as u64) {
+            return Err(GetFailure::Body(StoreError::unreadable(
+                bucket,
+                key,
+                format!("the body ended after {} of {n} bytes", bytes.len()),
+            )));
+        }
+        Ok(Object {
+            bytes,
+            metadata: Some(metadata),
+        })
+    }
+}
+
+/// Why reading a whole object failed: the request, or its body mid-way (worth another try).
+enum GetFailure {
+    Store(StoreError),
+    Body(StoreError),
+}
+
+impl ObjectStore for S3Store {
+    fn list(
+        &self,
+        bucket: &str,
+        prefix: &str,
+        start_after: &str,
+        each: &mut dyn FnMut(&str) -> ControlFlow<()>,
+    ) -> Result<(), StoreError> {
+        let client = self.block_on(bucket, prefix, self.client(bucket))?;
+        let mut token: Option<String> = None;
+        loop {
+            let mut request = client.list_objects_v2().bucket(bucket).prefix(prefix);
+            if let Some(t) = &token {
+                request = request.continuation_token(t);
+            } else if !start_after.is_empty() {
+                request = request.start_after(start_after);
+            }
+            if let Some(n) = self.page_size {
+                request = request.max_keys(n);
+            }
+            let page = self.block_on(bucket, prefix, async {
+                request.send().await.map_err(|e| match code(&e) {
+                    Some("NoSuchBucket") => no_such_bucket(bucket, &e),
+                    _ => StoreError::unreadable(
+                        bucket,
+                        prefix,
+                        format!("ListObjectsV2: {}", describe(&e)),
+                    ),
+                })
+            })?;
+            for object in page.contents() {
+                let Some(key) = object.key() else { continue };
+                // Keep the trait's contract even if an S3-compatible server does not.
+                if key <= start_after || !key.starts_with(prefix) {
+                    continue;
+                }
+                if each(key).is_break() {
+                    return Ok(());
+                }
+            }
+            if !page.is_truncated().unwrap_or(false) {
+                return Ok(());
+            }
+            match page.next_continuation_token() {
+                Some(next) if !next.is_empty() && token.as_deref() != Some(next) => {
+                    token = Some(next.to_owned());
+                }
+                _ => {
+                    return Err(StoreError::unreadable(
+                        bucket,
+                        prefix,
+                        "ListObjectsV2: the listing is truncated but no new continuation token was given",
+                    ))
+                }
+            }
+        }
+    }
+
+    fn get(&self, bucket: &str, key: &str, limit: u64) -> Result<Object, StoreError> {
+        self.block_on(bucket, key, async {
+            // A body cut mid-way is fetched again whole (digests are small).
+            let mut attempts_left = MAX_RESUMES;
+            loop {
+                match self.get_whole(bucket, key, limit).await {
+                    Err(GetFailure::Body(_)) if attempts_left > 0 => attempts_left -= 1,
+                    Err(GetFailure::Body(e) | GetFailure::Store(e)) => return Err(e),
+                    Ok(object) => return Ok(object),
+                }
+            }
+        })
+    }
+
+    fn open(&self, bucket: &str, key: &str) -> Result<ObjectReader, StoreError> {
+        let (client, out) = self.block_on(bucket, key, async {
+            let client = self.client(bucket).await?;
+            let out = client
+                .get_object()
+                .bucket(bucket)
+                .key(key)
+                .send()
+                .await
+                .map_err(|e| object_error(bucket, key, &e))?;
+            Ok((client, out))
+        })?;
+        Ok(Box::new(S3Reader {
+            handle: self.handle.clone(),
+            client,
+            e_tag: out.e_tag().filter(|t| !t.is_empty()).map(str::to_owned),
+            resumes_left: MAX_RESUMES,
+            expected: out.content_length().and_then(|n| u64::try_from(n).ok()),
+            body: out.body,
+            chunk: Bytes::new(),
+            received: 0,
+            state: ReaderState::Open,
+            bucket: bucket.to_owned(),
+            key: key.to_owned(),
+        }))
+    }
+}
+
+/// S3 user metadata with lowercase names, without the `x-amz-meta-` prefix.
+fn user_metadata(map: Option<&HashMap<String, String>>) -> Metadata {
+    map.into_iter()
+        .flatten()
+        .map(|(name, value)| (name.to_ascii_lowercase(), value.clone()))
+        .collect()
+}
+
+/// `GetBucketLocation`'s answer as a region name.
+fn region_from_constraint(constraint: &str) -> String {
+    match constraint {
+        "" => "us-east-1".to_owned(),
+        "EU" => "eu-west-1".to_owned(),
+        other => other.to_owned(),
+    }
+}
+
+/// The `x-amz-bucket-region` header S3 adds to redirects and `HeadBucket` answers.
+fn header_region<E>(err: &SdkError<E, HttpResponse>) -> Option<String> {
+    err.raw_response()
+        .and_then(|r| r.headers().get("x-amz-bucket-region"))
+        .filter(|r| !r.is_empty())
+        .map(str::to_owned)
+}
+
+fn no_such_bucket<E>(bucket: &str, err: &SdkError<E, HttpResponse>) -> StoreError
+where
+    E: ProvideErrorMetadata + std::error::Error + 'static,
+{
+    StoreError::NoSuchBucket {
+        bucket: bucket.to_owned(),
+        reason: describe(err),
+    }
+}
+
+fn object_error<E>(bucket: &str, key: &str, err: &SdkError<E, HttpResponse>) -> StoreError
+where
+    E: ProvideErrorMetadata + std::error::Error + 'static,
+{
+    match (code(err), status(err)) {
+        (Some("NoSuchKey"), _) | (None, Some(404)) => StoreError::NotFound {
+            bucket: bucket.to_owned(),
+            key: key.to_owned(),
+        },
+        (Some("NoSuchBucket"), _) => no_such_bucket(bucket, err),
+        _ => StoreError::unreadable(bucket, key, format!("GetObject: {}", describe(err))),
+    }
+}
+
+fn body_error(
+    bucket: &str,
+    key: &str,
+    err: &aws_sdk_s3::primitives::ByteStreamError,
+) -> StoreError {
+    StoreError::unreadable(
+        bucket,
+        key,
+        format!("reading the body failed: {}", chain(err)),
+    )
+}
+
+enum ReaderState {
+    Open,
+    Done,
+    Failed(String),
+}
+
+/// Times a body cut mid-way is requested again (the rest of a streamed log file, or a whole
+/// digest) before the read fails.
+const MAX_RESUMES: u32 = 2;
+
+/// Streams an object's body: each `read` pulls the next chunk from the connection when the
+/// previous one is used up.
+///
+/// When the connection fails mid-body, the rest is requested again (`Range: bytes=N-` with
+/// `If-Match` on the first answer's ETag, so the bytes are those of the same object version), at
+/// most [`MAX_RESUMES`] times. A failure that persists is an `io::Error`, on this and every later
+/// read.
+struct S3Reader {
+    handle: Handle,
+    client: aws_sdk_s3::Client,
+    e_tag: Option<String>,
+    resumes_left: u32,
+    body: ByteStream,
+    chunk: Bytes,
+    expected: Option<u64>,
+    received: u64,
+    state: ReaderState,
+    bucket: String,
+    key: String,
+}
+
+impl S3Reader {
+    fn fail(&mut self, cause: String) -> io::Error {
+        let message = format!("s3://{}/{}: {cause}", self.bucket, self.key);
+        self.state = ReaderState::Failed(message.clone());
+        io::Error::other(message)
+    }
+
+    /// Fetches the next non-empty chunk; false at the end of the body.
+    fn fill(&mut self) -> io::Result<bool> {
+        while self.chunk.is_empty() {
+            match &self.state {
+                ReaderState::Done => return Ok(false),
+                ReaderState::Failed(message) => return Err(io::Error::other(message.clone())),
+                ReaderState::Open => {}
+            }
+            if inside_runtime() {
+                return Err(self.fail(
+                    "read from inside the async runtime (read from ordinary threads)".to_owned(),
+                ));
+            }
+            match self.handle.block_on(self.body.next()) {
+                Some(Ok(chunk)) => {
+                    self.received += chunk.len() as u64;
+                    if self.expected.is_some_and(|n| self.received > n) {
+                        let n = self.expected.unwrap_or_default();
+                        return Err(self.fail(format!("the body is longer than its {n} bytes")));
+                    }
+                    self.chunk = chunk;
+                }
+                Some(Err(e)) => self.resume(format!("reading the body failed: {}", chain(&e)))?,
+                None => match self.expected {
+                    Some(n) if n != self.received => {
+                        self.resume(format!(
+                            "the body ended after {} of {n} bytes",
+                            self.received
+                        ))?;
+                    }
+                    _ => self.state = ReaderState::Done,
+                },
+            }
+        }
+        Ok(true)
+    }
+
+    /// Requests the rest of the object after a failure described by `cause`, or fails with it.
+    fn resume(&mut self, cause: String) -> io::Result<()> {
+        let (Some(e_tag), Some(expected)) = (self.e_tag.clone(), self.expected) else {
+            return Err(self.fail(cause));
+        };
+        if self.resumes_left == 0 || self.received >= expected {
+            return Err(self.fail(cause));
+        }
+        self.resumes_left -= 1;
+        let request = self
+            .client
+            .get_object()
+            .bucket(&self.bucket)
+            .key(&self.key)
+            .range(format!("bytes={}-", self.received))
+            .if_match(e_tag)
+            .send();
+        let out = match self.handle.block_on(request) {
+            Ok(out) => out,
+            Err(e) => {
+                return Err(self.fail(format!(
+                    "{cause}; resuming failed: GetObject: {}",
+                    describe(&e)
+                )))
+            }
+        };
+        // The answer must be exactly the missing part, or the bytes would not be the object's.
+        let want = format!("bytes {}-{}/{expected}", self.received, expected - 1);
+        if out.content_range() != Some(want.as_str()) {
+            let got = out.content_range().unwrap_or("none").to_owned();
+            return Err(self.fail(format!(
+                "{cause}; resuming failed: Content-Range {got}, expected {want}"
+            )));
+        }
+        self.body = out.body;
+        Ok(())
+    }
+}
+
+impl Read for S3Reader {
+    fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
+        if buf.is_empty() || !self.fill()? {
+            return Ok(0);
+        }
+        let n = buf.len().min(self.chunk.len());
+        buf[..n].copy_from_slice(&self.chunk.split_to(n));
+        Ok(n)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn location_constraints() {
+        assert_eq!(region_from_constraint(""), "us-east-1");
+        assert_eq!(region_from_constraint("EU"), "eu-west-1");
+        assert_eq!(region_from_constraint("ap-south-1"), "ap-south-1");
+    }
+
+    #[test]
+    fn metadata_names_are_lowercased() {
+        let mut map = HashMap::new();
+        map.insert("Signature".to_owned(), "ab".to_owned());
+        let meta = user_metadata(Some(&map));
+        assert_eq!(meta.get("signature").map(String::as_str), Some("ab"));
+        assert!(user_metadata(None).is_empty());
+    }
+}
