@@ -20,6 +20,7 @@ mod builder;
 mod json;
 mod keys;
 mod records;
+pub mod scenarios;
 #[cfg(test)]
 mod trail_tests;
 
