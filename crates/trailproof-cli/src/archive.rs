@@ -1,33 +1,26 @@
 //! `validate --archive`: a local copy of the bucket, keys from a `list-public-keys` file.
 
 use std::fs;
-use std::io::{self, Write};
+use std::io;
 use std::ops::ControlFlow;
 use std::path::{Path, PathBuf};
 
 use trailproof::{
-    time, validate as run_validation, Chain, Error, KeySet, LocalDirStore, ObjectStore, Options,
-    Parallelism, TrailArn,
+    validate as run_validation, Chain, Error, KeySet, LocalDirStore, ObjectStore, Parallelism,
 };
 
-use crate::cli::{Format, ValidateArgs};
+use crate::cli::ValidateArgs;
+use crate::output::{clean_prefix, print, Range};
 
 /// Placeholder name for the archive directory until the digest bucket's name is known.
 const UNNAMED: &str = "archive";
 
 pub fn validate(args: ValidateArgs) -> Result<u8, Error> {
-    let arn = TrailArn::parse(&args.trail_arn)?;
-    let start = time::parse(&args.start_time)?;
-    let end = match &args.end_time {
-        Some(t) => time::parse(t)?,
-        None => chrono::Utc::now(),
-    };
-    if start > end {
-        return Err(Error::TimeRange);
-    }
+    let sel = &args.selection;
+    let range = Range::parse(sel)?;
     let Some(dir) = args.archive.clone() else {
         return Err(Error::Config(
-            "live mode (reading S3) is not available in this build: pass --archive DIR with a local copy of the bucket".to_owned(),
+            "--archive DIR is required in archive mode".to_owned(),
         ));
     };
     if !dir.is_dir() {
@@ -36,15 +29,16 @@ pub fn validate(args: ValidateArgs) -> Result<u8, Error> {
             dir.display()
         )));
     }
-    let account_id = args
+    let arn = &range.arn;
+    let account_id = sel
         .account_id
         .clone()
         .unwrap_or_else(|| arn.account_id.clone());
-    let prefix = match &args.s3_prefix {
-        Some(p) => Some(p.trim_matches('/').to_owned()).filter(|p| !p.is_empty()),
+    let prefix = match &sel.s3_prefix {
+        Some(p) => clean_prefix(Some(p)),
         None => detect_prefix(&dir),
     };
-    let organization_id = match &args.organization_id {
+    let organization_id = match &sel.organization_id {
         Some(o) => Some(o.clone()),
         None => detect_organization(&dir, prefix.as_deref(), &account_id),
     };
@@ -53,15 +47,23 @@ pub fn validate(args: ValidateArgs) -> Result<u8, Error> {
         prefix,
         organization_id,
         account_id,
-        source_region: args.region.clone().unwrap_or_else(|| arn.region.clone()),
+        source_region: sel.region.clone().unwrap_or_else(|| arn.region.clone()),
         home_region: arn.region.clone(),
         trail_name: arn.name.clone(),
     };
-    chain.bucket = match &args.s3_bucket {
+    chain.bucket = match &sel.s3_bucket {
         Some(b) => b.clone(),
         None => infer_bucket(&dir, &chain)?.unwrap_or_else(|| dir_name(&dir)),
     };
     let mut store = LocalDirStore::new().with_bucket(&chain.bucket, &dir);
+    // Buckets a mirror copied beside the digest bucket.
+    if let Ok(entries) = fs::read_dir(dir.join(trailproof::store::OTHER_BUCKETS_DIR)) {
+        for entry in entries.flatten() {
+            if let Some(name) = entry.file_name().to_str() {
+                store = store.with_bucket(name, entry.path());
+            }
+        }
+    }
     for mapping in &args.archive_bucket {
         let Some((name, path)) = mapping.split_once('=') else {
             return Err(Error::Config(format!(
@@ -75,28 +77,15 @@ pub fn validate(args: ValidateArgs) -> Result<u8, Error> {
         .clone()
         .unwrap_or_else(|| dir.join("public-keys.json"));
     let keys = load_keys(&keys_path, args.public_keys.is_none())?;
-    let options = Options::new(start, end)
-        .parallelism(match args.threads {
+    let options = range
+        .options(match sel.threads {
             1 => Parallelism::Serial,
             0 => Parallelism::Auto,
             n => Parallelism::Threads(n),
         })
         .check_unreferenced_logs(true);
     let report = run_validation(&store, &keys, &chain, &arn.arn, &options)?;
-    let write = || -> io::Result<()> {
-        let stdout = io::stdout();
-        let mut out = stdout.lock();
-        match args.format {
-            Format::Text => report.write_text(args.verbose, &mut out, &mut io::stderr().lock())?,
-            Format::Json => {
-                serde_json::to_writer_pretty(&mut out, &report.to_json())?;
-                writeln!(out)?;
-            }
-        }
-        out.flush()
-    };
-    write().map_err(|e| Error::Config(format!("cannot write the report: {e}")))?;
-    Ok(report.verdict().exit_code() as u8)
+    print(&report, args.verbose, args.format)
 }
 
 fn load_keys(path: &Path, defaulted: bool) -> Result<KeySet, Error> {

@@ -14,8 +14,13 @@ pub struct Cli {
 
 #[derive(Debug, Subcommand)]
 pub enum Command {
-    /// Validate digest and log files, like `aws cloudtrail validate-logs`.
+    /// Validate digest and log files, like `aws cloudtrail validate-logs`: from S3, or from a
+    /// local copy with --archive.
     Validate(ValidateArgs),
+    /// Download what a validation reads (digests with their signature metadata, the log files
+    /// they list, the public keys) into a directory that `validate --archive` checks offline;
+    /// validates while downloading. Re-running resumes.
+    Mirror(MirrorArgs),
 }
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq, ValueEnum)]
@@ -26,8 +31,9 @@ pub enum Format {
     Json,
 }
 
+/// Which trail, which range, where: the flags of `aws cloudtrail validate-logs`.
 #[derive(Debug, Args)]
-pub struct ValidateArgs {
+pub struct Selection {
     /// ARN of the trail, e.g. arn:aws:cloudtrail:us-east-1:123456789012:trail/my-trail.
     #[arg(long)]
     pub trail_arn: String,
@@ -48,9 +54,29 @@ pub struct ValidateArgs {
     /// Account whose logs to validate (organization trails: the member account).
     #[arg(long)]
     pub account_id: Option<String>,
-    /// Source region whose logs to validate (default: the trail's home region).
+    /// Source region whose logs to validate (default: the trail's home region). Also the AWS
+    /// region for API calls.
     #[arg(long)]
     pub region: Option<String>,
+    /// Organization id of an organization trail (default: from AWS Organizations, or in archive
+    /// mode from the layout).
+    #[arg(long)]
+    pub organization_id: Option<String>,
+    /// AWS profile for live mode.
+    #[arg(long)]
+    pub profile: Option<String>,
+    /// Requests in flight at once in live mode.
+    #[arg(long, default_value_t = 64, value_parser = clap::value_parser!(u16).range(1..=1024))]
+    pub concurrency: u16,
+    /// Worker threads for archive mode (0: one per core, 1: serial).
+    #[arg(long, default_value_t = 0)]
+    pub threads: usize,
+}
+
+#[derive(Debug, Args)]
+pub struct ValidateArgs {
+    #[command(flatten)]
+    pub selection: Selection,
     /// Print every valid file too.
     #[arg(long)]
     pub verbose: bool,
@@ -59,19 +85,28 @@ pub struct ValidateArgs {
     #[arg(long, value_name = "DIR")]
     pub archive: Option<PathBuf>,
     /// Another bucket of the archive, named by `s3Bucket` in digests (repeatable).
-    #[arg(long, value_name = "NAME=DIR")]
+    #[arg(long, value_name = "NAME=DIR", requires = "archive")]
     pub archive_bucket: Vec<String>,
     /// Public keys: the JSON output of `aws cloudtrail list-public-keys` (default in archive
     /// mode: DIR/public-keys.json).
-    #[arg(long, value_name = "FILE")]
+    #[arg(long, value_name = "FILE", requires = "archive")]
     pub public_keys: Option<PathBuf>,
-    /// Organization id of an organization trail (default in archive mode: found from the layout).
-    #[arg(long)]
-    pub organization_id: Option<String>,
     /// Output format.
     #[arg(long, value_enum, default_value = "text")]
     pub format: Format,
-    /// Worker threads (0: one per core, 1: serial).
-    #[arg(long, default_value_t = 0)]
-    pub threads: usize,
+}
+
+#[derive(Debug, Args)]
+pub struct MirrorArgs {
+    #[command(flatten)]
+    pub selection: Selection,
+    /// Directory to download into (created if needed).
+    #[arg(long, value_name = "DIR")]
+    pub output: PathBuf,
+    /// Print every valid file too.
+    #[arg(long)]
+    pub verbose: bool,
+    /// Output format of the validation report.
+    #[arg(long, value_enum, default_value = "text")]
+    pub format: Format,
 }

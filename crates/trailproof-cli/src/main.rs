@@ -6,6 +6,8 @@
 
 mod archive;
 mod cli;
+mod live;
+mod output;
 
 use std::io::Write;
 use std::process::ExitCode;
@@ -18,7 +20,15 @@ fn main() -> ExitCode {
         Ok(code) => ExitCode::from(code),
         Err(e) => {
             let _ = std::io::stdout().flush();
-            eprintln!("trailproof: error: {e}");
+            // One line, whatever the cause's own formatting (SDK errors span several).
+            let message: Vec<String> = e
+                .to_string()
+                .lines()
+                .map(str::trim)
+                .filter(|l| !l.is_empty())
+                .map(str::to_owned)
+                .collect();
+            eprintln!("trailproof: error: {}", message.join("; "));
             ExitCode::from(2)
         }
     }
@@ -26,6 +36,8 @@ fn main() -> ExitCode {
 
 fn run(args: cli::Cli) -> Result<u8, trailproof::Error> {
     match args.command {
-        cli::Command::Validate(v) => archive::validate(v),
+        cli::Command::Validate(v) if v.archive.is_some() => archive::validate(v),
+        cli::Command::Validate(v) => live::validate(v),
+        cli::Command::Mirror(m) => live::mirror(m),
     }
 }

@@ -143,11 +143,30 @@ fn no_public_keys_is_an_error_like_the_cli() {
 }
 
 #[test]
-fn live_mode_without_archive_is_refused_clearly() {
-    let (_, stderr, code) =
-        trailproof(&["validate", "--trail-arn", ARN, "--start-time", "2024-03-01"]);
-    assert_eq!(code, 2);
-    assert!(stderr.contains("--archive"), "{stderr}");
+fn live_mode_without_credentials_says_so() {
+    // No credentials anywhere, and no instance metadata lookups from a test.
+    let home = tempfile::tempdir().expect("tempdir");
+    let out = Command::new(env!("CARGO_BIN_EXE_trailproof"))
+        .args(["validate", "--trail-arn", ARN, "--start-time", "2024-03-01"])
+        .env_clear()
+        .env("HOME", home.path())
+        .env("AWS_EC2_METADATA_DISABLED", "true")
+        .env("AWS_CONFIG_FILE", home.path().join("config"))
+        .env(
+            "AWS_SHARED_CREDENTIALS_FILE",
+            home.path().join("credentials"),
+        )
+        .env("AWS_ENDPOINT_URL", "http://127.0.0.1:9")
+        .output()
+        .expect("run trailproof");
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(2), "{stderr}");
+    assert!(out.stdout.is_empty());
+    assert!(
+        stderr.starts_with("trailproof: error: ") && stderr.contains("credentials"),
+        "{stderr}"
+    );
+    assert_eq!(stderr.lines().count(), 1, "{stderr}");
 }
 
 #[test]

@@ -33,12 +33,8 @@ pub struct Scenario {
     pub difference: &'static str,
 }
 
-fn small(bucket: &str) -> TrailBuilder {
-    TrailBuilder::new()
-        .bucket(bucket)
-        .hours(6)
-        .logs_per_hour(2)
-        .records_per_log(4)
+fn small(base: &TrailBuilder) -> TrailBuilder {
+    base.clone().hours(6).logs_per_hour(2).records_per_log(4)
 }
 
 fn range(trail: &Trail, start: &str, end: &str) -> Vec<String> {
@@ -89,11 +85,19 @@ fn log_key(trail: &Trail, digest: usize, log: usize) -> String {
 
 /// Every scenario, its trail delivered to `bucket`.
 pub fn all(bucket: &str) -> Vec<Scenario> {
-    let b = bucket;
+    all_from(&TrailBuilder::new().bucket(bucket))
+}
+
+/// Every scenario, built from `base` (its bucket, trail name, account): a local S3 server that
+/// limits key lengths can take a shorter trail name.
+pub fn all_from(base: &TrailBuilder) -> Vec<Scenario> {
+    let bucket = base.clone().hours(1).build().bucket().to_owned();
+    let b = bucket.as_str();
     let mut all = Vec::new();
 
     // The bundled sample: a day of one region.
-    let sample = TrailBuilder::new()
+    let sample = base
+        .clone()
         .hours(24)
         .logs_per_hour(3)
         .empty_hours(&[4, 5])
@@ -112,13 +116,13 @@ pub fn all(bucket: &str) -> Vec<Scenario> {
     all.push(scenario(
         "valid-six-hours",
         "Clean six hours.",
-        small(b),
+        small(base),
         |_, _| {},
     ));
     let mut s = scenario(
         "valid-six-hours-verbose",
         "Clean six hours, --verbose lists every file.",
-        small(b),
+        small(base),
         |_, _| {},
     );
     s.args.push("--verbose".into());
@@ -126,7 +130,7 @@ pub fn all(bucket: &str) -> Vec<Scenario> {
     let mut s = scenario(
         "valid-partial-range",
         "Only 02:00-04:00 of six hours: the CLI's listing bounds.",
-        small(b),
+        small(base),
         |_, _| {},
     );
     s.args = range(&s.trail, "2024-03-01T02:00:00Z", "2024-03-01T04:00:00Z");
@@ -134,7 +138,7 @@ pub fn all(bucket: &str) -> Vec<Scenario> {
     let mut s = scenario(
         "valid-no-digests-in-range",
         "A range before the trail started.",
-        small(b),
+        small(base),
         |_, _| {},
     );
     s.args = range(&s.trail, "2024-02-20T00:00:00Z", "2024-02-21T00:00:00Z");
@@ -142,13 +146,13 @@ pub fn all(bucket: &str) -> Vec<Scenario> {
     all.push(scenario(
         "valid-key-rotation",
         "Digests from hour 3 on are signed with the next key.",
-        small(b).rotate_key_at_hour(3),
+        small(base).rotate_key_at_hour(3),
         |_, _| {},
     ));
     let mut s = scenario(
         "valid-gap-logging-stopped",
         "Logging stopped for hours 2-4 of eight: a gap, not tampering.",
-        small(b).hours(8).logging_stopped(2, 5),
+        small(base).hours(8).logging_stopped(2, 5),
         |_, _| {},
     );
     s.args = range(&s.trail, START, "2024-03-01T08:00:00Z");
@@ -156,13 +160,13 @@ pub fn all(bucket: &str) -> Vec<Scenario> {
     all.push(scenario(
         "valid-backfill",
         "Backfill digests for hours 1 and 2, generated two days later.",
-        small(b).backfill(&[1, 2], t("2024-03-03T10:00:00Z")),
+        small(base).backfill(&[1, 2], t("2024-03-03T10:00:00Z")),
         |_, _| {},
     ));
     let mut s = scenario(
         "valid-organization-trail",
         "An organization trail: files under AWSLogs/o-id/account/.",
-        small(b)
+        small(base)
             .organization("o-exampleorgid")
             .account("111122223333"),
         |_, _| {},
@@ -178,7 +182,7 @@ pub fn all(bucket: &str) -> Vec<Scenario> {
     let mut s = scenario(
         "valid-key-prefix",
         "Files under a key prefix.",
-        small(b).prefix("cloudtrail/prod"),
+        small(base).prefix("cloudtrail/prod"),
         |_, _| {},
     );
     s.args.extend([
@@ -191,7 +195,7 @@ pub fn all(bucket: &str) -> Vec<Scenario> {
     let mut s = scenario(
         "valid-second-region",
         "Two source regions in one bucket; validate eu-west-1's chain.",
-        small(b).regions(&["us-east-1", "eu-west-1"]),
+        small(base).regions(&["us-east-1", "eu-west-1"]),
         |_, _| {},
     );
     s.args.extend(["--region".into(), "eu-west-1".into()]);
@@ -201,25 +205,25 @@ pub fn all(bucket: &str) -> Vec<Scenario> {
     all.push(scenario(
         "invalid-log-modified",
         "One byte of a log file changed.",
-        small(b),
+        small(base),
         |tr, a| a.modify_log(b, &log_key(tr, 3, 0)),
     ));
     all.push(scenario(
         "invalid-log-deleted",
         "A log file deleted.",
-        small(b),
+        small(base),
         |tr, a| a.delete(b, &log_key(tr, 2, 1)),
     ));
     all.push(scenario(
         "invalid-log-truncated",
         "A log file cut in its data.",
-        small(b),
+        small(base),
         |tr, a| a.truncate(b, &log_key(tr, 4, 0), 200),
     ));
     all.push(scenario(
         "invalid-log-not-gzip",
         "A log file replaced by its plain JSON.",
-        small(b),
+        small(base),
         |tr, a| {
             let key = log_key(tr, 1, 0);
             let plain = crate::gunzip(&a.get(b, &key).map(|o| o.body.clone()).unwrap_or_default());
@@ -233,7 +237,7 @@ pub fn all(bucket: &str) -> Vec<Scenario> {
     let mut s = scenario(
         "invalid-log-trailing-bytes",
         "Bytes appended after a log file's gzip stream: the AWS CLI v1 calls it valid.",
-        small(b),
+        small(base),
         |tr, a| {
             a.append_bytes(
                 b,
@@ -248,7 +252,7 @@ pub fn all(bucket: &str) -> Vec<Scenario> {
     let mut s = scenario(
         "invalid-log-second-gzip-member",
         "A second gzip member appended to a log file: zcat would show it, the digest does not cover it.",
-        small(b),
+        small(base),
         |tr, a| a.append_gzip_member(b, &log_key(tr, 2, 0), b"{\"Records\":[{\"eventName\":\"DeleteTrail\"}]}"),
     );
     s.aws_cli_compatible = false;
@@ -257,7 +261,7 @@ pub fn all(bucket: &str) -> Vec<Scenario> {
     let mut s = scenario(
         "invalid-log-trailer-cut",
         "The gzip trailer (CRC, size) cut off: content complete but unverifiable as gzip.",
-        small(b),
+        small(base),
         |tr, a| a.truncate(b, &log_key(tr, 5, 0), 8),
     );
     s.aws_cli_compatible = false;
@@ -266,7 +270,7 @@ pub fn all(bucket: &str) -> Vec<Scenario> {
     let mut s = scenario(
         "invalid-log-unreferenced",
         "A log file injected into the bucket that no digest lists.",
-        small(b),
+        small(base),
         |tr, a| {
             let listed = log_key(tr, 3, 0);
             let folder = &listed[..listed.rfind('/').map_or(0, |i| i + 1)];
@@ -289,13 +293,13 @@ pub fn all(bucket: &str) -> Vec<Scenario> {
     all.push(scenario(
         "invalid-digest-deleted",
         "One digest deleted.",
-        small(b),
+        small(base),
         |tr, a| a.delete(b, &digest_key(tr, 3)),
     ));
     let mut s = scenario(
         "invalid-digests-deleted-consecutive",
         "Two consecutive digests deleted: the AWS CLI reports one, trailproof both.",
-        small(b),
+        small(base),
         |tr, a| {
             a.delete(b, &digest_key(tr, 2));
             a.delete(b, &digest_key(tr, 3));
@@ -307,7 +311,7 @@ pub fn all(bucket: &str) -> Vec<Scenario> {
     all.push(scenario(
         "invalid-digest-modified",
         "A hash inside a digest changed without re-signing: signature failure.",
-        small(b),
+        small(base),
         |tr, a| {
             a.edit_digest_json(b, &digest_key(tr, 3), |v| {
                 v["logFiles"][0]["hashValue"] = json!("0".repeat(64));
@@ -317,7 +321,7 @@ pub fn all(bucket: &str) -> Vec<Scenario> {
     all.push(scenario(
         "invalid-digest-moved",
         "A digest moved to another key (one minute earlier) in its folder.",
-        small(b),
+        small(base),
         |tr, a| {
             let from = digest_key(tr, 3);
             let d = tr.digests_in(tr.home_region())[3].end - Duration::minutes(1);
@@ -328,31 +332,31 @@ pub fn all(bucket: &str) -> Vec<Scenario> {
     all.push(scenario(
         "invalid-digest-replaced-with-older",
         "A digest overwritten by an older, validly signed digest.",
-        small(b),
+        small(base),
         |tr, a| a.copy_object(b, &digest_key(tr, 1), &digest_key(tr, 3)),
     ));
     all.push(scenario(
         "invalid-digest-signature-dropped",
         "A digest's signature metadata removed.",
-        small(b),
+        small(base),
         |tr, a| a.drop_signature(b, &digest_key(tr, 4)),
     ));
     all.push(scenario(
         "invalid-digest-signature-corrupt",
         "One hex digit of a digest's signature flipped.",
-        small(b),
+        small(base),
         |tr, a| a.corrupt_signature(b, &digest_key(tr, 2)),
     ));
     all.push(scenario(
         "invalid-digest-signature-not-hex",
         "A digest's signature metadata is not hex.",
-        small(b),
+        small(base),
         |tr, a| a.set_metadata(b, &digest_key(tr, 2), "signature", Some("not-hex!")),
     ));
     all.push(scenario(
         "invalid-digest-unknown-key",
         "A digest re-signed with a key CloudTrail does not list, naming that key.",
-        small(b),
+        small(base),
         |tr, a| {
             let key = digest_key(tr, 3);
             a.edit_digest_json(b, &key, |v| {
@@ -364,13 +368,13 @@ pub fn all(bucket: &str) -> Vec<Scenario> {
     all.push(scenario(
         "invalid-digest-signed-with-unknown-key",
         "A digest re-signed with an unlisted key, still naming the real key's fingerprint.",
-        small(b),
+        small(base),
         |tr, a| a.resign_digest(b, &digest_key(tr, 3), &TestKey::unknown()),
     ));
     all.push(scenario(
         "invalid-digest-not-gzip",
         "A digest stored as plain JSON.",
-        small(b),
+        small(base),
         |tr, a| {
             let key = digest_key(tr, 2);
             if let Some(o) = a.objects.get_mut(&(b.to_owned(), key)) {
@@ -383,7 +387,7 @@ pub fn all(bucket: &str) -> Vec<Scenario> {
         "invalid-digest-link-mismatch",
         "A digest whose previousDigestHashValue was changed and re-signed with the trail's key: \
          valid to the AWS CLI, a broken chain link to trailproof.",
-        small(b),
+        small(base),
         |tr, a| {
             let key = digest_key(tr, 3);
             a.edit_digest_json(b, &key, |v| {
@@ -398,7 +402,7 @@ pub fn all(bucket: &str) -> Vec<Scenario> {
     all.push(scenario(
         "invalid-backfill-digest-deleted",
         "The middle one of three backfill digests deleted.",
-        small(b).backfill(&[1, 2, 3], t("2024-03-03T10:00:00Z")),
+        small(base).backfill(&[1, 2, 3], t("2024-03-03T10:00:00Z")),
         |tr, a| {
             let key = tr.backfill_digests_in(tr.home_region())[1].key.clone();
             a.delete(b, &key);
@@ -407,7 +411,7 @@ pub fn all(bucket: &str) -> Vec<Scenario> {
     all.push(scenario(
         "invalid-backfill-no-generation-timestamp",
         "A backfill digest without its backfill-generation-timestamp metadata.",
-        small(b).backfill(&[1, 2], t("2024-03-03T10:00:00Z")),
+        small(base).backfill(&[1, 2], t("2024-03-03T10:00:00Z")),
         |tr, a| {
             let key = tr.backfill_digests_in(tr.home_region())[1].key.clone();
             a.set_metadata(b, &key, "backfill-generation-timestamp", None);
@@ -418,7 +422,7 @@ pub fn all(bucket: &str) -> Vec<Scenario> {
     let mut s = scenario(
         "valid-sidecar-newest-only",
         "Only the newest digest has its metadata sidecar: older signatures come from successors.",
-        small(b),
+        small(base),
         |tr, a| {
             let digests = tr.digests_in(tr.home_region());
             for d in &digests[..digests.len() - 1] {
@@ -434,7 +438,7 @@ pub fn all(bucket: &str) -> Vec<Scenario> {
     let mut s = scenario(
         "not-checked-no-sidecars",
         "No metadata at all: the newest digest's signature cannot be known.",
-        small(b),
+        small(base),
         |_, a| a.objects.values_mut().for_each(|o| o.metadata.clear()),
     );
     s.aws_cli_compatible = false;

@@ -264,6 +264,31 @@ impl KeySet {
     }
 }
 
+impl KeySet {
+    /// The set as `aws cloudtrail list-public-keys` prints it (CLI v1: epoch-second times), so a
+    /// mirrored archive carries the keys it was verified with.
+    pub fn to_list_public_keys_json(&self) -> String {
+        let epoch = |t: Option<DateTime<Utc>>| match t {
+            Some(t) => serde_json::json!(
+                t.timestamp() as f64 + f64::from(t.timestamp_subsec_millis()) / 1000.0
+            ),
+            None => Value::Null,
+        };
+        let list: Vec<Value> = self
+            .iter()
+            .map(|k| {
+                serde_json::json!({
+                    "Value": base64::engine::general_purpose::STANDARD.encode(k.der()),
+                    "ValidityStartTime": epoch(k.validity_start),
+                    "ValidityEndTime": epoch(k.validity_end),
+                    "Fingerprint": k.fingerprint(),
+                })
+            })
+            .collect();
+        serde_json::json!({ "PublicKeyList": list }).to_string()
+    }
+}
+
 /// Reads a validity time given as epoch seconds (CLI v1, the API) or ISO 8601 (CLI v2).
 fn validity(entry: &Value, field: &str) -> Result<Option<DateTime<Utc>>, String> {
     match entry.get(field) {
@@ -344,6 +369,21 @@ mod tests {
         assert_eq!(key.fingerprint(), fingerprint(&spki));
         assert_ne!(key.fingerprint(), "7f3f401420072e50a65a141430817ab3");
         assert_eq!(key.pkcs1, pkcs1);
+    }
+
+    #[test]
+    fn key_sets_round_trip_through_list_public_keys_json() {
+        let json = format!(
+            r#"{{"PublicKeyList":[{{"Value":"{AWS_DOC_KEY}","ValidityStartTime":1453076702.0,"ValidityEndTime":1455668702.0,"Fingerprint":"7f3f401420072e50a65a141430817ab3"}}]}}"#
+        );
+        let set = KeySet::from_list_public_keys_json(json.as_bytes(), "k").unwrap();
+        let again =
+            KeySet::from_list_public_keys_json(set.to_list_public_keys_json().as_bytes(), "k")
+                .unwrap();
+        assert_eq!(
+            set.iter().collect::<Vec<_>>(),
+            again.iter().collect::<Vec<_>>()
+        );
     }
 
     #[test]

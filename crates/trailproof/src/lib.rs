@@ -59,5 +59,5 @@ pub use layout::{Chain, TrailArn};
 pub use report::{
     Counts, DigestOutcome, Entry, Finding, LogOutcome, Report, Status, Summary, Verdict,
 };
-pub use store::{LocalDirStore, MemoryStore, Metadata, Object, ObjectStore};
+pub use store::{LocalDirStore, MemoryStore, Metadata, MirrorStore, Object, ObjectStore};
 pub use validate::{validate, Options, Parallelism, PublicKeySource};

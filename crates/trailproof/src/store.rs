@@ -186,7 +186,7 @@ impl LocalDirStore {
     }
 
     /// The file of an object; keys that could escape the directory are refused.
-    fn path(&self, bucket: &str, key: &str) -> Result<PathBuf, StoreError> {
+    pub(crate) fn path(&self, bucket: &str, key: &str) -> Result<PathBuf, StoreError> {
         let dir = self.dir(bucket)?;
         let relative = Path::new(key);
         let safe = !key.is_empty()
@@ -284,6 +284,7 @@ fn walk(dir: &Path, rel: &str, out: &mut Vec<String>) -> std::io::Result<()> {
             walk(&entry.path(), &key, out)?;
         } else if (file_type.is_file() || (file_type.is_symlink() && entry.path().is_file()))
             && !key.ends_with(SIDECAR_SUFFIX)
+            && !key.ends_with(PART_SUFFIX)
         {
             out.push(key);
         }
@@ -351,7 +352,7 @@ impl ObjectStore for LocalDirStore {
             if file_type.is_dir() {
                 walk(&entry.path(), &key, &mut keys)
                     .map_err(|e| StoreError::unreadable(bucket, &key, e))?;
-            } else if !key.ends_with(SIDECAR_SUFFIX) {
+            } else if !key.ends_with(SIDECAR_SUFFIX) && !key.ends_with(PART_SUFFIX) {
                 keys.push(key);
             }
         }
@@ -392,5 +393,277 @@ impl ObjectStore for LocalDirStore {
             });
         }
         Ok(Box::new(file))
+    }
+}
+
+/// Folder, inside a mirror, for buckets other than the digest bucket: `DIR/_buckets/NAME/`.
+pub const OTHER_BUCKETS_DIR: &str = "_buckets";
+
+/// Reads through another store and keeps a copy of everything read in a local directory laid
+/// out for [`LocalDirStore`] (digest bucket at the root, other buckets under
+/// [`OTHER_BUCKETS_DIR`], metadata in `.meta.json` sidecars). Objects already copied are served
+/// from the copy, so an interrupted mirror resumes where it stopped.
+#[derive(Debug)]
+pub struct MirrorStore<S> {
+    inner: S,
+    root: PathBuf,
+    main_bucket: String,
+}
+
+impl<S: ObjectStore> MirrorStore<S> {
+    /// Mirrors `main_bucket` into `dir` (and other buckets below it).
+    pub fn new(inner: S, main_bucket: &str, dir: impl Into<PathBuf>) -> Self {
+        let root = dir.into();
+        MirrorStore {
+            inner,
+            root,
+            main_bucket: main_bucket.to_owned(),
+        }
+    }
+
+    fn dir_of(&self, bucket: &str) -> PathBuf {
+        if bucket == self.main_bucket {
+            self.root.clone()
+        } else {
+            self.root.join(OTHER_BUCKETS_DIR).join(bucket)
+        }
+    }
+
+    fn local_for(&self, bucket: &str) -> LocalDirStore {
+        LocalDirStore::new().with_bucket(bucket, self.dir_of(bucket))
+    }
+}
+
+/// Writes `bytes` to `path` through a temporary file, so a file that exists is complete.
+fn write_atomically(path: &Path, bytes: &[u8]) -> std::io::Result<()> {
+    if let Some(parent) = path.parent() {
+        fs::create_dir_all(parent)?;
+    }
+    let tmp = part_path(path);
+    fs::write(&tmp, bytes)?;
+    fs::rename(&tmp, path)
+}
+
+/// Suffix of files being written by a [`MirrorStore`]; never listed as objects.
+pub const PART_SUFFIX: &str = ".trailproof-part";
+
+/// A temporary name beside `path`, unique within the process: the same object may be copied by
+/// two readers at once (standard and backfill digests list the same log files).
+fn part_path(path: &Path) -> PathBuf {
+    static NEXT: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(0);
+    let n = NEXT.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+    let mut part = path.as_os_str().to_owned();
+    part.push(format!(".{}-{n}{PART_SUFFIX}", std::process::id()));
+    PathBuf::from(part)
+}
+
+/// Copies what is read into a temporary file, renamed into place once the end is reached. A
+/// reader dropped early (the verifier stops at corrupt data) still completes the copy, so the
+/// mirror holds the object as served, corrupt or not.
+struct Tee {
+    inner: ObjectReader,
+    file: Option<fs::File>,
+    part: PathBuf,
+    path: PathBuf,
+}
+
+impl Tee {
+    fn finish(&mut self) -> std::io::Result<()> {
+        if let Some(mut file) = self.file.take() {
+            std::io::copy(&mut self.inner, &mut file)?;
+            file.sync_all()?;
+            fs::rename(&self.part, &self.path)?;
+        }
+        Ok(())
+    }
+}
+
+impl Read for Tee {
+    fn read(&mut self, buf: &mut [u8]) -> std::io::Result<usize> {
+        let n = self.inner.read(buf)?;
+        if n == 0 {
+            self.finish()?;
+        } else if let Some(file) = self.file.as_mut() {
+            std::io::Write::write_all(file, &buf[..n])?;
+        }
+        Ok(n)
+    }
+}
+
+impl Drop for Tee {
+    fn drop(&mut self) {
+        if self.finish().is_err() {
+            let _ = fs::remove_file(&self.part);
+        }
+    }
+}
+
+impl<S: ObjectStore> ObjectStore for MirrorStore<S> {
+    fn list(
+        &self,
+        bucket: &str,
+        prefix: &str,
+        start_after: &str,
+        each: &mut dyn FnMut(&str) -> ControlFlow<()>,
+    ) -> Result<(), StoreError> {
+        self.inner.list(bucket, prefix, start_after, each)
+    }
+
+    fn get(&self, bucket: &str, key: &str, limit: u64) -> Result<Object, StoreError> {
+        let local = self.local_for(bucket);
+        let path = local.path(bucket, key)?;
+        let mut sidecar = path.as_os_str().to_owned();
+        sidecar.push(SIDECAR_SUFFIX);
+        if path.is_file() && Path::new(&sidecar).is_file() {
+            return local.get(bucket, key, limit);
+        }
+        let object = self.inner.get(bucket, key, limit)?;
+        let io = |e: std::io::Error| {
+            StoreError::unreadable(bucket, key, format!("cannot write the mirror copy: {e}"))
+        };
+        if let Some(meta) = &object.metadata {
+            let json = serde_json::to_vec_pretty(meta).map_err(|e| io(std::io::Error::other(e)))?;
+            write_atomically(Path::new(&sidecar), &json).map_err(io)?;
+        }
+        write_atomically(&path, &object.bytes).map_err(io)?;
+        Ok(object)
+    }
+
+    fn open(&self, bucket: &str, key: &str) -> Result<ObjectReader, StoreError> {
+        let local = self.local_for(bucket);
+        let path = local.path(bucket, key)?;
+        if path.is_file() {
+            return local.open(bucket, key);
+        }
+        let reader = self.inner.open(bucket, key)?;
+        let io = |e: std::io::Error| {
+            StoreError::unreadable(bucket, key, format!("cannot write the mirror copy: {e}"))
+        };
+        if let Some(parent) = path.parent() {
+            fs::create_dir_all(parent).map_err(io)?;
+        }
+        let part = part_path(&path);
+        let file = fs::File::create(&part).map_err(io)?;
+        Ok(Box::new(Tee {
+            inner: reader,
+            file: Some(file),
+            part,
+            path,
+        }))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn object(bytes: &[u8], signature: Option<&str>) -> Object {
+        Object {
+            bytes: bytes.to_vec(),
+            metadata: signature.map(|s| Metadata::from([("signature".to_owned(), s.to_owned())])),
+        }
+    }
+
+    #[test]
+    fn local_dir_lists_like_s3_and_reads_sidecars() {
+        let dir = tempfile::tempdir().unwrap();
+        let mut mem = MemoryStore::new();
+        for key in ["a/b/c1", "a/b/c2/x", "a/bb/c", "a/b/d", "z"] {
+            mem.put("bkt", key, object(key.as_bytes(), Some("00ff")));
+        }
+        let mirror = MirrorStore::new(mem.clone(), "bkt", dir.path());
+        for key in ["a/b/c1", "a/b/c2/x", "a/bb/c", "a/b/d", "z"] {
+            assert_eq!(
+                mirror.get("bkt", key, 100).unwrap(),
+                mem.get("bkt", key, 100).unwrap()
+            );
+        }
+        let local = LocalDirStore::new().with_bucket("bkt", dir.path());
+        let list = |s: &dyn ObjectStore, prefix: &str, after: &str| {
+            let mut keys = Vec::new();
+            s.list("bkt", prefix, after, &mut |k| {
+                keys.push(k.to_owned());
+                ControlFlow::Continue(())
+            })
+            .unwrap();
+            keys
+        };
+        for (prefix, after) in [
+            ("a/b", ""),
+            ("a/b/", "a/b/c1"),
+            ("a/b/c", ""),
+            ("", "a/bb/c"),
+            ("q", ""),
+        ] {
+            assert_eq!(
+                list(&local, prefix, after),
+                list(&mem, prefix, after),
+                "{prefix} {after}"
+            );
+        }
+        assert_eq!(
+            local.get("bkt", "a/b/d", 100).unwrap(),
+            mem.get("bkt", "a/b/d", 100).unwrap()
+        );
+        assert!(matches!(
+            local.get("bkt", "nope", 100),
+            Err(StoreError::NotFound { .. })
+        ));
+        assert!(matches!(
+            local.get("bkt", "../etc/passwd", 100),
+            Err(StoreError::Unreadable { .. })
+        ));
+        assert!(matches!(
+            local.get("bkt", "a/b/d", 2),
+            Err(StoreError::TooLarge { .. })
+        ));
+        assert!(matches!(
+            local.get("other", "a", 2),
+            Err(StoreError::NoSuchBucket { .. })
+        ));
+    }
+
+    #[test]
+    fn mirror_streams_into_place_only_when_complete_and_resumes_locally() {
+        let dir = tempfile::tempdir().unwrap();
+        let mut mem = MemoryStore::new();
+        mem.put("bkt", "log", object(b"0123456789", None));
+        mem.put("other", "log2", object(b"abc", None));
+        let mirror = MirrorStore::new(mem, "bkt", dir.path());
+        let mut r = mirror.open("bkt", "log").unwrap();
+        let mut first = [0u8; 4];
+        r.read_exact(&mut first).unwrap();
+        assert!(
+            !dir.path().join("log").exists(),
+            "no file before the end is read"
+        );
+        drop(r);
+        let mut all = Vec::new();
+        mirror
+            .open("bkt", "log")
+            .unwrap()
+            .read_to_end(&mut all)
+            .unwrap();
+        assert_eq!(all, b"0123456789");
+        assert_eq!(fs::read(dir.path().join("log")).unwrap(), b"0123456789");
+        let mut other = Vec::new();
+        mirror
+            .open("other", "log2")
+            .unwrap()
+            .read_to_end(&mut other)
+            .unwrap();
+        assert_eq!(
+            fs::read(dir.path().join("_buckets/other/log2")).unwrap(),
+            b"abc"
+        );
+        // Served from the copy once present: a store that has lost it still answers.
+        let resumed = MirrorStore::new(MemoryStore::new(), "bkt", dir.path());
+        let mut again = Vec::new();
+        resumed
+            .open("bkt", "log")
+            .unwrap()
+            .read_to_end(&mut again)
+            .unwrap();
+        assert_eq!(again, b"0123456789");
     }
 }

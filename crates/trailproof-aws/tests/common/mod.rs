@@ -603,12 +603,17 @@ impl Harness {
 
     /// Creates the trail's buckets and puts every object with its user metadata.
     pub fn upload(&self, ctx: &AwsContext, trail: &Trail) {
+        self.upload_archive(ctx, &trail.archive);
+    }
+
+    /// Creates the archive's buckets and puts every object with its user metadata.
+    pub fn upload_archive(&self, ctx: &AwsContext, archive: &trailproof_testkit::Archive) {
         let client = ctx.s3_client(REGION);
         self.rt.block_on(async {
-            for bucket in trail.archive.buckets() {
+            for bucket in archive.buckets() {
                 client.create_bucket().bucket(&bucket).send().await.unwrap();
             }
-            for ((bucket, key), object) in &trail.archive.objects {
+            for ((bucket, key), object) in &archive.objects {
                 let mut put = client
                     .put_object()
                     .bucket(bucket)

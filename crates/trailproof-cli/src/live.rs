@@ -1,0 +1,142 @@
+//! Live mode: straight from S3 and CloudTrail, and `mirror`, which keeps a copy of what it read.
+
+use std::path::Path;
+use std::sync::Mutex;
+
+use chrono::{DateTime, Utc};
+use trailproof::{
+    validate as run_validation, Chain, Error, KeySet, MirrorStore, Parallelism, PublicKeySource,
+};
+use trailproof_aws::{describe_trail, organization_id, AwsContext, CloudTrailKeys, S3Store};
+
+use crate::cli::{MirrorArgs, Selection, ValidateArgs};
+use crate::output::{clean_prefix, print, Range};
+
+struct Live {
+    rt: tokio::runtime::Runtime,
+    ctx: AwsContext,
+    chain: Chain,
+}
+
+/// Loads AWS configuration and finds where the trail delivers, as the AWS CLI does: from
+/// DescribeTrails unless `--s3-bucket` is given.
+fn connect(sel: &Selection, range: &Range) -> Result<Live, Error> {
+    let rt = trailproof_aws::runtime()?;
+    let region = sel
+        .region
+        .clone()
+        .unwrap_or_else(|| range.arn.region.clone());
+    let ctx = rt.block_on(AwsContext::load(sel.profile.as_deref(), Some(&region)))?;
+    let account_id = sel
+        .account_id
+        .clone()
+        .unwrap_or_else(|| range.arn.account_id.clone());
+    let (bucket, prefix, organization) = match &sel.s3_bucket {
+        Some(bucket) => (
+            bucket.clone(),
+            clean_prefix(sel.s3_prefix.as_deref()),
+            sel.organization_id.clone(),
+        ),
+        None => {
+            let trail = rt.block_on(describe_trail(&ctx, &range.arn.arn))?;
+            let prefix = match &sel.s3_prefix {
+                Some(p) => clean_prefix(Some(p)),
+                None => clean_prefix(trail.prefix.as_deref()),
+            };
+            let organization = if trail.is_organization_trail {
+                if sel.account_id.is_none() {
+                    return Err(Error::Config(
+                        "Missing required parameter for organization trail: '--account-id'"
+                            .to_owned(),
+                    ));
+                }
+                match &sel.organization_id {
+                    Some(o) => Some(o.clone()),
+                    None => Some(rt.block_on(organization_id(&ctx))?),
+                }
+            } else {
+                sel.organization_id.clone()
+            };
+            (trail.bucket, prefix, organization)
+        }
+    };
+    let chain = Chain {
+        bucket,
+        prefix,
+        organization_id: organization,
+        account_id,
+        source_region: region,
+        home_region: range.arn.region.clone(),
+        trail_name: range.arn.name.clone(),
+    };
+    Ok(Live { rt, ctx, chain })
+}
+
+pub fn validate(args: ValidateArgs) -> Result<u8, Error> {
+    let range = Range::parse(&args.selection)?;
+    let live = connect(&args.selection, &range)?;
+    let store = S3Store::new(&live.ctx, live.rt.handle().clone())?;
+    let keys = CloudTrailKeys::new(&live.ctx, live.rt.handle().clone())?;
+    let options = range.options(Parallelism::Threads(usize::from(
+        args.selection.concurrency,
+    )));
+    let report = run_validation(&store, &keys, &live.chain, &range.arn.arn, &options)?;
+    print(&report, args.verbose, args.format)
+}
+
+/// Remembers every key handed out, to write them beside the mirrored archive.
+struct RecordingKeys<K> {
+    inner: K,
+    seen: Mutex<KeySet>,
+}
+
+impl<K: PublicKeySource> PublicKeySource for RecordingKeys<K> {
+    fn public_keys(
+        &self,
+        region: &str,
+        start: DateTime<Utc>,
+        end: DateTime<Utc>,
+    ) -> Result<KeySet, Error> {
+        let keys = self.inner.public_keys(region, start, end)?;
+        if let Ok(mut seen) = self.seen.lock() {
+            seen.extend(keys.clone());
+        }
+        Ok(keys)
+    }
+}
+
+pub fn mirror(args: MirrorArgs) -> Result<u8, Error> {
+    let range = Range::parse(&args.selection)?;
+    let out = &args.output;
+    std::fs::create_dir_all(out)
+        .map_err(|e| Error::Config(format!("--output {}: {e}", out.display())))?;
+    let live = connect(&args.selection, &range)?;
+    let store = MirrorStore::new(
+        S3Store::new(&live.ctx, live.rt.handle().clone())?,
+        &live.chain.bucket,
+        out,
+    );
+    let keys_path = out.join("public-keys.json");
+    let mut known = KeySet::new();
+    if let Ok(bytes) = std::fs::read(&keys_path) {
+        known = KeySet::from_list_public_keys_json(&bytes, &keys_path.display().to_string())?;
+    }
+    let keys = RecordingKeys {
+        inner: CloudTrailKeys::new(&live.ctx, live.rt.handle().clone())?,
+        seen: Mutex::new(known),
+    };
+    let options = range.options(Parallelism::Threads(usize::from(
+        args.selection.concurrency,
+    )));
+    let report = run_validation(&store, &keys, &live.chain, &range.arn.arn, &options)?;
+    let seen = keys.seen.into_inner().unwrap_or_default();
+    write_keys(&keys_path, &seen)?;
+    print(&report, args.verbose, args.format)
+}
+
+fn write_keys(path: &Path, keys: &KeySet) -> Result<(), Error> {
+    let tmp = path.with_extension("json.part");
+    std::fs::write(&tmp, keys.to_list_public_keys_json())
+        .and_then(|()| std::fs::rename(&tmp, path))
+        .map_err(|e| Error::Config(format!("cannot write {}: {e}", path.display())))
+}

@@ -1,0 +1,59 @@
+//! Shared by every mode: the selection's times and options, and printing the report.
+
+use std::io::{self, Write};
+
+use chrono::{DateTime, Utc};
+use trailproof::{time, Error, Options, Parallelism, Report, TrailArn};
+
+use crate::cli::{Format, Selection};
+
+/// The trail and range a selection names.
+pub struct Range {
+    pub arn: TrailArn,
+    pub start: DateTime<Utc>,
+    pub end: DateTime<Utc>,
+}
+
+impl Range {
+    pub fn parse(sel: &Selection) -> Result<Range, Error> {
+        let arn = TrailArn::parse(&sel.trail_arn)?;
+        let start = time::parse(&sel.start_time)?;
+        let end = match &sel.end_time {
+            Some(t) => time::parse(t)?,
+            None => Utc::now(),
+        };
+        if start > end {
+            return Err(Error::TimeRange);
+        }
+        Ok(Range { arn, start, end })
+    }
+
+    pub fn options(&self, parallelism: Parallelism) -> Options {
+        Options::new(self.start, self.end).parallelism(parallelism)
+    }
+}
+
+/// `--s3-prefix` without its slashes (the AWS CLI would list nothing with them).
+pub fn clean_prefix(prefix: Option<&str>) -> Option<String> {
+    prefix
+        .map(|p| p.trim_matches('/').to_owned())
+        .filter(|p| !p.is_empty())
+}
+
+/// Prints the report and returns the exit status.
+pub fn print(report: &Report, verbose: bool, format: Format) -> Result<u8, Error> {
+    let write = || -> io::Result<()> {
+        let stdout = io::stdout();
+        let mut out = stdout.lock();
+        match format {
+            Format::Text => report.write_text(verbose, &mut out, &mut io::stderr().lock())?,
+            Format::Json => {
+                serde_json::to_writer_pretty(&mut out, &report.to_json())?;
+                writeln!(out)?;
+            }
+        }
+        out.flush()
+    };
+    write().map_err(|e| Error::Config(format!("cannot write the report: {e}")))?;
+    Ok(report.verdict().exit_code() as u8)
+}

@@ -1,0 +1,153 @@
+//! Live mode end to end, against a real S3-compatible server and a CloudTrail endpoint on
+//! 127.0.0.1: for every testkit scenario, `trailproof validate` (live), and `trailproof mirror`
+//! followed by `trailproof validate --archive` on the copy, print what the real
+//! `aws cloudtrail validate-logs` prints on the same server.
+//!
+//! Needs the AWS CLI (`pip install awscli==1.45.11`, done by `.ci/run`); skipped with a notice
+//! when `aws` is missing, except under CI.
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+
+#[path = "../../trailproof-aws/tests/common/mod.rs"]
+mod common;
+
+use std::path::{Path, PathBuf};
+use std::process::{Command, Output, Stdio};
+
+use common::{test_options, Harness, ACCESS_KEY, REGION, SECRET_KEY};
+use trailproof_testkit::scenarios::{self, Scenario};
+
+/// Short: the local server names files after bucket and key, and file names have a limit.
+const BUCKET: &str = "tpb";
+
+fn find_aws() -> Option<PathBuf> {
+    let path = std::env::var_os("PATH")?;
+    std::env::split_paths(&path)
+        .map(|d| d.join("aws"))
+        .find(|p| p.is_file())
+}
+
+/// The environment that points a client (the AWS CLI or trailproof) at the test servers only.
+fn isolate(cmd: &mut Command, h: &Harness, home: &Path) {
+    std::fs::write(
+        home.join("config"),
+        "[default]\ns3 =\n    addressing_style = path\n",
+    )
+    .unwrap();
+    for var in [
+        "AWS_PROFILE",
+        "AWS_DEFAULT_PROFILE",
+        "AWS_REGION",
+        "AWS_DEFAULT_REGION",
+        "AWS_ENDPOINT_URL",
+        "AWS_SESSION_TOKEN",
+    ] {
+        cmd.env_remove(var);
+    }
+    cmd.env("AWS_CONFIG_FILE", home.join("config"))
+        .env("AWS_SHARED_CREDENTIALS_FILE", home.join("credentials"))
+        .env("AWS_ACCESS_KEY_ID", ACCESS_KEY)
+        .env("AWS_SECRET_ACCESS_KEY", SECRET_KEY)
+        .env("AWS_ENDPOINT_URL_S3", &h.s3.url)
+        .env("AWS_ENDPOINT_URL_CLOUDTRAIL", &h.cloudtrail.url)
+        .env("AWS_ENDPOINT_URL_ORGANIZATIONS", &h.cloudtrail.url)
+        .env("AWS_EC2_METADATA_DISABLED", "true")
+        .stdin(Stdio::null());
+}
+
+fn args_with_region(s: &Scenario) -> Vec<String> {
+    let mut args = s.args.clone();
+    if !args.iter().any(|a| a == "--region") {
+        args.extend(["--region".to_owned(), REGION.to_owned()]);
+    }
+    args
+}
+
+fn show(o: &Output) -> String {
+    format!(
+        "status {:?}\n--- stdout\n{}--- stderr\n{}",
+        o.status.code(),
+        String::from_utf8_lossy(&o.stdout),
+        String::from_utf8_lossy(&o.stderr)
+    )
+}
+
+fn same(a: &Output, b: &Output) -> bool {
+    (&a.stdout, &a.stderr, a.status.code()) == (&b.stdout, &b.stderr, b.status.code())
+}
+
+#[test]
+fn live_and_mirrored_runs_print_what_the_aws_cli_prints() {
+    let Some(aws) = find_aws() else {
+        assert!(
+            std::env::var_os("CI").is_none(),
+            "CI is set but `aws` is not on PATH"
+        );
+        eprintln!("skipped: `aws` is not on PATH (pip install awscli==1.45.11)");
+        return;
+    };
+    let mut failures = Vec::new();
+    // A short trail name too: the server's file names must stay under 255 bytes.
+    let all = scenarios::all_from(
+        &trailproof_testkit::TrailBuilder::new()
+            .bucket(BUCKET)
+            .trail_name("t"),
+    );
+    assert!(all.len() >= 20);
+    for s in &all {
+        // Fresh servers per scenario; all keys on one page (the CLI reads only the first).
+        let h = Harness::start(100);
+        h.cloudtrail.serve_trail(&s.trail);
+        h.upload_archive(&h.context(&test_options()), &s.archive);
+        let home = tempfile::tempdir().unwrap();
+        let args = args_with_region(s);
+
+        let mut cli = Command::new(&aws);
+        cli.args(["cloudtrail", "validate-logs"]).args(&args);
+        isolate(&mut cli, &h, home.path());
+        let expected = cli.output().unwrap();
+
+        let mut live = Command::new(env!("CARGO_BIN_EXE_trailproof"));
+        live.arg("validate")
+            .args(&args)
+            .args(["--concurrency", "8"]);
+        isolate(&mut live, &h, home.path());
+        let live = live.output().unwrap();
+
+        let copy = home.path().join("mirror");
+        let mut mirror = Command::new(env!("CARGO_BIN_EXE_trailproof"));
+        mirror.arg("mirror").args(&args).arg("--output").arg(&copy);
+        isolate(&mut mirror, &h, home.path());
+        let mirrored = mirror.output().unwrap();
+        let mut offline = Command::new(env!("CARGO_BIN_EXE_trailproof"));
+        offline
+            .arg("validate")
+            .args(&args)
+            .arg("--archive")
+            .arg(&copy);
+        let offline = offline.output().unwrap();
+
+        // Live, trailproof checks what the AWS CLI checks; only the stricter gzip rules and the
+        // MISSING count may add findings.
+        let stricter = s.difference == "stricter" && !s.name.contains("unreferenced");
+        for (how, got) in [
+            ("live", &live),
+            ("mirror", &mirrored),
+            ("mirror + --archive", &offline),
+        ] {
+            let ok = if stricter {
+                expected.status.code() != Some(1) || got.status.code() == Some(1)
+            } else {
+                same(&expected, got)
+            };
+            if !ok {
+                failures.push(format!(
+                    "{} ({how}):\n=== aws cli\n{}=== trailproof\n{}",
+                    s.name,
+                    show(&expected),
+                    show(got)
+                ));
+            }
+        }
+    }
+    assert!(failures.is_empty(), "{}", failures.join("\n"));
+}
