@@ -71,6 +71,10 @@ pub struct Selection {
     /// Worker threads for archive mode (0: one per core, 1: serial).
     #[arg(long, default_value_t = 0)]
     pub threads: usize,
+    /// No progress display (it is shown only when stderr is a terminal, and never with
+    /// --format json).
+    #[arg(long)]
+    pub no_progress: bool,
 }
 
 #[derive(Debug, Args)]

@@ -11,6 +11,7 @@ use trailproof_aws::{describe_trail, organization_id, AwsContext, CloudTrailKeys
 
 use crate::cli::{MirrorArgs, Selection, ValidateArgs};
 use crate::output::{clean_prefix, print, Range};
+use crate::progress::Bar;
 
 struct Live {
     rt: tokio::runtime::Runtime,
@@ -77,11 +78,16 @@ pub fn validate(args: ValidateArgs) -> Result<u8, Error> {
     let live = connect(&args.selection, &range)?;
     let store = S3Store::new(&live.ctx, live.rt.handle().clone())?;
     let keys = CloudTrailKeys::new(&live.ctx, live.rt.handle().clone())?;
-    let options = range.options(Parallelism::Threads(usize::from(
-        args.selection.concurrency,
-    )));
-    let report = run_validation(&store, &keys, &live.chain, &range.arn.arn, &options)?;
-    print(&report, args.verbose, args.format)
+    let bar = Bar::start(args.selection.no_progress, args.format);
+    let threads = Parallelism::Threads(usize::from(args.selection.concurrency));
+    let report = run_validation(
+        &store,
+        &keys,
+        &live.chain,
+        &range.arn.arn,
+        &range.options(threads, bar.as_ref()),
+    );
+    print(&report?, args.verbose, args.format, bar.as_ref())
 }
 
 /// Remembers every key handed out, to write them beside the mirrored archive.
@@ -125,13 +131,22 @@ pub fn mirror(args: MirrorArgs) -> Result<u8, Error> {
         inner: CloudTrailKeys::new(&live.ctx, live.rt.handle().clone())?,
         seen: Mutex::new(known),
     };
-    let options = range.options(Parallelism::Threads(usize::from(
-        args.selection.concurrency,
-    )));
-    let report = run_validation(&store, &keys, &live.chain, &range.arn.arn, &options)?;
+    let bar = Bar::start(args.selection.no_progress, args.format);
+    let threads = Parallelism::Threads(usize::from(args.selection.concurrency));
+    let report = run_validation(
+        &store,
+        &keys,
+        &live.chain,
+        &range.arn.arn,
+        &range.options(threads, bar.as_ref()),
+    );
+    if let Some(bar) = &bar {
+        bar.finish();
+    }
+    let report = report?;
     let seen = keys.seen.into_inner().unwrap_or_default();
     write_keys(&keys_path, &seen)?;
-    print(&report, args.verbose, args.format)
+    print(&report, args.verbose, args.format, None)
 }
 
 fn write_keys(path: &Path, keys: &KeySet) -> Result<(), Error> {

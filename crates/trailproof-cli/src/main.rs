@@ -8,6 +8,7 @@ mod archive;
 mod cli;
 mod live;
 mod output;
+mod progress;
 
 use std::io::Write;
 use std::process::ExitCode;

@@ -1,11 +1,13 @@
 //! Shared by every mode: the selection's times and options, and printing the report.
 
 use std::io::{self, Write};
+use std::sync::Arc;
 
 use chrono::{DateTime, Utc};
 use trailproof::{time, Error, Options, Parallelism, Report, TrailArn};
 
 use crate::cli::{Format, Selection};
+use crate::progress::Bar;
 
 /// The trail and range a selection names.
 pub struct Range {
@@ -28,8 +30,12 @@ impl Range {
         Ok(Range { arn, start, end })
     }
 
-    pub fn options(&self, parallelism: Parallelism) -> Options {
-        Options::new(self.start, self.end).parallelism(parallelism)
+    pub fn options(&self, parallelism: Parallelism, progress: Option<&Arc<Bar>>) -> Options {
+        let options = Options::new(self.start, self.end).parallelism(parallelism);
+        match progress {
+            Some(bar) => options.progress(bar.clone()),
+            None => options,
+        }
     }
 }
 
@@ -40,8 +46,16 @@ pub fn clean_prefix(prefix: Option<&str>) -> Option<String> {
         .filter(|p| !p.is_empty())
 }
 
-/// Prints the report and returns the exit status.
-pub fn print(report: &Report, verbose: bool, format: Format) -> Result<u8, Error> {
+/// Prints the report (after clearing the progress display) and returns the exit status.
+pub fn print(
+    report: &Report,
+    verbose: bool,
+    format: Format,
+    progress: Option<&Arc<Bar>>,
+) -> Result<u8, Error> {
+    if let Some(bar) = progress {
+        bar.finish();
+    }
     let write = || -> io::Result<()> {
         let stdout = io::stdout();
         let mut out = stdout.lock();

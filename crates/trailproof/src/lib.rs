@@ -60,4 +60,4 @@ pub use report::{
     Counts, DigestOutcome, Entry, Finding, LogOutcome, Report, Status, Summary, Verdict,
 };
 pub use store::{LocalDirStore, MemoryStore, Metadata, MirrorStore, Object, ObjectStore};
-pub use validate::{validate, Options, Parallelism, PublicKeySource};
+pub use validate::{validate, Options, Parallelism, Progress, PublicKeySource};

@@ -38,6 +38,24 @@ impl PublicKeySource for KeySet {
     }
 }
 
+/// Told how a long run advances (for a progress display). Called from worker threads.
+pub trait Progress: Send + Sync {
+    /// `n` digests were listed and will be fetched.
+    fn digests_listed(&self, n: u64) {
+        let _ = n;
+    }
+    /// One digest was fetched and parsed.
+    fn digest_fetched(&self) {}
+    /// `n` log files will be checked.
+    fn logs_queued(&self, n: u64) {
+        let _ = n;
+    }
+    /// One log file was checked; `inflated_bytes` were hashed.
+    fn log_checked(&self, inflated_bytes: u64) {
+        let _ = inflated_bytes;
+    }
+}
+
 /// How much to do at once.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
 pub enum Parallelism {
@@ -51,7 +69,7 @@ pub enum Parallelism {
 }
 
 /// What to validate and how.
-#[derive(Clone, Debug)]
+#[derive(Clone)]
 #[non_exhaustive]
 pub struct Options {
     /// Start of the range (digests ending at or after it).
@@ -64,6 +82,21 @@ pub struct Options {
     pub limits: Limits,
     /// List the chain's log folder and report log files no valid digest lists.
     pub check_unreferenced_logs: bool,
+    /// Where to report advancement, if anywhere.
+    pub progress: Option<std::sync::Arc<dyn Progress>>,
+}
+
+impl std::fmt::Debug for Options {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Options")
+            .field("start", &self.start)
+            .field("end", &self.end)
+            .field("parallelism", &self.parallelism)
+            .field("limits", &self.limits)
+            .field("check_unreferenced_logs", &self.check_unreferenced_logs)
+            .field("progress", &self.progress.is_some())
+            .finish()
+    }
 }
 
 impl Options {
@@ -75,7 +108,14 @@ impl Options {
             parallelism: Parallelism::Auto,
             limits: Limits::default(),
             check_unreferenced_logs: false,
+            progress: None,
         }
+    }
+
+    /// Reports advancement to `progress`.
+    pub fn progress(mut self, progress: std::sync::Arc<dyn Progress>) -> Self {
+        self.progress = Some(progress);
+        self
     }
 
     /// Sets the parallelism.
@@ -231,7 +271,17 @@ impl Run<'_> {
         // Fetch and parse every listed digest up front, in parallel; the walk itself is
         // sequential (each step depends on the previous) but then only does lookups.
         let listed: Vec<&String> = standard.iter().chain(&backfill).collect();
-        let fetched = self.map(&listed, |key| self.fetch(&self.chain.bucket, key));
+        let progress = self.options.progress.as_deref();
+        if let Some(p) = progress {
+            p.digests_listed(listed.len() as u64);
+        }
+        let fetched = self.map(&listed, |key| {
+            let f = self.fetch(&self.chain.bucket, key);
+            if let Some(p) = progress {
+                p.digest_fetched();
+            }
+            f
+        });
         let mut cache: HashMap<(String, String), Fetched> = listed
             .into_iter()
             .map(|k| (self.chain.bucket.clone(), k.clone()))
@@ -288,7 +338,16 @@ impl Run<'_> {
             })
             .flatten()
             .collect();
-        let outcomes = self.map(&logs, |(_, log)| self.check_log(log));
+        if let Some(p) = progress {
+            p.logs_queued(logs.len() as u64);
+        }
+        let outcomes = self.map(&logs, |(_, log)| {
+            let (outcome, bytes) = self.check_log(log);
+            if let Some(p) = progress {
+                p.log_checked(bytes);
+            }
+            outcome
+        });
 
         let mut found_start: Option<DateTime<Utc>> = None;
         let mut found_end: Option<DateTime<Utc>> = None;
@@ -508,18 +567,25 @@ impl Run<'_> {
         Ok(())
     }
 
-    fn check_log(&self, log: &LogFileRef) -> LogOutcome {
+    /// The verdict on one log file, and how many inflated bytes were hashed.
+    fn check_log(&self, log: &LogFileRef) -> (LogOutcome, u64) {
         if log.bucket.is_empty() || log.key.is_empty() {
-            return LogOutcome::InvalidFormat {
-                reason: "the digest's logFiles entry lacks s3Bucket or s3Object".to_owned(),
-            };
+            let reason = "the digest's logFiles entry lacks s3Bucket or s3Object".to_owned();
+            return (LogOutcome::InvalidFormat { reason }, 0);
         }
         match self.store.open(&log.bucket, &log.key) {
-            Ok(reader) => crate::loghash::check_log(reader, &log.hash),
-            Err(StoreError::NotFound { .. }) => LogOutcome::NotFound,
-            Err(e) => LogOutcome::Unreadable {
-                cause: e.to_string(),
-            },
+            Ok(reader) => {
+                let found = crate::loghash::inflate_and_hash(reader);
+                let bytes = found.inflated_len;
+                (crate::loghash::outcome(found, &log.hash), bytes)
+            }
+            Err(StoreError::NotFound { .. }) => (LogOutcome::NotFound, 0),
+            Err(e) => (
+                LogOutcome::Unreadable {
+                    cause: e.to_string(),
+                },
+                0,
+            ),
         }
     }
 
