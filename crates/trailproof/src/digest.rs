@@ -25,7 +25,7 @@ pub struct Limits {
 impl Default for Limits {
     fn default() -> Self {
         Limits {
-            max_digest_bytes: 256 * 1024 * 1024,
+            max_digest_bytes: 32 * 1024 * 1024,
             max_log_files_per_digest: 2_000_000,
         }
     }
