@@ -6,10 +6,7 @@ use libfuzzer_sys::fuzz_target;
 use trailproof::digest::{parse, parse_inflated, Limits};
 
 fuzz_target!(|data: &[u8]| {
-    let limits = Limits {
-        max_digest_bytes: 1 << 20,
-        max_log_files_per_digest: 10_000,
-    };
+    let limits = Limits::new(1 << 20, 10_000);
     for parsed in [parse(data, &limits), parse_inflated(data, &limits)].into_iter().flatten() {
         assert!(parsed.inflated_len <= limits.max_digest_bytes);
         assert!(parsed.log_files().len() <= limits.max_log_files_per_digest);

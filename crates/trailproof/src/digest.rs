@@ -22,6 +22,16 @@ pub struct Limits {
     pub max_log_files_per_digest: usize,
 }
 
+impl Limits {
+    /// Limits with these values.
+    pub fn new(max_digest_bytes: u64, max_log_files_per_digest: usize) -> Self {
+        Limits {
+            max_digest_bytes,
+            max_log_files_per_digest,
+        }
+    }
+}
+
 impl Default for Limits {
     fn default() -> Self {
         Limits {
