@@ -80,15 +80,7 @@ fuzz_target!(|mutations: Vec<Mutation>| {
         }
     }
     let arn = trailproof::TrailArn::parse(&trail.trail_arn()).expect("arn");
-    let chain = Chain {
-        bucket: trail.bucket().to_owned(),
-        prefix: None,
-        organization_id: None,
-        account_id: arn.account_id.clone(),
-        source_region: arn.region.clone(),
-        home_region: arn.region.clone(),
-        trail_name: arn.name.clone(),
-    };
+    let chain = Chain::for_trail(&arn, trail.bucket());
     let start = trail.start();
     let options = Options::new(start, start + chrono::Duration::hours(5)).parallelism(Parallelism::Serial);
     let report = validate(&store, keys, &chain, &arn.arn, &options).expect("in-memory runs complete");

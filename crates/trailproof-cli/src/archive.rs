@@ -5,13 +5,10 @@ use std::io;
 use std::ops::ControlFlow;
 use std::path::{Path, PathBuf};
 
-use trailproof::{
-    validate as run_validation, Chain, Error, KeySet, LocalDirStore, ObjectStore, Parallelism,
-};
+use trailproof::{Chain, Error, KeySet, LocalDirStore, ObjectStore, Parallelism};
 
 use crate::cli::ValidateArgs;
 use crate::output::{clean_prefix, print, Range};
-use crate::progress::Bar;
 
 /// Placeholder name for the archive directory until the digest bucket's name is known.
 const UNNAMED: &str = "archive";
@@ -78,20 +75,20 @@ pub fn validate(args: ValidateArgs) -> Result<u8, Error> {
         .clone()
         .unwrap_or_else(|| dir.join("public-keys.json"));
     let keys = load_keys(&keys_path, args.public_keys.is_none())?;
-    let bar = Bar::start(sel.no_progress, args.format);
     let parallelism = match sel.threads {
         1 => Parallelism::Serial,
         0 => Parallelism::Auto,
         n => Parallelism::Threads(n),
     };
-    let options = range
-        .options(parallelism, bar.as_ref())
-        .check_unreferenced_logs(true);
-    let report = run_validation(&store, &keys, &chain, &arn.arn, &options);
-    if let Some(bar) = &bar {
-        bar.finish();
-    }
-    print(&report?, args.verbose, args.format, bar.as_ref())
+    let report = range.validate(
+        &store,
+        &keys,
+        &chain,
+        parallelism,
+        true,
+        (sel.no_progress, args.format),
+    )?;
+    print(&report, args.verbose, args.format)
 }
 
 fn load_keys(path: &Path, defaulted: bool) -> Result<KeySet, Error> {

@@ -4,14 +4,11 @@ use std::path::Path;
 use std::sync::Mutex;
 
 use chrono::{DateTime, Utc};
-use trailproof::{
-    validate as run_validation, Chain, Error, KeySet, MirrorStore, Parallelism, PublicKeySource,
-};
+use trailproof::{Chain, Error, KeySet, MirrorStore, Parallelism, PublicKeySource};
 use trailproof_aws::{describe_trail, organization_id, AwsContext, CloudTrailKeys, S3Store};
 
 use crate::cli::{MirrorArgs, Selection, ValidateArgs};
 use crate::output::{clean_prefix, print, Range};
-use crate::progress::Bar;
 
 struct Live {
     rt: tokio::runtime::Runtime,
@@ -78,16 +75,10 @@ pub fn validate(args: ValidateArgs) -> Result<u8, Error> {
     let live = connect(&args.selection, &range)?;
     let store = S3Store::new(&live.ctx, live.rt.handle().clone())?;
     let keys = CloudTrailKeys::new(&live.ctx, live.rt.handle().clone())?;
-    let bar = Bar::start(args.selection.no_progress, args.format);
     let threads = Parallelism::Threads(usize::from(args.selection.concurrency));
-    let report = run_validation(
-        &store,
-        &keys,
-        &live.chain,
-        &range.arn.arn,
-        &range.options(threads, bar.as_ref()),
-    );
-    print(&report?, args.verbose, args.format, bar.as_ref())
+    let display = (args.selection.no_progress, args.format);
+    let report = range.validate(&store, &keys, &live.chain, threads, false, display)?;
+    print(&report, args.verbose, args.format)
 }
 
 /// Remembers every key handed out, to write them beside the mirrored archive.
@@ -131,22 +122,12 @@ pub fn mirror(args: MirrorArgs) -> Result<u8, Error> {
         inner: CloudTrailKeys::new(&live.ctx, live.rt.handle().clone())?,
         seen: Mutex::new(known),
     };
-    let bar = Bar::start(args.selection.no_progress, args.format);
     let threads = Parallelism::Threads(usize::from(args.selection.concurrency));
-    let report = run_validation(
-        &store,
-        &keys,
-        &live.chain,
-        &range.arn.arn,
-        &range.options(threads, bar.as_ref()),
-    );
-    if let Some(bar) = &bar {
-        bar.finish();
-    }
-    let report = report?;
+    let display = (args.selection.no_progress, args.format);
+    let report = range.validate(&store, &keys, &live.chain, threads, false, display)?;
     let seen = keys.seen.into_inner().unwrap_or_default();
     write_keys(&keys_path, &seen)?;
-    print(&report, args.verbose, args.format, None)
+    print(&report, args.verbose, args.format)
 }
 
 fn write_keys(path: &Path, keys: &KeySet) -> Result<(), Error> {

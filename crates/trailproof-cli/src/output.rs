@@ -4,7 +4,9 @@ use std::io::{self, Write};
 use std::sync::Arc;
 
 use chrono::{DateTime, Utc};
-use trailproof::{time, Error, Options, Parallelism, Report, TrailArn};
+use trailproof::{
+    time, Chain, Error, ObjectStore, Options, Parallelism, PublicKeySource, Report, TrailArn,
+};
 
 use crate::cli::{Format, Selection};
 use crate::progress::Bar;
@@ -30,12 +32,29 @@ impl Range {
         Ok(Range { arn, start, end })
     }
 
-    pub fn options(&self, parallelism: Parallelism, progress: Option<&Arc<Bar>>) -> Options {
-        let options = Options::new(self.start, self.end).parallelism(parallelism);
-        match progress {
-            Some(bar) => options.progress(bar.clone()),
-            None => options,
+    /// Validates `chain` over the range, with a progress display when one can be seen.
+    pub fn validate(
+        &self,
+        store: &dyn ObjectStore,
+        keys: &dyn PublicKeySource,
+        chain: &Chain,
+        parallelism: Parallelism,
+        check_unreferenced_logs: bool,
+        display: (bool, Format),
+    ) -> Result<Report, Error> {
+        let (no_progress, format) = display;
+        let bar = Bar::start(no_progress, format);
+        let mut options = Options::new(self.start, self.end)
+            .parallelism(parallelism)
+            .check_unreferenced_logs(check_unreferenced_logs);
+        if let Some(bar) = &bar {
+            options = options.progress(bar.clone() as Arc<dyn trailproof::Progress>);
         }
+        let report = trailproof::validate(store, keys, chain, &self.arn.arn, &options);
+        if let Some(bar) = &bar {
+            bar.finish();
+        }
+        report
     }
 }
 
@@ -46,16 +65,8 @@ pub fn clean_prefix(prefix: Option<&str>) -> Option<String> {
         .filter(|p| !p.is_empty())
 }
 
-/// Prints the report (after clearing the progress display) and returns the exit status.
-pub fn print(
-    report: &Report,
-    verbose: bool,
-    format: Format,
-    progress: Option<&Arc<Bar>>,
-) -> Result<u8, Error> {
-    if let Some(bar) = progress {
-        bar.finish();
-    }
+/// Prints the report and returns the exit status.
+pub fn print(report: &Report, verbose: bool, format: Format) -> Result<u8, Error> {
     let write = || -> io::Result<()> {
         let stdout = io::stdout();
         let mut out = stdout.lock();

@@ -67,6 +67,22 @@ pub struct Chain {
     pub trail_name: String,
 }
 
+impl Chain {
+    /// The trail's own chain in `bucket`: its account, its home region as source region, no
+    /// prefix, not an organization trail. Set the other fields for other chains.
+    pub fn for_trail(arn: &TrailArn, bucket: &str) -> Chain {
+        Chain {
+            bucket: bucket.to_owned(),
+            prefix: None,
+            organization_id: None,
+            account_id: arn.account_id.clone(),
+            source_region: arn.region.clone(),
+            home_region: arn.region.clone(),
+            trail_name: arn.name.clone(),
+        }
+    }
+}
+
 /// True for backfill digest keys.
 pub fn is_backfill_key(key: &str) -> bool {
     key.ends_with("_backfill.json.gz")

@@ -14,22 +14,14 @@
 //!
 //! // A day of a real-looking, really signed trail, held in memory.
 //! let trail = TrailBuilder::new().hours(24).build();
-//! let mut store = MemoryStore::new();
-//! for ((bucket, key), o) in &trail.archive.objects {
-//!     store.put(bucket, key, Object { bytes: o.body.clone(), metadata: Some(o.metadata.clone()) });
-//! }
+//! let store: MemoryStore = trail.archive.objects.iter()
+//!     .map(|(k, o)| (k.clone(), Object { bytes: o.body.clone(), metadata: Some(o.metadata.clone()) }))
+//!     .collect();
 //! let keys = KeySet::from_list_public_keys_json(trail.archive.public_keys_json().as_bytes(), "keys")?;
 //!
+//! // The trail's own chain: its account, its home region, in the bucket it delivers to.
 //! let arn = trailproof::TrailArn::parse(&trail.trail_arn())?;
-//! let chain = Chain {
-//!     bucket: "trail-bucket".into(),
-//!     prefix: None,
-//!     organization_id: None,
-//!     account_id: arn.account_id.clone(),
-//!     source_region: arn.region.clone(),
-//!     home_region: arn.region.clone(),
-//!     trail_name: arn.name.clone(),
-//! };
+//! let chain = Chain::for_trail(&arn, "trail-bucket");
 //! let options = Options::new(
 //!     trailproof::time::parse("2024-03-01T00:00:00Z")?,
 //!     trailproof::time::parse("2024-03-02T00:00:00Z")?,

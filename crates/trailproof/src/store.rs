@@ -100,6 +100,16 @@ impl MemoryStore {
     }
 }
 
+impl FromIterator<((String, String), Object)> for MemoryStore {
+    fn from_iter<I: IntoIterator<Item = ((String, String), Object)>>(objects: I) -> Self {
+        let mut store = MemoryStore::new();
+        for ((bucket, key), object) in objects {
+            store.put(&bucket, &key, object);
+        }
+        store
+    }
+}
+
 impl ObjectStore for MemoryStore {
     fn list(
         &self,

@@ -58,15 +58,7 @@ fn setup() -> Setup {
         KeySet::from_list_public_keys_json(trail.archive.public_keys_json().as_bytes(), "keys")
             .expect("keys");
     let arn = TrailArn::parse(&trail.trail_arn()).expect("arn");
-    let chain = Chain {
-        bucket: trail.bucket().to_owned(),
-        prefix: None,
-        organization_id: None,
-        account_id: arn.account_id.clone(),
-        source_region: arn.region.clone(),
-        home_region: arn.region.clone(),
-        trail_name: arn.name.clone(),
-    };
+    let chain = Chain::for_trail(&arn, trail.bucket());
     Setup {
         trail,
         keys,

@@ -10,35 +10,30 @@ use trailproof::{
 };
 use trailproof_testkit::{Trail, TrailBuilder};
 
+fn store_of_archive(archive: &trailproof_testkit::Archive) -> MemoryStore {
+    archive
+        .objects
+        .iter()
+        .map(|(k, o)| {
+            let metadata = Some(o.metadata.clone());
+            (
+                k.clone(),
+                Object {
+                    bytes: o.body.clone(),
+                    metadata,
+                },
+            )
+        })
+        .collect()
+}
+
 fn store_of(trail: &Trail) -> MemoryStore {
-    let mut store = MemoryStore::new();
-    for ((bucket, key), o) in &trail.archive.objects {
-        store.put(
-            bucket,
-            key,
-            Object {
-                bytes: o.body.clone(),
-                metadata: Some(o.metadata.clone()),
-            },
-        );
-    }
-    store
+    store_of_archive(&trail.archive)
 }
 
 fn chain_of(trail: &Trail) -> (Chain, String) {
     let arn = TrailArn::parse(&trail.trail_arn()).expect("arn");
-    (
-        Chain {
-            bucket: trail.bucket().to_owned(),
-            prefix: None,
-            organization_id: None,
-            account_id: arn.account_id.clone(),
-            source_region: arn.region.clone(),
-            home_region: arn.region.clone(),
-            trail_name: arn.name.clone(),
-        },
-        arn.arn,
-    )
+    (Chain::for_trail(&arn, trail.bucket()), arn.arn.clone())
 }
 
 fn keys(trail: &Trail) -> KeySet {
@@ -163,17 +158,7 @@ fn tampering_outranks_what_could_not_be_checked() {
     let mut archive = trail.archive.clone();
     let modified = trail.digests_in("us-east-1")[1].log_keys[0].clone();
     archive.modify_log("trail-bucket", &modified);
-    let mut inner = MemoryStore::new();
-    for ((bucket, key), o) in &archive.objects {
-        inner.put(
-            bucket,
-            key,
-            Object {
-                bytes: o.body.clone(),
-                metadata: Some(o.metadata.clone()),
-            },
-        );
-    }
+    let inner = store_of_archive(&archive);
     let store = Failing {
         inner,
         fail_key: trail.digests_in("us-east-1")[4].log_keys[0].clone(),
@@ -200,17 +185,7 @@ fn serial_and_parallel_reports_are_identical() {
         "trail-bucket",
         &trail.digests_in("us-east-1")[4].log_keys[3],
     );
-    let mut store = MemoryStore::new();
-    for ((bucket, key), o) in &archive.objects {
-        store.put(
-            bucket,
-            key,
-            Object {
-                bytes: o.body.clone(),
-                metadata: Some(o.metadata.clone()),
-            },
-        );
-    }
+    let store = store_of_archive(&archive);
     let serial = validate(
         &store,
         &keys(&trail),
@@ -273,17 +248,7 @@ fn a_chain_continuing_in_another_bucket_is_followed() {
         archive.resign_digest("trail-bucket", &d.key, &TestKey::a());
         prev = ("trail-bucket".to_owned(), d.key.clone());
     }
-    let mut store = MemoryStore::new();
-    for ((bucket, key), o) in &archive.objects {
-        store.put(
-            bucket,
-            key,
-            Object {
-                bytes: o.body.clone(),
-                metadata: Some(o.metadata.clone()),
-            },
-        );
-    }
+    let store = store_of_archive(&archive);
     let report = validate(
         &store,
         &keys(&new),
