@@ -223,6 +223,46 @@ enum GetFailure {
 }
 
 impl ObjectStore for S3Store {
+    fn list_folders(&self, bucket: &str, prefix: &str) -> Result<Vec<String>, StoreError> {
+        let client = self.block_on(bucket, prefix, self.client(bucket))?;
+        let mut token: Option<String> = None;
+        let mut folders = Vec::new();
+        loop {
+            let mut request = client
+                .list_objects_v2()
+                .bucket(bucket)
+                .prefix(prefix)
+                .delimiter("/");
+            if let Some(t) = &token {
+                request = request.continuation_token(t);
+            }
+            let page = self.block_on(bucket, prefix, async {
+                request.send().await.map_err(|e| match code(&e) {
+                    Some("NoSuchBucket") => no_such_bucket(bucket, &e),
+                    _ => StoreError::unreadable(
+                        bucket,
+                        prefix,
+                        format!("ListObjectsV2: {}", describe(&e)),
+                    ),
+                })
+            })?;
+            folders.extend(
+                page.common_prefixes()
+                    .iter()
+                    .filter_map(|p| p.prefix())
+                    .filter(|p| p.starts_with(prefix) && p.ends_with('/'))
+                    .map(str::to_owned),
+            );
+            match page.next_continuation_token() {
+                Some(t) if page.is_truncated().unwrap_or(false) => token = Some(t.to_owned()),
+                _ => break,
+            }
+        }
+        folders.sort();
+        folders.dedup();
+        Ok(folders)
+    }
+
     fn list(
         &self,
         bucket: &str,

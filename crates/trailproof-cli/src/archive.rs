@@ -8,7 +8,7 @@ use std::path::{Path, PathBuf};
 use trailproof::{Chain, Error, KeySet, LocalDirStore, ObjectStore, Parallelism};
 
 use crate::cli::ValidateArgs;
-use crate::output::{clean_prefix, print, Range};
+use crate::output::{clean_prefix, execute, Job, Range};
 
 /// Placeholder name for the archive directory until the digest bucket's name is known.
 const UNNAMED: &str = "archive";
@@ -80,15 +80,14 @@ pub fn validate(args: ValidateArgs) -> Result<u8, Error> {
         0 => Parallelism::Auto,
         n => Parallelism::Threads(n),
     };
-    let report = range.validate(
-        &store,
-        &keys,
-        &chain,
+    let job = Job {
+        store: &store,
+        keys: &keys,
+        chain,
         parallelism,
-        true,
-        (sel.no_progress, args.format),
-    )?;
-    print(&report, args.verbose, args.format)
+        check_unreferenced_logs: true,
+    };
+    execute(&range, sel, job, args.verbose, args.format)
 }
 
 fn load_keys(path: &Path, defaulted: bool) -> Result<KeySet, Error> {
@@ -175,14 +174,34 @@ fn detect_organization(dir: &Path, prefix: Option<&str>, account: &str) -> Optio
 /// The bucket name the newest digest of the chain says it was delivered to.
 fn infer_bucket(dir: &Path, chain: &Chain) -> Result<Option<String>, Error> {
     let store = LocalDirStore::new().with_bucket(UNNAMED, dir);
-    let mut newest = None;
-    store.list(UNNAMED, &chain.digest_prefix(), "", &mut |key| {
-        if chain.is_digest_key(key) && !trailproof::layout::is_backfill_key(key) {
-            newest = Some(key.to_owned());
-        }
-        ControlFlow::Continue(())
-    })?;
-    let Some(key) = newest else { return Ok(None) };
+    // The chain's newest digest; failing that (another account's chains only, as with
+    // --all-accounts on an organization trail), any digest of the trail in the copy.
+    let newest_under =
+        |prefix: &str, wanted: &dyn Fn(&str) -> bool| -> Result<Option<String>, Error> {
+            let mut newest = None;
+            store.list(UNNAMED, prefix, "", &mut |key| {
+                if wanted(key) && !trailproof::layout::is_backfill_key(key) {
+                    newest = Some(key.to_owned());
+                }
+                ControlFlow::Continue(())
+            })?;
+            Ok(newest)
+        };
+    let name = "_CloudTrail-Digest_";
+    let trail = format!("_{}_{}_", chain.trail_name, chain.home_region);
+    let root = match &chain.prefix {
+        Some(p) => format!("{p}/AWSLogs/"),
+        None => "AWSLogs/".to_owned(),
+    };
+    let key = match newest_under(&chain.digest_prefix(), &|k| chain.is_digest_key(k))? {
+        Some(k) => k,
+        None => match newest_under(&root, &|k| {
+            k.contains(name) && k.contains(&trail) && k.ends_with(".json.gz")
+        })? {
+            Some(k) => k,
+            None => return Ok(None),
+        },
+    };
     let limits = trailproof::digest::Limits::default();
     let Ok(object) = store.get(UNNAMED, &key, limits.max_digest_bytes) else {
         return Ok(None);

@@ -34,9 +34,33 @@ pub enum Format {
 /// Which trail, which range, where: the flags of `aws cloudtrail validate-logs`.
 #[derive(Debug, Args)]
 pub struct Selection {
-    /// ARN of the trail, e.g. arn:aws:cloudtrail:us-east-1:123456789012:trail/my-trail.
+    /// ARN of the trail, e.g. arn:aws:cloudtrail:us-east-1:123456789012:trail/my-trail (or give
+    /// --trail-name, --home-region and --s3-bucket).
+    #[arg(long, required_unless_present = "trail_name")]
+    pub trail_arn: Option<String>,
+    /// Name of the trail, when no ARN is given (needs --s3-bucket and --home-region or --region).
+    #[arg(long, conflicts_with = "trail_arn", requires = "s3_bucket")]
+    pub trail_name: Option<String>,
+    /// The trail's home region, when no ARN is given (default: --region).
+    #[arg(long, requires = "trail_name")]
+    pub home_region: Option<String>,
+    /// Validate every account found under the trail's prefix (organization trails: every member).
     #[arg(long)]
-    pub trail_arn: String,
+    pub all_accounts: bool,
+    /// Validate every source region found for each account.
+    #[arg(long)]
+    pub all_regions: bool,
+    /// Only these accounts (comma separated); implies discovery.
+    #[arg(long, value_delimiter = ',', conflicts_with = "all_accounts")]
+    pub accounts: Option<Vec<String>>,
+    /// Only these source regions (comma separated); implies discovery.
+    #[arg(long, value_delimiter = ',', conflicts_with = "all_regions")]
+    pub regions: Option<Vec<String>>,
+    /// Incremental checks: read the newest verified digest of each chain from this file,
+    /// validate only newer digests (proving they link to it), and record the new heads after a
+    /// run that found them valid. Created when missing.
+    #[arg(long, value_name = "FILE")]
+    pub state: Option<PathBuf>,
     /// Validate log files delivered on or after this UTC time, e.g. 2015-01-08T05:21:42Z.
     #[arg(long)]
     pub start_time: String,

@@ -8,7 +8,7 @@ use trailproof::{Chain, Error, KeySet, MirrorStore, Parallelism, PublicKeySource
 use trailproof_aws::{describe_trail, organization_id, AwsContext, CloudTrailKeys, S3Store};
 
 use crate::cli::{MirrorArgs, Selection, ValidateArgs};
-use crate::output::{clean_prefix, print, Range};
+use crate::output::{clean_prefix, execute, Job, Range};
 
 struct Live {
     rt: tokio::runtime::Runtime,
@@ -42,7 +42,8 @@ fn connect(sel: &Selection, range: &Range) -> Result<Live, Error> {
                 None => clean_prefix(trail.prefix.as_deref()),
             };
             let organization = if trail.is_organization_trail {
-                if sel.account_id.is_none() {
+                let discover_accounts = sel.all_accounts || sel.accounts.is_some();
+                if sel.account_id.is_none() && !discover_accounts {
                     return Err(Error::Config(
                         "Missing required parameter for organization trail: '--account-id'"
                             .to_owned(),
@@ -75,10 +76,14 @@ pub fn validate(args: ValidateArgs) -> Result<u8, Error> {
     let live = connect(&args.selection, &range)?;
     let store = S3Store::new(&live.ctx, live.rt.handle().clone())?;
     let keys = CloudTrailKeys::new(&live.ctx, live.rt.handle().clone())?;
-    let threads = Parallelism::Threads(usize::from(args.selection.concurrency));
-    let display = (args.selection.no_progress, args.format);
-    let report = range.validate(&store, &keys, &live.chain, threads, false, display)?;
-    print(&report, args.verbose, args.format)
+    let job = Job {
+        store: &store,
+        keys: &keys,
+        chain: live.chain.clone(),
+        parallelism: Parallelism::Threads(usize::from(args.selection.concurrency)),
+        check_unreferenced_logs: false,
+    };
+    execute(&range, &args.selection, job, args.verbose, args.format)
 }
 
 /// Remembers every key handed out, to write them beside the mirrored archive.
@@ -122,12 +127,17 @@ pub fn mirror(args: MirrorArgs) -> Result<u8, Error> {
         inner: CloudTrailKeys::new(&live.ctx, live.rt.handle().clone())?,
         seen: Mutex::new(known),
     };
-    let threads = Parallelism::Threads(usize::from(args.selection.concurrency));
-    let display = (args.selection.no_progress, args.format);
-    let report = range.validate(&store, &keys, &live.chain, threads, false, display)?;
+    let job = Job {
+        store: &store,
+        keys: &keys,
+        chain: live.chain.clone(),
+        parallelism: Parallelism::Threads(usize::from(args.selection.concurrency)),
+        check_unreferenced_logs: false,
+    };
+    let code = execute(&range, &args.selection, job, args.verbose, args.format)?;
     let seen = keys.seen.into_inner().unwrap_or_default();
     write_keys(&keys_path, &seen)?;
-    print(&report, args.verbose, args.format)
+    Ok(code)
 }
 
 fn write_keys(path: &Path, keys: &KeySet) -> Result<(), Error> {

@@ -4,8 +4,10 @@ use std::io::{self, Write};
 use std::sync::Arc;
 
 use chrono::{DateTime, Utc};
+use trailproof::state::chain_id;
 use trailproof::{
-    time, Chain, Error, ObjectStore, Options, Parallelism, PublicKeySource, Report, TrailArn,
+    discover_chains, time, validate_chains, Chain, Discovery, Error, Head, ObjectStore, Options,
+    Parallelism, PublicKeySource, Report, State, TrailArn, Verdict,
 };
 
 use crate::cli::{Format, Selection};
@@ -20,7 +22,34 @@ pub struct Range {
 
 impl Range {
     pub fn parse(sel: &Selection) -> Result<Range, Error> {
-        let arn = TrailArn::parse(&sel.trail_arn)?;
+        let arn = match (&sel.trail_arn, &sel.trail_name) {
+            (Some(arn), _) => TrailArn::parse(arn)?,
+            (None, Some(name)) => {
+                let home = sel
+                    .home_region
+                    .clone()
+                    .or_else(|| sel.region.clone())
+                    .ok_or_else(|| {
+                        Error::Config(
+                            "--trail-name needs the trail's --home-region (or --region)".to_owned(),
+                        )
+                    })?;
+                TrailArn {
+                    arn: format!(
+                        "arn:aws:cloudtrail:{home}:{}:trail/{name}",
+                        sel.account_id.as_deref().unwrap_or("")
+                    ),
+                    region: home,
+                    account_id: sel.account_id.clone().unwrap_or_default(),
+                    name: name.clone(),
+                }
+            }
+            (None, None) => {
+                return Err(Error::Config(
+                    "--trail-arn or --trail-name is required".to_owned(),
+                ))
+            }
+        };
         let start = time::parse(&sel.start_time)?;
         let end = match &sel.end_time {
             Some(t) => time::parse(t)?,
@@ -31,30 +60,105 @@ impl Range {
         }
         Ok(Range { arn, start, end })
     }
+}
 
-    /// Validates `chain` over the range, with a progress display when one can be seen.
-    pub fn validate(
-        &self,
-        store: &dyn ObjectStore,
-        keys: &dyn PublicKeySource,
-        chain: &Chain,
-        parallelism: Parallelism,
-        check_unreferenced_logs: bool,
-        display: (bool, Format),
-    ) -> Result<Report, Error> {
-        let (no_progress, format) = display;
-        let bar = Bar::start(no_progress, format);
-        let mut options = Options::new(self.start, self.end)
-            .parallelism(parallelism)
-            .check_unreferenced_logs(check_unreferenced_logs);
-        if let Some(bar) = &bar {
-            options = options.progress(bar.clone() as Arc<dyn trailproof::Progress>);
+/// What to validate, wherever it is read from.
+pub struct Job<'a> {
+    pub store: &'a dyn ObjectStore,
+    pub keys: &'a dyn PublicKeySource,
+    /// The chain the flags name (the trail's account and source region); with discovery, the
+    /// bucket and prefix to search.
+    pub chain: Chain,
+    pub parallelism: Parallelism,
+    pub check_unreferenced_logs: bool,
+}
+
+/// Runs a job as the flags ask (one chain or all found; incremental with --state), prints the
+/// report and returns the exit status.
+pub fn execute(
+    range: &Range,
+    sel: &Selection,
+    job: Job<'_>,
+    verbose: bool,
+    format: Format,
+) -> Result<u8, Error> {
+    let discover =
+        sel.all_accounts || sel.all_regions || sel.accounts.is_some() || sel.regions.is_some();
+    let chains = if discover {
+        let accounts = match (&sel.accounts, sel.all_accounts) {
+            (Some(list), _) => Some(list.clone()),
+            (None, true) => None,
+            (None, false) => Some(vec![job.chain.account_id.clone()]),
+        };
+        let regions = match (&sel.regions, sel.all_regions) {
+            (Some(list), _) => Some(list.clone()),
+            (None, true) => None,
+            (None, false) => Some(vec![job.chain.source_region.clone()]),
+        };
+        let discovery = Discovery::new(
+            &job.chain.bucket,
+            job.chain.prefix.as_deref(),
+            &job.chain.trail_name,
+            &job.chain.home_region,
+        )
+        .accounts(accounts)
+        .regions(regions);
+        // An organization named on the command line or found for the trail narrows the search.
+        let found = discover_chains(job.store, &discovery)?;
+        match &job.chain.organization_id {
+            Some(org) => found
+                .into_iter()
+                .filter(|c| c.organization_id.as_deref() == Some(org.as_str()))
+                .collect(),
+            None => found,
         }
-        let report = trailproof::validate(store, keys, chain, &self.arn.arn, &options);
-        if let Some(bar) = &bar {
-            bar.finish();
+    } else {
+        vec![job.chain.clone()]
+    };
+    let mut state = match &sel.state {
+        Some(path) => Some(State::load(path, &range.arn.arn)?),
+        None => None,
+    };
+    let runs: Vec<(Chain, Option<Head>)> = chains
+        .into_iter()
+        .map(|c| {
+            let head = state
+                .as_ref()
+                .and_then(|s| s.heads.get(&chain_id(&c)).cloned());
+            (c, head)
+        })
+        .collect();
+
+    let bar = Bar::start(sel.no_progress, format);
+    let mut options = Options::new(range.start, range.end)
+        .parallelism(job.parallelism)
+        .check_unreferenced_logs(job.check_unreferenced_logs);
+    if let Some(bar) = &bar {
+        options = options.progress(bar.clone() as Arc<dyn trailproof::Progress>);
+    }
+    let reports = validate_chains(job.store, job.keys, &runs, &range.arn.arn, &options);
+    if let Some(bar) = &bar {
+        bar.finish();
+    }
+    let reports = reports?;
+
+    if let (Some(state), Some(path)) = (state.as_mut(), &sel.state) {
+        for report in &reports {
+            if report.verdict() == Verdict::Valid {
+                if let Some(head) = &report.new_head {
+                    state.heads.insert(chain_id(&report.chain), head.clone());
+                }
+            }
         }
-        report
+        state.save(path)?;
+    }
+    if discover {
+        print_chains(&reports, verbose, format)
+    } else {
+        match reports.first() {
+            Some(report) => print(report, verbose, format),
+            None => Err(Error::Config("no report".to_owned())),
+        }
     }
 }
 
@@ -81,4 +185,24 @@ pub fn print(report: &Report, verbose: bool, format: Format) -> Result<u8, Error
     };
     write().map_err(|e| Error::Config(format!("cannot write the report: {e}")))?;
     Ok(report.verdict().exit_code() as u8)
+}
+
+/// Prints several chains' reports (per-chain lines, then the totals).
+pub fn print_chains(reports: &[Report], verbose: bool, format: Format) -> Result<u8, Error> {
+    let write = || -> io::Result<()> {
+        let stdout = io::stdout();
+        let mut out = stdout.lock();
+        match format {
+            Format::Text => {
+                Report::write_text_chains(reports, verbose, &mut out, &mut io::stderr().lock())?
+            }
+            Format::Json => {
+                serde_json::to_writer_pretty(&mut out, &Report::chains_to_json(reports))?;
+                writeln!(out)?;
+            }
+        }
+        out.flush()
+    };
+    write().map_err(|e| Error::Config(format!("cannot write the report: {e}")))?;
+    Ok(Report::merged(reports).map_or(0, |r| r.verdict().exit_code()) as u8)
 }

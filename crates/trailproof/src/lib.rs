@@ -36,20 +36,24 @@
 #![warn(missing_docs)]
 
 pub mod digest;
+pub mod discover;
 mod error;
 pub mod keys;
 pub mod layout;
 pub mod loghash;
 pub mod report;
+pub mod state;
 pub mod store;
 pub mod time;
 mod validate;
 
+pub use discover::{discover_chains, Discovery};
 pub use error::{Error, StoreError};
 pub use keys::{KeySet, PublicKey};
 pub use layout::{Chain, TrailArn};
 pub use report::{
     Counts, DigestOutcome, Entry, Finding, LogOutcome, Report, Status, Summary, Verdict,
 };
+pub use state::{Head, State};
 pub use store::{LocalDirStore, MemoryStore, Metadata, MirrorStore, Object, ObjectStore};
-pub use validate::{validate, Options, Parallelism, Progress, PublicKeySource};
+pub use validate::{validate, validate_chains, Options, Parallelism, Progress, PublicKeySource};

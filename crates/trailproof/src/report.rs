@@ -6,6 +6,8 @@ use std::io::{self, Write};
 use chrono::{DateTime, Utc};
 use serde_json::{json, Value};
 
+use crate::layout::Chain;
+use crate::state::Head;
 use crate::time::display;
 
 /// Whether something was proven intact, proven not intact, or could not be checked.
@@ -362,6 +364,10 @@ impl Finding {
     }
 }
 
+fn head_json(h: &Head) -> Value {
+    json!({"bucket": h.bucket, "key": h.key, "end_time": display(h.end_time), "signature": h.signature, "hash": h.hash})
+}
+
 /// Valid / invalid / not-checked counts of one kind of file.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
 pub struct Counts {
@@ -413,7 +419,8 @@ impl Verdict {
         }
     }
 
-    fn as_str(self) -> &'static str {
+    /// `valid`, `invalid` or `incomplete`.
+    pub fn as_str(self) -> &'static str {
         match self {
             Verdict::Valid => "valid",
             Verdict::Invalid => "invalid",
@@ -444,6 +451,8 @@ pub struct Summary {
 pub struct Report {
     /// The trail ARN, for the header line.
     pub trail_arn: String,
+    /// The chain validated (bucket, account, source region…).
+    pub chain: Chain,
     /// Requested start.
     pub start: DateTime<Utc>,
     /// Requested end.
@@ -456,6 +465,11 @@ pub struct Report {
     pub entries: Vec<Entry>,
     /// Findings beyond the AWS CLI's checks.
     pub findings: Vec<Finding>,
+    /// The head this run resumed from (incremental runs): only newer digests were read.
+    pub resumed_from: Option<Head>,
+    /// The newest valid digest found: the head to resume from next time (when the verdict is
+    /// valid).
+    pub new_head: Option<Head>,
 }
 
 impl Report {
@@ -502,6 +516,16 @@ impl Report {
         verbose: bool,
         out: &mut dyn Write,
         err: &mut dyn Write,
+    ) -> io::Result<()> {
+        self.write_text_with(verbose, out, err, &[])
+    }
+
+    fn write_text_with(
+        &self,
+        verbose: bool,
+        out: &mut dyn Write,
+        err: &mut dyn Write,
+        chains: &[Report],
     ) -> io::Result<()> {
         writeln!(
             out,
@@ -565,6 +589,13 @@ impl Report {
         if !double_spaced {
             writeln!(out)?;
         }
+        if !chains.is_empty() {
+            writeln!(out, "Chains ({}):", chains.len())?;
+            for c in chains {
+                writeln!(out, "  {}", c.chain_line())?;
+            }
+            writeln!(out)?;
+        }
         writeln!(
             out,
             "Results requested for {} to {}",
@@ -573,7 +604,16 @@ impl Report {
         )?;
         let s = self.summary();
         if s.digests.total() + s.backfill_digests.total() == 0 {
-            return writeln!(out, "No digests found");
+            return match &self.resumed_from {
+                Some(head) => writeln!(
+                    out,
+                    "No new digests since {} (s3://{}/{})",
+                    display(head.end_time),
+                    head.bucket,
+                    head.key
+                ),
+                None => writeln!(out, "No digests found"),
+            };
         }
         match (self.found_start, self.found_end) {
             (Some(a), Some(b)) => {
@@ -674,6 +714,18 @@ impl Report {
         json!({
             "version": 1,
             "trail_arn": self.trail_arn,
+            "chain": {
+                "bucket": self.chain.bucket,
+                "prefix": self.chain.prefix,
+                "organization_id": self.chain.organization_id,
+                "account_id": self.chain.account_id,
+                "source_region": self.chain.source_region,
+                "home_region": self.chain.home_region,
+                "trail_name": self.chain.trail_name,
+            },
+            "resumed_from": self.resumed_from.as_ref().map(head_json),
+            "new_head": self.new_head.as_ref().map(head_json),
+            "no_new_digests": self.resumed_from.is_some() && s.digests.total() + s.backfill_digests.total() == 0,
             "requested": {"start": display(self.start), "end": display(self.end)},
             "found": match (self.found_start, self.found_end) {
                 (Some(a), Some(b)) => json!({"start": display(a), "end": display(b)}),
@@ -694,5 +746,106 @@ impl Report {
             "gaps": gaps,
             "findings": self.findings.iter().map(Finding::to_json).collect::<Vec<_>>(),
         })
+    }
+}
+
+impl Report {
+    /// `[o-ID/]ACCOUNT REGION: counts…`: one chain's line in a multi-chain summary.
+    pub fn chain_line(&self) -> String {
+        let c = &self.chain;
+        let owner = match &c.organization_id {
+            Some(o) => format!("{o}/{}", c.account_id),
+            None => c.account_id.clone(),
+        };
+        let s = self.summary();
+        let mut parts = Vec::new();
+        for (counts, name) in [
+            (s.digests, "digest"),
+            (s.backfill_digests, "backfill digest"),
+            (s.log_files, "log"),
+        ] {
+            let total = counts.total();
+            if total == 0 {
+                continue;
+            }
+            let mut part = format!("{}/{total} {name} files valid", counts.valid);
+            if counts.invalid > 0 {
+                part.push_str(&format!(", {}/{total} INVALID", counts.invalid));
+            }
+            if counts.not_checked > 0 {
+                part.push_str(&format!(", {}/{total} NOT CHECKED", counts.not_checked));
+            }
+            parts.push(part);
+        }
+        if !self.findings.is_empty() {
+            parts.push(format!("{} other findings", self.findings.len()));
+        }
+        if parts.is_empty() {
+            parts.push(
+                if self.resumed_from.is_some() {
+                    "no new digests"
+                } else {
+                    "no digests found"
+                }
+                .to_owned(),
+            );
+        }
+        let found = match (self.found_start, self.found_end) {
+            (Some(a), Some(b)) => format!(" ({} to {})", display(a), display(b)),
+            _ => String::new(),
+        };
+        format!(
+            "{owner} {}: {}{found} [{}]",
+            c.source_region,
+            parts.join("; "),
+            self.verdict().as_str()
+        )
+    }
+
+    /// Several chains' reports as one: entries and findings in chain order, the widest range.
+    pub fn merged(reports: &[Report]) -> Option<Report> {
+        let first = reports.first()?;
+        let mut all = first.clone();
+        all.resumed_from = None;
+        all.new_head = None;
+        for r in &reports[1..] {
+            all.start = all.start.min(r.start);
+            all.end = all.end.max(r.end);
+            all.found_start = match (all.found_start, r.found_start) {
+                (Some(a), Some(b)) => Some(a.min(b)),
+                (a, b) => a.or(b),
+            };
+            all.found_end = match (all.found_end, r.found_end) {
+                (Some(a), Some(b)) => Some(a.max(b)),
+                (a, b) => a.or(b),
+            };
+            all.entries.extend(r.entries.iter().cloned());
+            all.findings.extend(r.findings.iter().cloned());
+        }
+        Some(all)
+    }
+
+    /// The AWS CLI's text for several chains: every chain's problem lines, one line per chain,
+    /// then the totals in the CLI's form.
+    pub fn write_text_chains(
+        reports: &[Report],
+        verbose: bool,
+        out: &mut dyn Write,
+        err: &mut dyn Write,
+    ) -> io::Result<()> {
+        match Report::merged(reports) {
+            Some(all) => all.write_text_with(verbose, out, err, reports),
+            None => writeln!(out, "No chains found"),
+        }
+    }
+
+    /// The JSON report of several chains: totals, plus each chain's own report.
+    pub fn chains_to_json(reports: &[Report]) -> Value {
+        let Some(all) = Report::merged(reports) else {
+            return json!({"version": 1, "chains": [], "verdict": "valid", "exit_code": 0});
+        };
+        let mut doc = all.to_json();
+        doc["chains"] = Value::Array(reports.iter().map(Report::to_json).collect());
+        doc
     }
 }

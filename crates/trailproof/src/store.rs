@@ -44,6 +44,24 @@ pub trait ObjectStore: Send + Sync {
 
     /// Opens an object for streaming (log files).
     fn open(&self, bucket: &str, key: &str) -> Result<ObjectReader, StoreError>;
+
+    /// The distinct "folders" right below `prefix` (which ends with `/`): S3's `CommonPrefixes`
+    /// for delimiter `/`, each returned whole and ending with `/`, in byte order. The default
+    /// walks every key; stores that can ask for them directly should.
+    fn list_folders(&self, bucket: &str, prefix: &str) -> Result<Vec<String>, StoreError> {
+        let mut folders: Vec<String> = Vec::new();
+        self.list(bucket, prefix, "", &mut |key| {
+            if let Some(i) = key[prefix.len()..].find('/') {
+                let folder = &key[..prefix.len() + i + 1];
+                if folders.last().map(String::as_str) != Some(folder) {
+                    folders.push(folder.to_owned());
+                }
+            }
+            ControlFlow::Continue(())
+        })?;
+        folders.dedup();
+        Ok(folders)
+    }
 }
 
 impl<T: ObjectStore + ?Sized> ObjectStore for Arc<T> {
@@ -61,6 +79,9 @@ impl<T: ObjectStore + ?Sized> ObjectStore for Arc<T> {
     }
     fn open(&self, bucket: &str, key: &str) -> Result<ObjectReader, StoreError> {
         (**self).open(bucket, key)
+    }
+    fn list_folders(&self, bucket: &str, prefix: &str) -> Result<Vec<String>, StoreError> {
+        (**self).list_folders(bucket, prefix)
     }
 }
 
@@ -375,6 +396,40 @@ impl ObjectStore for LocalDirStore {
         Ok(())
     }
 
+    fn list_folders(&self, bucket: &str, prefix: &str) -> Result<Vec<String>, StoreError> {
+        let root = self.dir(bucket)?;
+        let rel = prefix.trim_end_matches('/');
+        if !rel.is_empty()
+            && Path::new(rel)
+                .components()
+                .any(|c| !matches!(c, Component::Normal(_)))
+        {
+            return Ok(Vec::new());
+        }
+        let entries = match fs::read_dir(root.join(rel)) {
+            Ok(e) => e,
+            Err(e)
+                if matches!(
+                    e.kind(),
+                    std::io::ErrorKind::NotFound | std::io::ErrorKind::NotADirectory
+                ) =>
+            {
+                return Ok(Vec::new())
+            }
+            Err(e) => return Err(StoreError::unreadable(bucket, prefix, e)),
+        };
+        let mut folders = Vec::new();
+        for entry in entries.flatten() {
+            if entry.file_type().map(|t| t.is_dir()).unwrap_or(false) {
+                if let Some(name) = entry.file_name().to_str() {
+                    folders.push(format!("{prefix}{name}/"));
+                }
+            }
+        }
+        folders.sort();
+        Ok(folders)
+    }
+
     fn get(&self, bucket: &str, key: &str, limit: u64) -> Result<Object, StoreError> {
         let path = self.path(bucket, key)?;
         let file = fs::File::open(&path).map_err(|e| Self::not_found_or(bucket, key, e))?;
@@ -517,6 +572,10 @@ impl<S: ObjectStore> ObjectStore for MirrorStore<S> {
         each: &mut dyn FnMut(&str) -> ControlFlow<()>,
     ) -> Result<(), StoreError> {
         self.inner.list(bucket, prefix, start_after, each)
+    }
+
+    fn list_folders(&self, bucket: &str, prefix: &str) -> Result<Vec<String>, StoreError> {
+        self.inner.list_folders(bucket, prefix)
     }
 
     fn get(&self, bucket: &str, key: &str, limit: u64) -> Result<Object, StoreError> {

@@ -15,6 +15,7 @@ use crate::layout::{is_backfill_key, key_date, Chain};
 use crate::report::{
     DigestEntry, DigestOutcome, Entry, Finding, LogEntry, LogOutcome, Report, Status,
 };
+use crate::state::Head;
 use crate::store::{Metadata, ObjectStore};
 use crate::time::{display, key_format, parse_key_time};
 use crate::{Error, StoreError};
@@ -171,6 +172,22 @@ pub fn validate(
     trail_arn: &str,
     options: &Options,
 ) -> Result<Report, Error> {
+    let mut reports = validate_chains(store, keys, &[(chain.clone(), None)], trail_arn, options)?;
+    reports
+        .pop()
+        .ok_or_else(|| Error::Config("no report for the chain".to_owned()))
+}
+
+/// Validates several chains at once on one thread pool (one request budget, one key source),
+/// each optionally resuming from the head a previous run proved valid: then only digests newer
+/// than the head are read, and the oldest of them must link to it.
+pub fn validate_chains(
+    store: &dyn ObjectStore,
+    keys: &dyn PublicKeySource,
+    chains: &[(Chain, Option<Head>)],
+    trail_arn: &str,
+    options: &Options,
+) -> Result<Vec<Report>, Error> {
     let pool = match options.parallelism {
         Parallelism::Serial => None,
         Parallelism::Threads(n) => Some(n),
@@ -184,16 +201,26 @@ pub fn validate(
             .map_err(|e| Error::Config(format!("cannot start {n} threads: {e}")))
     })
     .transpose()?;
-    let run = Run {
-        store,
-        keys,
-        chain,
-        options,
-        parallel: pool.is_some(),
+    let parallel = pool.is_some();
+    let one = |(chain, head): &(Chain, Option<Head>)| {
+        let start = match head {
+            // Strictly after the head: its own key time is its end time.
+            Some(h) => options.start.max(h.end_time + Duration::seconds(1)),
+            None => options.start,
+        };
+        Run {
+            store,
+            keys,
+            chain,
+            options,
+            parallel,
+            start,
+        }
+        .run(trail_arn, head.as_ref())
     };
     match &pool {
-        Some(pool) => pool.install(|| run.run(trail_arn)),
-        None => run.run(trail_arn),
+        Some(pool) => pool.install(|| chains.par_iter().map(one).collect()),
+        None => chains.iter().map(one).collect(),
     }
 }
 
@@ -203,6 +230,28 @@ struct Run<'a> {
     chain: &'a Chain,
     options: &'a Options,
     parallel: bool,
+    /// Start of the range actually validated (after the resumed head, if any).
+    start: DateTime<Utc>,
+}
+
+/// What the walk of the standard chain learnt, for resuming and for the next head.
+#[derive(Default)]
+struct WalkInfo {
+    /// The oldest digest the walk went through: its key, start, and previous link.
+    oldest: Option<Followed>,
+    /// The newest valid digest, with the signature it was verified with.
+    newest_valid: Option<Head>,
+    /// Keys reported not found.
+    not_found: HashSet<String>,
+}
+
+struct Followed {
+    bucket: String,
+    key: String,
+    start: Option<DateTime<Utc>>,
+    previous: Option<(String, String)>,
+    previous_signature: Option<String>,
+    previous_hash: Option<String>,
 }
 
 /// Keys for one chain walk: the standard chain loads its keys once; the backfill chain starts
@@ -264,8 +313,8 @@ impl Run<'_> {
         }
     }
 
-    fn run(&self, trail_arn: &str) -> Result<Report, Error> {
-        let (start, end) = (self.options.start, self.options.end);
+    fn run(&self, trail_arn: &str, resume: Option<&Head>) -> Result<Report, Error> {
+        let (start, end) = (self.start, self.options.end);
         let (standard, backfill) = self.list_digests(&self.chain.bucket, start, end)?;
 
         // Fetch and parse every listed digest up front, in parallel; the walk itself is
@@ -307,7 +356,7 @@ impl Run<'_> {
             keys: standard_keys,
             backfill: false,
         };
-        self.walk(
+        let info = self.walk(
             standard,
             false,
             &mut standard_lookup,
@@ -315,6 +364,9 @@ impl Run<'_> {
             &mut steps,
             &mut findings,
         )?;
+        if let Some(head) = resume {
+            check_continuity(head, &info, &mut steps, &mut findings);
+        }
         let mut backfill_lookup = WalkKeys {
             source: self.keys,
             region: self.chain.home_region.clone(),
@@ -386,12 +438,15 @@ impl Run<'_> {
         }
         Ok(Report {
             trail_arn: trail_arn.to_owned(),
+            chain: self.chain.clone(),
             start,
             end,
             found_start,
             found_end,
             entries,
             findings,
+            resumed_from: resume.cloned(),
+            new_head: info.newest_valid,
         })
     }
 
@@ -461,8 +516,9 @@ impl Run<'_> {
         cache: &mut HashMap<(String, String), Fetched>,
         steps: &mut Vec<Step>,
         findings: &mut Vec<Finding>,
-    ) -> Result<(), Error> {
-        let start = self.options.start;
+    ) -> Result<WalkInfo, Error> {
+        let start = self.start;
+        let mut info = WalkInfo::default();
         let mut bucket = self.chain.bucket.clone();
         let (mut next, mut last_start) = pop_before(&mut digests, None);
         let mut link: Option<Link> = None;
@@ -494,6 +550,9 @@ impl Run<'_> {
                         Fetched::Parsed(..) => unreachable_outcome(),
                     };
                     let missing = outcome == DigestOutcome::NotFound;
+                    if missing {
+                        info.not_found.insert(key.clone());
+                    }
                     steps.push(Step::Digest(entry(outcome, None), Vec::new()));
                     let (n, n_date) = pop_before(&mut digests, Some(&key));
                     if missing {
@@ -527,6 +586,33 @@ impl Run<'_> {
             }
             let digest_start = parsed.start_time();
             last_start = digest_start;
+            let previous = parsed
+                .previous()
+                .filter(|_| !parsed.has_no_previous_link())
+                .map(|(b, k)| (b.to_owned(), k.to_owned()));
+            info.oldest = Some(Followed {
+                bucket: bucket.clone(),
+                key: key.clone(),
+                start: digest_start,
+                previous,
+                previous_signature: parsed.previous_signature().map(str::to_owned),
+                previous_hash: parsed.previous_hash().map(str::to_owned),
+            });
+            if outcome == DigestOutcome::Valid && info.newest_valid.is_none() {
+                let signature = match &source {
+                    SignatureSource::Metadata(meta) => meta.get("signature").cloned(),
+                    SignatureSource::Successor(sig) => sig.clone(),
+                };
+                if let (Some(signature), Some(end_time)) = (signature, parsed.end_time()) {
+                    info.newest_valid = Some(Head {
+                        bucket: bucket.clone(),
+                        key: key.clone(),
+                        end_time,
+                        signature,
+                        hash: parsed.inflated_sha256.clone(),
+                    });
+                }
+            }
             let logs = parsed.take_log_files();
             let log_count = logs.len();
             let logs = if outcome == DigestOutcome::Valid {
@@ -564,7 +650,7 @@ impl Run<'_> {
                 }
             }
         }
-        Ok(())
+        Ok(info)
     }
 
     /// The verdict on one log file, and how many inflated bytes were hashed.
@@ -612,7 +698,7 @@ impl Run<'_> {
         let bucket = &self.chain.bucket;
         let prefix = self.chain.log_prefix();
         for (s, e) in covered {
-            let lo = (s + margin).max(self.options.start);
+            let lo = (s + margin).max(self.start);
             let hi = (e - margin).min(self.options.end);
             if lo >= hi {
                 continue;
@@ -639,6 +725,61 @@ impl Run<'_> {
             }
         }
         Ok(())
+    }
+}
+
+/// In a run resumed from `head`, the oldest new digest must link to it: same key, and the
+/// signature and hash recorded for it. A new starting digest (logging was stopped) is a gap; a
+/// missing link was already reported "not found".
+fn check_continuity(
+    head: &Head,
+    info: &WalkInfo,
+    steps: &mut Vec<Step>,
+    findings: &mut Vec<Finding>,
+) {
+    let Some(oldest) = &info.oldest else { return };
+    let mismatch = |field, expected: String, actual: String| Finding::LinkMismatch {
+        bucket: oldest.bucket.clone(),
+        key: oldest.key.clone(),
+        previous_key: head.key.clone(),
+        field,
+        expected,
+        actual,
+    };
+    match &oldest.previous {
+        None => {
+            if let Some(to) = oldest.start {
+                steps.push(Step::Gap(Entry::Gap {
+                    backfill: false,
+                    from: head.end_time,
+                    to,
+                }));
+            }
+        }
+        Some((b, k)) if *b == head.bucket && *k == head.key => {
+            let same = |v: &Option<String>, recorded: &str| {
+                v.as_deref()
+                    .is_some_and(|v| v.eq_ignore_ascii_case(recorded))
+            };
+            if !same(&oldest.previous_hash, &head.hash) {
+                let said = oldest.previous_hash.clone().unwrap_or_default();
+                findings.push(mismatch("previousDigestHashValue", said, head.hash.clone()));
+            }
+            if !same(&oldest.previous_signature, &head.signature) {
+                let said = oldest.previous_signature.clone().unwrap_or_default();
+                findings.push(mismatch(
+                    "previousDigestSignature",
+                    said,
+                    head.signature.clone(),
+                ));
+            }
+        }
+        Some((_, k)) if info.not_found.contains(k) => {}
+        Some((b, k)) => findings.push(mismatch(
+            "previousDigestS3Object",
+            format!("s3://{b}/{k}"),
+            format!("s3://{}/{}", head.bucket, head.key),
+        )),
     }
 }
 

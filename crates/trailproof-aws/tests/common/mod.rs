@@ -611,7 +611,11 @@ impl Harness {
         let client = ctx.s3_client(REGION);
         self.rt.block_on(async {
             for bucket in archive.buckets() {
-                client.create_bucket().bucket(&bucket).send().await.unwrap();
+                // Uploading more objects later into the same bucket is fine.
+                if let Err(e) = client.create_bucket().bucket(&bucket).send().await {
+                    let e = format!("{e:?}");
+                    assert!(e.contains("BucketAlready"), "CreateBucket {bucket}: {e}");
+                }
             }
             for ((bucket, key), object) in &archive.objects {
                 let mut put = client

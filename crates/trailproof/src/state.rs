@@ -1,0 +1,209 @@
+//! The state of scheduled, incremental checks: per chain, the newest digest proven valid (its
+//! key, end time, signature and the hash of its inflated bytes). The next run validates only
+//! newer digests and proves the oldest of them links to this head.
+
+use std::collections::BTreeMap;
+use std::fs;
+use std::io::Write;
+use std::path::Path;
+
+use chrono::{DateTime, Utc};
+use serde_json::{json, Value};
+
+use crate::layout::Chain;
+use crate::Error;
+
+/// The newest digest of a chain proven valid.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Head {
+    /// Its bucket.
+    pub bucket: String,
+    /// Its key.
+    pub key: String,
+    /// Its `digestEndTime`.
+    pub end_time: DateTime<Utc>,
+    /// Its signature (hex), which the next digest names in `previousDigestSignature`.
+    pub signature: String,
+    /// Hex SHA-256 of its inflated bytes, which the next digest names in `previousDigestHashValue`.
+    pub hash: String,
+}
+
+/// What a state file holds.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct State {
+    /// The trail the state belongs to.
+    pub trail_arn: String,
+    /// Heads by chain (see [`chain_id`]).
+    pub heads: BTreeMap<String, Head>,
+}
+
+const KIND: &str = "trailproof-state";
+const VERSION: u64 = 1;
+
+/// The name of a chain in a state file: `s3://BUCKET/[PREFIX/]AWSLogs/[ORG/]ACCOUNT/CloudTrail-Digest/REGION`.
+pub fn chain_id(chain: &Chain) -> String {
+    format!("s3://{}/{}", chain.bucket, chain.digest_prefix())
+}
+
+fn bad(path: &Path, reason: impl std::fmt::Display) -> Error {
+    Error::Config(format!("state file {}: {reason}", path.display()))
+}
+
+impl State {
+    /// A new, empty state for a trail.
+    pub fn new(trail_arn: &str) -> Self {
+        State {
+            trail_arn: trail_arn.to_owned(),
+            heads: BTreeMap::new(),
+        }
+    }
+
+    /// Reads a state file. A missing file is a new state; a corrupt one, one of another version
+    /// or another trail is an error, never silently replaced.
+    pub fn load(path: &Path, trail_arn: &str) -> Result<State, Error> {
+        let bytes = match fs::read(path) {
+            Ok(b) => b,
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(State::new(trail_arn)),
+            Err(e) => return Err(bad(path, e)),
+        };
+        let doc: Value = serde_json::from_slice(&bytes)
+            .map_err(|e| bad(path, format!("not valid JSON: {e}")))?;
+        if doc.get("kind").and_then(Value::as_str) != Some(KIND) {
+            return Err(bad(path, "not a trailproof state file"));
+        }
+        match doc.get("version").and_then(Value::as_u64) {
+            Some(VERSION) => {}
+            other => {
+                return Err(bad(
+                    path,
+                    format!("version {other:?} is not supported (expected {VERSION})"),
+                ))
+            }
+        }
+        let arn = doc
+            .get("trail_arn")
+            .and_then(Value::as_str)
+            .unwrap_or_default();
+        if arn != trail_arn {
+            return Err(bad(
+                path,
+                format!("it belongs to trail {arn}, not {trail_arn}"),
+            ));
+        }
+        let mut state = State::new(trail_arn);
+        let chains = doc
+            .get("chains")
+            .and_then(Value::as_object)
+            .ok_or_else(|| bad(path, "no \"chains\" object"))?;
+        for (id, head) in chains {
+            let field = |name: &str| {
+                head.get(name)
+                    .and_then(Value::as_str)
+                    .map(str::to_owned)
+                    .ok_or_else(|| bad(path, format!("chain {id}: no string \"{name}\"")))
+            };
+            let end = field("end_time")?;
+            let end_time = crate::time::parse(&end)
+                .map_err(|_| bad(path, format!("chain {id}: end_time {end:?}")))?;
+            state.heads.insert(
+                id.clone(),
+                Head {
+                    bucket: field("bucket")?,
+                    key: field("key")?,
+                    end_time,
+                    signature: field("signature")?,
+                    hash: field("hash")?,
+                },
+            );
+        }
+        Ok(state)
+    }
+
+    /// Writes the state atomically: a temporary file beside it, synced, then renamed over it.
+    pub fn save(&self, path: &Path) -> Result<(), Error> {
+        let chains: serde_json::Map<String, Value> = self
+            .heads
+            .iter()
+            .map(|(id, h)| {
+                (
+                    id.clone(),
+                    json!({
+                        "bucket": h.bucket,
+                        "key": h.key,
+                        "end_time": h.end_time.to_rfc3339_opts(chrono::SecondsFormat::Secs, true),
+                        "signature": h.signature,
+                        "hash": h.hash,
+                    }),
+                )
+            })
+            .collect();
+        let doc = json!({"kind": KIND, "version": VERSION, "trail_arn": self.trail_arn, "chains": chains});
+        let text = serde_json::to_string_pretty(&doc).map_err(|e| bad(path, e))? + "\n";
+        let mut tmp = path.as_os_str().to_owned();
+        tmp.push(format!(".{}.tmp", std::process::id()));
+        let tmp = std::path::PathBuf::from(tmp);
+        let write = || -> std::io::Result<()> {
+            let mut file = fs::File::create(&tmp)?;
+            file.write_all(text.as_bytes())?;
+            file.sync_all()?;
+            fs::rename(&tmp, path)?;
+            if let Some(dir) = path.parent().filter(|d| !d.as_os_str().is_empty()) {
+                // Make the rename itself durable.
+                fs::File::open(dir)?.sync_all()?;
+            }
+            Ok(())
+        };
+        write().map_err(|e| {
+            let _ = fs::remove_file(&tmp);
+            bad(path, e)
+        })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn head() -> Head {
+        Head {
+            bucket: "b".into(),
+            key: "AWSLogs/k.json.gz".into(),
+            end_time: crate::time::parse("2024-03-01T01:37:12Z").unwrap(),
+            signature: "ab".into(),
+            hash: "cd".into(),
+        }
+    }
+
+    #[test]
+    fn round_trip_and_atomic_replace() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("state.json");
+        assert_eq!(State::load(&path, "arn").unwrap(), State::new("arn"));
+        let mut state = State::new("arn");
+        state
+            .heads
+            .insert("s3://b/AWSLogs/1/CloudTrail-Digest/r".into(), head());
+        state.save(&path).unwrap();
+        assert_eq!(State::load(&path, "arn").unwrap(), state);
+        state.save(&path).unwrap();
+        let leftovers: Vec<_> = fs::read_dir(dir.path()).unwrap().flatten().collect();
+        assert_eq!(leftovers.len(), 1, "no temporary file left");
+    }
+
+    #[test]
+    fn corrupt_foreign_or_future_files_are_errors() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("state.json");
+        for (text, needle) in [
+            ("{not json", "not valid JSON"),
+            ("{\"kind\":\"other\"}", "not a trailproof state file"),
+            ("{\"kind\":\"trailproof-state\",\"version\":2}", "version"),
+            ("{\"kind\":\"trailproof-state\",\"version\":1,\"trail_arn\":\"x\",\"chains\":{}}", "belongs to trail x"),
+            ("{\"kind\":\"trailproof-state\",\"version\":1,\"trail_arn\":\"arn\",\"chains\":{\"c\":{}}}", "no string"),
+        ] {
+            fs::write(&path, text).unwrap();
+            let err = State::load(&path, "arn").unwrap_err().to_string();
+            assert!(err.contains(needle) && err.contains("state.json"), "{err}");
+        }
+    }
+}
