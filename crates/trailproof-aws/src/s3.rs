@@ -9,6 +9,7 @@ use std::sync::{Arc, Mutex, PoisonError};
 
 use aws_sdk_s3::config::http::HttpResponse;
 use aws_sdk_s3::error::{ProvideErrorMetadata, SdkError};
+use aws_sdk_s3::operation::list_objects_v2::ListObjectsV2Output;
 use aws_sdk_s3::primitives::ByteStream;
 use bytes::Bytes;
 use tokio::runtime::Handle;
@@ -222,58 +223,25 @@ enum GetFailure {
     Body(StoreError),
 }
 
-impl ObjectStore for S3Store {
-    fn list_folders(&self, bucket: &str, prefix: &str) -> Result<Vec<String>, StoreError> {
+impl S3Store {
+    /// Pages of `ListObjectsV2` under `prefix` (after `start_after`, grouped by `delimiter`),
+    /// handed to `each` as they arrive until it breaks or the listing ends.
+    fn list_pages(
+        &self,
+        bucket: &str,
+        prefix: &str,
+        start_after: &str,
+        delimiter: Option<&str>,
+        each: &mut dyn FnMut(&ListObjectsV2Output) -> ControlFlow<()>,
+    ) -> Result<(), StoreError> {
         let client = self.block_on(bucket, prefix, self.client(bucket))?;
         let mut token: Option<String> = None;
-        let mut folders = Vec::new();
         loop {
             let mut request = client
                 .list_objects_v2()
                 .bucket(bucket)
                 .prefix(prefix)
-                .delimiter("/");
-            if let Some(t) = &token {
-                request = request.continuation_token(t);
-            }
-            let page = self.block_on(bucket, prefix, async {
-                request.send().await.map_err(|e| match code(&e) {
-                    Some("NoSuchBucket") => no_such_bucket(bucket, &e),
-                    _ => StoreError::unreadable(
-                        bucket,
-                        prefix,
-                        format!("ListObjectsV2: {}", describe(&e)),
-                    ),
-                })
-            })?;
-            folders.extend(
-                page.common_prefixes()
-                    .iter()
-                    .filter_map(|p| p.prefix())
-                    .filter(|p| p.starts_with(prefix) && p.ends_with('/'))
-                    .map(str::to_owned),
-            );
-            match page.next_continuation_token() {
-                Some(t) if page.is_truncated().unwrap_or(false) => token = Some(t.to_owned()),
-                _ => break,
-            }
-        }
-        folders.sort();
-        folders.dedup();
-        Ok(folders)
-    }
-
-    fn list(
-        &self,
-        bucket: &str,
-        prefix: &str,
-        start_after: &str,
-        each: &mut dyn FnMut(&str) -> ControlFlow<()>,
-    ) -> Result<(), StoreError> {
-        let client = self.block_on(bucket, prefix, self.client(bucket))?;
-        let mut token: Option<String> = None;
-        loop {
-            let mut request = client.list_objects_v2().bucket(bucket).prefix(prefix);
+                .set_delimiter(delimiter.map(str::to_owned));
             if let Some(t) = &token {
                 request = request.continuation_token(t);
             } else if !start_after.is_empty() {
@@ -292,17 +260,7 @@ impl ObjectStore for S3Store {
                     ),
                 })
             })?;
-            for object in page.contents() {
-                let Some(key) = object.key() else { continue };
-                // Keep the trait's contract even if an S3-compatible server does not.
-                if key <= start_after || !key.starts_with(prefix) {
-                    continue;
-                }
-                if each(key).is_break() {
-                    return Ok(());
-                }
-            }
-            if !page.is_truncated().unwrap_or(false) {
+            if each(&page).is_break() || !page.is_truncated().unwrap_or(false) {
                 return Ok(());
             }
             match page.next_continuation_token() {
@@ -318,6 +276,45 @@ impl ObjectStore for S3Store {
                 }
             }
         }
+    }
+}
+
+impl ObjectStore for S3Store {
+    fn list_folders(&self, bucket: &str, prefix: &str) -> Result<Vec<String>, StoreError> {
+        let mut folders = Vec::new();
+        self.list_pages(bucket, prefix, "", Some("/"), &mut |page| {
+            folders.extend(
+                page.common_prefixes()
+                    .iter()
+                    .filter_map(|p| p.prefix())
+                    .filter(|p| p.starts_with(prefix) && p.ends_with('/'))
+                    .map(str::to_owned),
+            );
+            ControlFlow::Continue(())
+        })?;
+        folders.sort();
+        folders.dedup();
+        Ok(folders)
+    }
+
+    fn list(
+        &self,
+        bucket: &str,
+        prefix: &str,
+        start_after: &str,
+        each: &mut dyn FnMut(&str) -> ControlFlow<()>,
+    ) -> Result<(), StoreError> {
+        self.list_pages(bucket, prefix, start_after, None, &mut |page| {
+            for object in page.contents() {
+                let Some(key) = object.key() else { continue };
+                // Keep the trait's contract even if an S3-compatible server does not.
+                if key <= start_after || !key.starts_with(prefix) {
+                    continue;
+                }
+                each(key)?;
+            }
+            ControlFlow::Continue(())
+        })
     }
 
     fn get(&self, bucket: &str, key: &str, limit: u64) -> Result<Object, StoreError> {

@@ -10,10 +10,10 @@
 #[path = "../../trailproof-aws/tests/common/mod.rs"]
 mod common;
 
-use std::path::{Path, PathBuf};
-use std::process::{Command, Output, Stdio};
+use std::path::PathBuf;
+use std::process::{Command, Output};
 
-use common::{test_options, Harness, ACCESS_KEY, REGION, SECRET_KEY};
+use common::{test_options, Harness, REGION};
 use trailproof_testkit::scenarios::{self, Scenario};
 
 /// Short: the local server names files after bucket and key, and file names have a limit.
@@ -24,34 +24,6 @@ fn find_aws() -> Option<PathBuf> {
     std::env::split_paths(&path)
         .map(|d| d.join("aws"))
         .find(|p| p.is_file())
-}
-
-/// The environment that points a client (the AWS CLI or trailproof) at the test servers only.
-fn isolate(cmd: &mut Command, h: &Harness, home: &Path) {
-    std::fs::write(
-        home.join("config"),
-        "[default]\ns3 =\n    addressing_style = path\n",
-    )
-    .unwrap();
-    for var in [
-        "AWS_PROFILE",
-        "AWS_DEFAULT_PROFILE",
-        "AWS_REGION",
-        "AWS_DEFAULT_REGION",
-        "AWS_ENDPOINT_URL",
-        "AWS_SESSION_TOKEN",
-    ] {
-        cmd.env_remove(var);
-    }
-    cmd.env("AWS_CONFIG_FILE", home.join("config"))
-        .env("AWS_SHARED_CREDENTIALS_FILE", home.join("credentials"))
-        .env("AWS_ACCESS_KEY_ID", ACCESS_KEY)
-        .env("AWS_SECRET_ACCESS_KEY", SECRET_KEY)
-        .env("AWS_ENDPOINT_URL_S3", &h.s3.url)
-        .env("AWS_ENDPOINT_URL_CLOUDTRAIL", &h.cloudtrail.url)
-        .env("AWS_ENDPOINT_URL_ORGANIZATIONS", &h.cloudtrail.url)
-        .env("AWS_EC2_METADATA_DISABLED", "true")
-        .stdin(Stdio::null());
 }
 
 fn args_with_region(s: &Scenario) -> Vec<String> {
@@ -103,20 +75,20 @@ fn live_and_mirrored_runs_print_what_the_aws_cli_prints() {
 
         let mut cli = Command::new(&aws);
         cli.args(["cloudtrail", "validate-logs"]).args(&args);
-        isolate(&mut cli, &h, home.path());
+        h.point_at(&mut cli, home.path());
         let expected = cli.output().unwrap();
 
         let mut live = Command::new(env!("CARGO_BIN_EXE_trailproof"));
         live.arg("validate")
             .args(&args)
             .args(["--concurrency", "8"]);
-        isolate(&mut live, &h, home.path());
+        h.point_at(&mut live, home.path());
         let live = live.output().unwrap();
 
         let copy = home.path().join("mirror");
         let mut mirror = Command::new(env!("CARGO_BIN_EXE_trailproof"));
         mirror.arg("mirror").args(&args).arg("--output").arg(&copy);
-        isolate(&mut mirror, &h, home.path());
+        h.point_at(&mut mirror, home.path());
         let mirrored = mirror.output().unwrap();
         let mut offline = Command::new(env!("CARGO_BIN_EXE_trailproof"));
         offline

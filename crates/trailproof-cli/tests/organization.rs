@@ -6,37 +6,18 @@
 mod common;
 
 use std::path::Path;
-use std::process::{Command, Output, Stdio};
+use std::process::{Command, Output};
 
-use common::{test_options, Harness, ACCESS_KEY, REGION, SECRET_KEY};
+use common::{test_options, Harness, REGION};
 use trailproof_testkit::{fmt_time, Archive, Trail, TrailBuilder};
 
 const BUCKET: &str = "tpb";
 
 fn trailproof(h: &Harness, home: &Path, args: &[&str]) -> Output {
-    std::fs::write(home.join("config"), "[default]\n").unwrap();
     let mut cmd = Command::new(env!("CARGO_BIN_EXE_trailproof"));
-    for var in [
-        "AWS_PROFILE",
-        "AWS_DEFAULT_PROFILE",
-        "AWS_REGION",
-        "AWS_DEFAULT_REGION",
-        "AWS_ENDPOINT_URL",
-        "AWS_SESSION_TOKEN",
-    ] {
-        cmd.env_remove(var);
-    }
+    h.point_at(&mut cmd, home);
     cmd.args(args)
         .args(["--region", REGION, "--no-progress"])
-        .env("AWS_CONFIG_FILE", home.join("config"))
-        .env("AWS_SHARED_CREDENTIALS_FILE", home.join("credentials"))
-        .env("AWS_ACCESS_KEY_ID", ACCESS_KEY)
-        .env("AWS_SECRET_ACCESS_KEY", SECRET_KEY)
-        .env("AWS_ENDPOINT_URL_S3", &h.s3.url)
-        .env("AWS_ENDPOINT_URL_CLOUDTRAIL", &h.cloudtrail.url)
-        .env("AWS_ENDPOINT_URL_ORGANIZATIONS", &h.cloudtrail.url)
-        .env("AWS_EC2_METADATA_DISABLED", "true")
-        .stdin(Stdio::null())
         .output()
         .unwrap()
 }

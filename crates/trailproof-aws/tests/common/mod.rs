@@ -601,6 +601,36 @@ impl Harness {
         S3Store::new(ctx, self.rt.handle().clone()).unwrap()
     }
 
+    /// Points a client process (the AWS CLI, trailproof) at these servers and nothing else:
+    /// static credentials, per-service endpoints, path-style S3, no profile, no instance
+    /// metadata. `home` holds its config files.
+    pub fn point_at(&self, cmd: &mut std::process::Command, home: &std::path::Path) {
+        std::fs::write(
+            home.join("config"),
+            "[default]\ns3 =\n    addressing_style = path\n",
+        )
+        .unwrap();
+        for var in [
+            "AWS_PROFILE",
+            "AWS_DEFAULT_PROFILE",
+            "AWS_REGION",
+            "AWS_DEFAULT_REGION",
+            "AWS_ENDPOINT_URL",
+            "AWS_SESSION_TOKEN",
+        ] {
+            cmd.env_remove(var);
+        }
+        cmd.env("AWS_CONFIG_FILE", home.join("config"))
+            .env("AWS_SHARED_CREDENTIALS_FILE", home.join("credentials"))
+            .env("AWS_ACCESS_KEY_ID", ACCESS_KEY)
+            .env("AWS_SECRET_ACCESS_KEY", SECRET_KEY)
+            .env("AWS_ENDPOINT_URL_S3", &self.s3.url)
+            .env("AWS_ENDPOINT_URL_CLOUDTRAIL", &self.cloudtrail.url)
+            .env("AWS_ENDPOINT_URL_ORGANIZATIONS", &self.cloudtrail.url)
+            .env("AWS_EC2_METADATA_DISABLED", "true")
+            .stdin(std::process::Stdio::null());
+    }
+
     /// Creates the trail's buckets and puts every object with its user metadata.
     pub fn upload(&self, ctx: &AwsContext, trail: &Trail) {
         self.upload_archive(ctx, &trail.archive);
