@@ -229,10 +229,14 @@ impl KeySet {
         };
         let doc: Value =
             serde_json::from_slice(json).map_err(|e| fail(format!("not valid JSON: {e}")))?;
-        let list = doc
-            .get("PublicKeyList")
-            .and_then(Value::as_array)
-            .ok_or_else(|| fail("no \"PublicKeyList\" array".to_owned()))?;
+        // The CLI's output, or just its list.
+        let list = match &doc {
+            Value::Array(list) => list,
+            _ => doc
+                .get("PublicKeyList")
+                .and_then(Value::as_array)
+                .ok_or_else(|| fail("no \"PublicKeyList\" array".to_owned()))?,
+        };
         let mut set = KeySet::new();
         for (i, entry) in list.iter().enumerate() {
             let value = entry

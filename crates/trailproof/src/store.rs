@@ -273,6 +273,15 @@ impl LocalDirStore {
                 format!("not valid JSON: {e}"),
             )
         })?;
+        // Also accept `aws s3api head-object` output saved as is: the metadata is under "Metadata".
+        let value = match value {
+            serde_json::Value::Object(mut outer)
+                if outer.get("Metadata").is_some_and(|m| m.is_object()) =>
+            {
+                outer.remove("Metadata").unwrap_or_default()
+            }
+            other => other,
+        };
         let serde_json::Value::Object(map) = value else {
             return Err(StoreError::unreadable(
                 bucket,
@@ -690,6 +699,20 @@ mod tests {
             local.get("other", "a", 2),
             Err(StoreError::NoSuchBucket { .. })
         ));
+    }
+
+    #[test]
+    fn head_object_output_is_accepted_as_a_sidecar() {
+        let dir = tempfile::tempdir().unwrap();
+        fs::write(dir.path().join("d.json.gz"), b"x").unwrap();
+        fs::write(
+            dir.path().join("d.json.gz.meta.json"),
+            r#"{"ContentLength": 1, "Metadata": {"signature": "ab", "signature-algorithm": "SHA256withRSA"}}"#,
+        )
+        .unwrap();
+        let local = LocalDirStore::new().with_bucket("b", dir.path());
+        let meta = local.get("b", "d.json.gz", 10).unwrap().metadata.unwrap();
+        assert_eq!(meta.get("signature").map(String::as_str), Some("ab"));
     }
 
     #[test]
