@@ -174,18 +174,18 @@ fn detect_organization(dir: &Path, prefix: Option<&str>, account: &str) -> Optio
 /// The bucket name the newest digest of the chain says it was delivered to.
 fn infer_bucket(dir: &Path, chain: &Chain) -> Result<Option<String>, Error> {
     let store = LocalDirStore::new().with_bucket(UNNAMED, dir);
-    // The chain's newest digest; failing that (another account's chains only, as with
+    // The chain's digests; failing that (another account's chains only, as with
     // --all-accounts on an organization trail), any digest of the trail in the copy.
-    let newest_under =
-        |prefix: &str, wanted: &dyn Fn(&str) -> bool| -> Result<Option<String>, Error> {
-            let mut newest = None;
+    let digests_under =
+        |prefix: &str, wanted: &dyn Fn(&str) -> bool| -> Result<Vec<String>, Error> {
+            let mut keys = Vec::new();
             store.list(UNNAMED, prefix, "", &mut |key| {
                 if wanted(key) && !trailproof::layout::is_backfill_key(key) {
-                    newest = Some(key.to_owned());
+                    keys.push(key.to_owned());
                 }
                 ControlFlow::Continue(())
             })?;
-            Ok(newest)
+            Ok(keys)
         };
     let name = "_CloudTrail-Digest_";
     let trail = format!("_{}_{}_", chain.trail_name, chain.home_region);
@@ -193,20 +193,17 @@ fn infer_bucket(dir: &Path, chain: &Chain) -> Result<Option<String>, Error> {
         Some(p) => format!("{p}/AWSLogs/"),
         None => "AWSLogs/".to_owned(),
     };
-    let key = match newest_under(&chain.digest_prefix(), &|k| chain.is_digest_key(k))? {
-        Some(k) => k,
-        None => match newest_under(&root, &|k| {
+    let mut keys = digests_under(&chain.digest_prefix(), &|k| chain.is_digest_key(k))?;
+    if keys.is_empty() {
+        keys = digests_under(&root, &|k| {
             k.contains(name) && k.contains(&trail) && k.ends_with(".json.gz")
-        })? {
-            Some(k) => k,
-            None => return Ok(None),
-        },
-    };
+        })?;
+    }
+    // Newest first; a damaged digest is skipped (it gets its own verdict later).
     let limits = trailproof::digest::Limits::default();
-    let Ok(object) = store.get(UNNAMED, &key, limits.max_digest_bytes) else {
-        return Ok(None);
-    };
-    Ok(trailproof::digest::parse(&object.bytes, &limits)
-        .ok()
-        .and_then(|d| d.str_field("digestS3Bucket").map(str::to_owned)))
+    Ok(keys.iter().rev().take(50).find_map(|key| {
+        let object = store.get(UNNAMED, key, limits.max_digest_bytes).ok()?;
+        let parsed = trailproof::digest::parse(&object.bytes, &limits).ok()?;
+        parsed.str_field("digestS3Bucket").map(str::to_owned)
+    }))
 }
