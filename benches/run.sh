@@ -1,0 +1,255 @@
+#!/usr/bin/env bash
+# trailproof benchmarks: criterion micro-benchmarks (with the ceiling probe) and end-to-end runs
+# of `trailproof validate` (archive and live) and `aws cloudtrail validate-logs` over generated
+# trails served by a local S3 server, with and without an injected 20 ms round trip.
+#
+#   benches/run.sh --small   CI smoke run: one trail of 24 h × 40 logs, one repetition, quick
+#                            criterion settings (about a minute after the build). Fails if any
+#                            run fails or does not find every log file valid; ratios are only
+#                            reported.
+#   benches/run.sh           Full run: trails of 24 h × 40, 7 days × 60 and 30 days × 139 logs
+#                            (100,095 logs), plus one of large files for memory, 3 repetitions.
+#
+# Options: --reps N, --sizes "small week 100k bigfiles", --no-micro, --no-e2e.
+# Writes benches/results/<small|full>.md (raw data in target/bench-results/<mode>/); generated
+# trails are kept in target/bench-data/ and reused while their parameters do not change.
+# Needs: cargo, python3 (pip installs awscli==1.45.11 if missing), GNU time (/usr/bin/time).
+set -euo pipefail
+cd "$(dirname "$0")/.."
+ROOT=$PWD
+
+MODE=full
+REPS=""
+SIZES=""
+MICRO=1
+E2E=1
+while [ $# -gt 0 ]; do
+  case "$1" in
+    --small) MODE=small ;;
+    --full) MODE=full ;;
+    --reps) REPS=$2; shift ;;
+    --sizes) SIZES=$2; shift ;;
+    --no-micro) MICRO=0 ;;
+    --no-e2e) E2E=0 ;;
+    -h|--help) sed -n '2,20p' "$0"; exit 0 ;;
+    *) echo "run.sh: unknown argument $1" >&2; exit 2 ;;
+  esac
+  shift
+done
+if [ "$MODE" = small ]; then
+  : "${REPS:=1}" "${SIZES:=small}"
+  CRITERION_ARGS=(--warm-up-time 0.2 --measurement-time 0.5 --sample-size 10)
+else
+  : "${REPS:=3}" "${SIZES:=small week 100k bigfiles}"
+  CRITERION_ARGS=()
+fi
+
+# Trails: hours, log files per hour (± 1), records per log file (≈ 1 kB each, gzip ≈ 8:1).
+declare -A HOURS=([small]=24 [week]=168 [100k]=720 [bigfiles]=24)
+declare -A LOGS_PER_HOUR=([small]=40 [week]=60 [100k]=139 [bigfiles]=2)
+declare -A RECORDS=([small]=50 [week]=50 [100k]=50 [bigfiles]=20000)
+# Hours the AWS CLI is timed on, locally and with 20 ms per request (0: the whole trail;
+# -: not run). Partial runs are extrapolated linearly to the whole trail, after subtracting
+# the CLI's fixed cost (a run over a range with no digest).
+declare -A AWS_HOURS_LOCAL=([small]=0 [week]=0 [100k]=24 [bigfiles]=-)
+declare -A AWS_HOURS_WAN=([small]=0 [week]=24 [100k]=24 [bigfiles]=-)
+# Live runs (the large-file trail only checks memory against file size: archive and local).
+declare -A LIVE=([small]="0 20" [week]="0 20" [100k]="0 20" [bigfiles]="0")
+
+DATA=$ROOT/target/bench-data
+RAW=$ROOT/target/bench-results/$MODE
+OUT=$ROOT/benches/results/$MODE.md
+mkdir -p "$DATA" "$RAW" "$ROOT/benches/results"
+WORK=$(mktemp -d)
+SERVER_PID=""
+cleanup() {
+  if [ -n "$SERVER_PID" ]; then kill "$SERVER_PID" 2>/dev/null || true; wait "$SERVER_PID" 2>/dev/null || true; fi
+  rm -rf "$WORK"
+}
+trap cleanup EXIT
+log() { printf '\n== %s\n' "$*" >&2; }
+die() { echo "run.sh: $*" >&2; exit 1; }
+
+log "tools"
+if [ ! -x /usr/bin/time ]; then
+  if command -v apt-get >/dev/null; then
+    (apt-get install -y -qq time || sudo apt-get install -y -qq time) >/dev/null
+  fi
+  [ -x /usr/bin/time ] || die "GNU time (/usr/bin/time) is needed: apt-get install time"
+fi
+if [ "$E2E" = 1 ]; then
+  if ! python3 -c 'import awscli, sys; sys.exit(0 if awscli.__version__ == "1.45.11" else 1)' 2>/dev/null; then
+    python3 -m pip install --quiet --disable-pip-version-check awscli==1.45.11
+  fi
+  if command -v pyenv >/dev/null 2>&1; then pyenv rehash || true; fi
+  export PATH="$PATH:$(python3 -c 'import sysconfig; print(sysconfig.get_path("scripts"))')"
+  aws --version
+fi
+
+log "build (release)"
+# Separately, so the trailproof binary is exactly what `cargo build --release -p trailproof-cli`
+# ships (one build would unify the bench crate's features into its dependencies).
+if [ "$E2E" = 1 ]; then
+  cargo build --release --locked -p trailproof-cli
+  cargo build --release --locked -p trailproof-bench
+fi
+TP=$ROOT/target/release/trailproof
+BENCH=$ROOT/target/release/trailproof-bench
+
+{
+  echo "# trailproof benchmarks: $MODE run"
+  echo
+  echo "## Machine and load"
+  echo
+  echo "- $(date -u +%Y-%m-%dT%H:%M:%SZ), commit $(git rev-parse --short HEAD 2>/dev/null || echo '?')$(git diff --quiet HEAD 2>/dev/null || echo ' (with uncommitted changes)')"
+  echo "- CPU: $(grep -m1 'model name' /proc/cpuinfo | cut -d: -f2 | sed 's/^ *//') × $(nproc); $(grep -m1 -o -w sha_ni /proc/cpuinfo || echo 'no sha_ni'), $(grep -m1 -o -w avx2 /proc/cpuinfo || echo 'no avx2'); $(free -g | awk '/Mem:/{print $2}') GB RAM; Linux $(uname -r)"
+  echo "- load average at start: $(cut -d' ' -f1-3 /proc/loadavg); busiest other processes: $(ps -eo pcpu,ni,comm --sort=-pcpu --no-headers | head -4 | awk '{printf "%s (%s%% CPU, nice %s); ", $3, $1, $2}')"
+} >"$RAW/machine.md"
+
+if [ "$MICRO" = 1 ]; then
+  log "criterion micro-benchmarks"
+  rm -rf "$ROOT/target/criterion"
+  cargo bench --locked -p trailproof-bench --no-default-features --bench micro -- "${CRITERION_ARGS[@]}" \
+    >"$RAW/criterion.txt" 2>&1 || { tail -n 30 "$RAW/criterion.txt" >&2; die "cargo bench failed (see $RAW/criterion.txt)"; }
+  grep -E '^[a-z_0-9]+/[a-z_0-9]+$|time:|thrpt:' "$RAW/criterion.txt" >&2 || true
+fi
+
+CLK_TCK=$(getconf CLK_TCK)
+server_ticks() { if [ -n "$SERVER_PID" ]; then awk '{print $14 + $15}' "/proc/$SERVER_PID/stat"; else echo 0; fi; }
+
+# measure SIZE SCENARIO TOOL REP -- COMMAND…: appends one row to e2e.tsv.
+measure() {
+  local size=$1 scenario=$2 tool=$3 rep=$4
+  shift 5
+  local status=0 s0 s1 t0 t1 user sys rss valid total server
+  s0=$(server_ticks)
+  t0=$(date +%s%N)
+  /usr/bin/time -f '%U %S %M' -o "$WORK/time" "$@" >"$WORK/stdout" 2>"$WORK/stderr" </dev/null || status=$?
+  t1=$(date +%s%N)
+  s1=$(server_ticks)
+  read -r user sys rss < <(tail -n1 "$WORK/time")
+  valid=0 total=0
+  read -r valid total < <(grep -Eo '^[0-9]+/[0-9]+ log files valid' "$WORK/stdout" | awk -F'[/ ]' '{print $1, $2}') || true
+  server=-
+  [ -n "$SERVER_PID" ] && server=$(awk -v a="$s0" -v b="$s1" -v t="$CLK_TCK" 'BEGIN{printf "%.2f", (b - a) / t}')
+  printf '%s\t%s\t%s\t%s\t%.3f\t%s\t%s\t%s\t%s\t%s\t%s\t%s\n' "$size" "$scenario" "$tool" "$rep" \
+    "$(awk -v a="$t0" -v b="$t1" 'BEGIN{print (b - a) / 1e9}')" "$user" "$sys" "$rss" "$status" \
+    "$valid" "$total" "$server" | tee -a "$RAW/e2e.tsv" >&2
+  if [ "$status" != 0 ] && [ "$tool" != aws-baseline ]; then
+    echo "--- $tool exited $status; stderr:" >&2
+    tail -n 20 "$WORK/stderr" >&2
+  fi
+}
+
+start_server() { # SIZE DELAY_MS
+  rm -f "$WORK/env"
+  "$BENCH" serve --trail "$DATA/$1" --root "$DATA/$1/s3" --delay-ms "$2" --env-file "$WORK/env" 2>"$WORK/serve.log" &
+  SERVER_PID=$!
+  local i
+  for i in $(seq 1 3000); do
+    [ -s "$WORK/env" ] && break
+    kill -0 "$SERVER_PID" 2>/dev/null || { cat "$WORK/serve.log" >&2; die "the server stopped"; }
+    sleep 0.2
+  done
+  [ -s "$WORK/env" ] || die "the server did not start"
+  cat "$WORK/serve.log" >&2
+  # shellcheck disable=SC1091
+  . "$WORK/env"
+}
+
+stop_server() {
+  kill "$SERVER_PID" 2>/dev/null || true
+  wait "$SERVER_PID" 2>/dev/null || true
+  SERVER_PID=""
+}
+
+# The environment that points a client (the AWS CLI or trailproof) at the local servers only,
+# as crates/trailproof-cli/tests/live.rs sets it up: sets ENV, a command prefix.
+client_env() {
+  mkdir -p "$WORK/home"
+  printf '[default]\ns3 =\n    addressing_style = path\n' >"$WORK/home/config"
+  ENV=(env -u AWS_PROFILE -u AWS_DEFAULT_PROFILE -u AWS_REGION -u AWS_DEFAULT_REGION -u AWS_ENDPOINT_URL -u AWS_SESSION_TOKEN
+    AWS_CONFIG_FILE="$WORK/home/config" AWS_SHARED_CREDENTIALS_FILE="$WORK/home/credentials"
+    AWS_ACCESS_KEY_ID=AKIDTRAILPROOFBENCH AWS_SECRET_ACCESS_KEY=trailproof-bench-secret-key
+    AWS_ENDPOINT_URL_S3="$S3_URL" AWS_ENDPOINT_URL_CLOUDTRAIL="$CLOUDTRAIL_URL"
+    AWS_ENDPOINT_URL_ORGANIZATIONS="$CLOUDTRAIL_URL" AWS_EC2_METADATA_DISABLED=true)
+}
+
+json_field() { grep -o "\"$2\": *\"[^\"]*\"" "$1" | head -1 | sed 's/.*: *"\(.*\)"/\1/'; }
+
+if [ "$E2E" = 1 ]; then
+  : >"$RAW/e2e.tsv"
+  rm -f "$RAW"/trail-*.json "$RAW"/ceiling-*.jsonl
+  for size in $SIZES; do
+    [ -n "${HOURS[$size]:-}" ] || die "unknown size $size (small, week, 100k, bigfiles)"
+    log "$size: generate (${HOURS[$size]} h × ${LOGS_PER_HOUR[$size]} logs × ${RECORDS[$size]} records)"
+    "$BENCH" gen --out "$DATA/$size" --hours "${HOURS[$size]}" --logs-per-hour "${LOGS_PER_HOUR[$size]}" \
+      --records-per-log "${RECORDS[$size]}"
+    cp "$DATA/$size/trail.json" "$RAW/trail-$size.json"
+    ARN=$(json_field "$DATA/$size/trail.json" trail_arn)
+    START=$(json_field "$DATA/$size/trail.json" start)
+    END=$(json_field "$DATA/$size/trail.json" end)
+    RANGE=(--trail-arn "$ARN" --start-time "$START" --end-time "$END")
+
+    log "$size: ceiling probe"
+    repeat=3
+    [ "$size" = 100k ] && repeat=2
+    "$BENCH" ceiling --archive "$DATA/$size/archive" --repeat "$repeat" | tee "$RAW/ceiling-$size.jsonl" >&2
+
+    log "$size: trailproof validate --archive"
+    "$TP" validate --archive "$DATA/$size/archive" "${RANGE[@]}" --no-progress >/dev/null # warms the page cache
+    for rep in $(seq 1 "$REPS"); do
+      measure "$size" archive trailproof "$rep" -- "$TP" validate --archive "$DATA/$size/archive" "${RANGE[@]}" --no-progress
+    done
+    # Experiment: the same with glibc's heap trimming off. trailproof allocates ~170 kB of
+    # buffers and inflate state per log file; glibc gives the top of the heap back to the
+    # kernel after each file and faults it in again for the next (see benches/README.md).
+    for rep in $(seq 1 "$REPS"); do
+      measure "$size" archive trailproof-notrim "$rep" -- env MALLOC_TRIM_THRESHOLD_=67108864 MALLOC_TOP_PAD_=67108864 \
+        "$TP" validate --archive "$DATA/$size/archive" "${RANGE[@]}" --no-progress
+    done
+
+    for delay in ${LIVE[$size]}; do
+      scenario=live$delay
+      log "$size: live, ${delay} ms per S3 request"
+      start_server "$size" "$delay"
+      client_env
+      for rep in $(seq 1 "$REPS"); do
+        measure "$size" "$scenario" trailproof "$rep" -- "${ENV[@]}" "$TP" validate "${RANGE[@]}" --region us-east-1 --no-progress
+      done
+      hours=${AWS_HOURS_LOCAL[$size]}
+      [ "$delay" = 0 ] || hours=${AWS_HOURS_WAN[$size]}
+      if [ "$hours" != - ]; then
+        aws_end=$END
+        if [ "$hours" != 0 ]; then
+          aws_end=$(date -u -d "$START + $hours hours" +%Y-%m-%dT%H:%M:%SZ)
+          # Its fixed cost: a range with no digest (the keys are valid then).
+          measure "$size" "$scenario" aws-baseline 1 -- "${ENV[@]}" aws cloudtrail validate-logs \
+            --trail-arn "$ARN" --start-time "$(date -u -d "$START - 5 days" +%Y-%m-%dT%H:%M:%SZ)" \
+            --end-time "$(date -u -d "$START - 5 days + 1 hour" +%Y-%m-%dT%H:%M:%SZ)" --region us-east-1
+        fi
+        measure "$size" "$scenario" aws 1 -- "${ENV[@]}" aws cloudtrail validate-logs \
+          --trail-arn "$ARN" --start-time "$START" --end-time "$aws_end" --region us-east-1
+      fi
+      curl -s "$CLOUDTRAIL_URL/stats" >"$RAW/requests-$size-$scenario.json" 2>/dev/null || true
+      stop_server
+    done
+  done
+  echo "- load average at the end: $(cut -d' ' -f1-3 /proc/loadavg)" >>"$RAW/machine.md"
+fi
+
+log "results"
+TABLE_ARGS=(--results "$RAW")
+[ "$MICRO" = 1 ] && TABLE_ARGS+=(--criterion "$ROOT/target/criterion")
+if [ "$E2E" = 1 ]; then
+  "$BENCH" table "${TABLE_ARGS[@]}" >"$OUT"
+else
+  cargo run --quiet --release --locked -p trailproof-bench -- table --criterion "$ROOT/target/criterion" >"$OUT"
+fi
+cat "$OUT"
+echo "wrote $OUT" >&2
+
+# The smoke check: every run completed and found every log file valid.
+if [ "$E2E" = 1 ]; then
+  awk -F'\t' '$3 != "aws-baseline" && ($9 != 0 || $10 != $11 || $10 == 0) { bad = 1; print "run.sh: failed run: " $0 > "/dev/stderr" } END { exit bad }' "$RAW/e2e.tsv"
+fi
