@@ -128,8 +128,8 @@ measure() {
   t1=$(date +%s%N)
   s1=$(server_ticks)
   read -r user sys rss < <(tail -n1 "$WORK/time")
-  valid=0 total=0
   read -r valid total < <(grep -Eo '^[0-9]+/[0-9]+ log files valid' "$WORK/stdout" | awk -F'[/ ]' '{print $1, $2}') || true
+  valid=${valid:-0} total=${total:-0}
   server=-
   [ -n "$SERVER_PID" ] && server=$(awk -v a="$s0" -v b="$s1" -v t="$CLK_TCK" 'BEGIN{printf "%.2f", (b - a) / t}')
   printf '%s\t%s\t%s\t%s\t%.3f\t%s\t%s\t%s\t%s\t%s\t%s\t%s\n' "$size" "$scenario" "$tool" "$rep" \
@@ -179,9 +179,11 @@ json_field() { grep -o "\"$2\": *\"[^\"]*\"" "$1" | head -1 | sed 's/.*: *"\(.*\
 
 if [ "$E2E" = 1 ]; then
   : >"$RAW/e2e.tsv"
-  rm -f "$RAW"/trail-*.json "$RAW"/ceiling-*.jsonl
+  rm -f "$RAW"/trail-*.json "$RAW"/ceiling-*.jsonl "$RAW"/load-*.txt
+  echo "$SIZES" >"$RAW/sizes"
   for size in $SIZES; do
     [ -n "${HOURS[$size]:-}" ] || die "unknown size $size (small, week, 100k, bigfiles)"
+    cut -d' ' -f1 /proc/loadavg >"$RAW/load-$size.txt"
     log "$size: generate (${HOURS[$size]} h × ${LOGS_PER_HOUR[$size]} logs × ${RECORDS[$size]} records)"
     "$BENCH" gen --out "$DATA/$size" --hours "${HOURS[$size]}" --logs-per-hour "${LOGS_PER_HOUR[$size]}" \
       --records-per-log "${RECORDS[$size]}"
@@ -217,6 +219,11 @@ if [ "$E2E" = 1 ]; then
       for rep in $(seq 1 "$REPS"); do
         measure "$size" "$scenario" trailproof "$rep" -- "${ENV[@]}" "$TP" validate "${RANGE[@]}" --region us-east-1 --no-progress
       done
+      # Experiment (one run): fewer threads locally, where the client is CPU-bound; more
+      # requests in flight with the round trip, where it waits.
+      conc=8
+      [ "$delay" = 0 ] || conc=256
+      measure "$size" "$scenario" "trailproof-c$conc" 1 -- "${ENV[@]}" "$TP" validate "${RANGE[@]}" --region us-east-1 --no-progress --concurrency "$conc"
       hours=${AWS_HOURS_LOCAL[$size]}
       [ "$delay" = 0 ] || hours=${AWS_HOURS_WAN[$size]}
       if [ "$hours" != - ]; then

@@ -88,3 +88,44 @@ pub fn isize_of(gz: &[u8]) -> u32 {
         _ => 0,
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::probe::{Inflater, Worker};
+    use sha2::{Digest as _, Sha256};
+
+    #[test]
+    fn both_inflaters_hash_what_the_testkit_compressed() {
+        let data = br#"{"Records":[{"eventName":"ListBuckets"}]}"#.repeat(500);
+        let gz = trailproof_testkit::gzip(&data);
+        assert_eq!(isize_of(&gz) as usize, data.len());
+        let expected: [u8; 32] = Sha256::digest(&data).into();
+        let mut w = Worker::new();
+        for inflater in Inflater::ALL {
+            assert_eq!(
+                w.gunzip_sha256(inflater, &gz),
+                Some((expected, data.len() as u64)),
+                "{}",
+                inflater.name()
+            );
+            assert_eq!(w.gunzip_only(inflater, &gz), Some(data.len() as u64));
+            assert_eq!(w.gunzip_sha256(inflater, &gz[..gz.len() / 2]), None);
+        }
+    }
+
+    #[test]
+    fn a_pass_covers_every_file() {
+        let trail = trailproof_testkit::TrailBuilder::new().hours(2).build();
+        let corpus = Corpus::from_trail(&trail);
+        assert_eq!(corpus.logs.len(), trail.log_keys().len());
+        let pool = probe::pool(2);
+        for inflater in Inflater::ALL {
+            let serial = probe::pass(&corpus, inflater, None);
+            let parallel = probe::pass(&corpus, inflater, Some(&pool));
+            assert_eq!(serial.inflated_bytes, corpus.inflated_bytes);
+            assert_eq!(parallel.inflated_bytes, corpus.inflated_bytes);
+            assert_eq!(serial.check, parallel.check);
+        }
+    }
+}
