@@ -393,7 +393,11 @@ fn e2e(dir: &Path, out: &mut String) -> crate::Result<()> {
             row(
                 out,
                 [
-                    format!("{what} (median of {n})"),
+                    if n > 1 {
+                        format!("{what} (median of {n})")
+                    } else {
+                        what.to_owned()
+                    },
                     wall(&r, n),
                     secs(r.cpu),
                     format!("{:.0}", r.rss_mb),
