@@ -540,15 +540,15 @@ impl Run<'_> {
                 end: parsed.and_then(ParsedDigest::end_time),
                 log_files: parsed.map_or(0, |p| p.log_files().len()),
             };
-            let (mut parsed, metadata) = match fetched {
-                Fetched::Parsed(parsed, metadata) => (parsed, metadata),
-                other => {
-                    let outcome = match other {
-                        Fetched::Missing => DigestOutcome::NotFound,
-                        Fetched::Unreadable(cause) => DigestOutcome::Unreadable { cause },
-                        Fetched::Format(reason) => DigestOutcome::InvalidFormat { reason },
-                        Fetched::Parsed(..) => unreachable_outcome(),
-                    };
+            let unparsed = match fetched {
+                Fetched::Parsed(parsed, metadata) => Ok((parsed, metadata)),
+                Fetched::Missing => Err(DigestOutcome::NotFound),
+                Fetched::Unreadable(cause) => Err(DigestOutcome::Unreadable { cause }),
+                Fetched::Format(reason) => Err(DigestOutcome::InvalidFormat { reason }),
+            };
+            let (mut parsed, metadata) = match unparsed {
+                Ok(found) => found,
+                Err(outcome) => {
                     let missing = outcome == DigestOutcome::NotFound;
                     if missing {
                         info.not_found.insert(key.clone());
@@ -780,13 +780,6 @@ fn check_continuity(
             format!("s3://{b}/{k}"),
             format!("s3://{}/{}", head.bucket, head.key),
         )),
-    }
-}
-
-/// Never produced: `Fetched::Parsed` is handled before. Kept total without a panic.
-fn unreachable_outcome() -> DigestOutcome {
-    DigestOutcome::Other {
-        message: "internal error".to_owned(),
     }
 }
 
