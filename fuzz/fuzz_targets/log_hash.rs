@@ -1,12 +1,14 @@
-//! Streaming gunzip + SHA-256: never panics, and reading in any chunking gives the same result
-//! as reading at once.
+//! Streaming gunzip + SHA-256: never panics, reading in any chunking gives the same result as
+//! reading at once, and the verdict-relevant facts (how the stream ended; the content's hash when
+//! a member was complete) agree with flate2's own `GzDecoder`.
 #![no_main]
 
 use std::io::Read;
 
 use arbitrary::Arbitrary;
 use libfuzzer_sys::fuzz_target;
-use trailproof::loghash::inflate_and_hash;
+use trailproof::loghash::{inflate_and_hash, StreamEnd};
+use trailproof_testkit::{reference_gunzip, ReferenceEnd};
 
 #[derive(Arbitrary, Debug)]
 struct Input {
@@ -47,4 +49,17 @@ fuzz_target!(|input: Input| {
     let whole = inflate_and_hash(&bytes[..]);
     let chunked = inflate_and_hash(Chunked { data: &bytes, sizes: &input.chunks, i: 0 });
     assert_eq!(whole, chunked);
+    let reference = reference_gunzip(&bytes);
+    let end = match &whole.end {
+        StreamEnd::Clean => ReferenceEnd::Clean,
+        StreamEnd::TrailingData { second_member: true } => ReferenceEnd::SecondMember,
+        StreamEnd::TrailingData { second_member: false } => ReferenceEnd::TrailingData,
+        StreamEnd::Truncated => ReferenceEnd::Truncated,
+        StreamEnd::Corrupt(_) => ReferenceEnd::Corrupt,
+        StreamEnd::SourceError(e) => panic!("in-memory source failed: {e}"),
+    };
+    assert_eq!(end, reference.end, "{whole:?}");
+    if matches!(end, ReferenceEnd::Clean | ReferenceEnd::SecondMember | ReferenceEnd::TrailingData) {
+        assert_eq!((&whole.sha256, whole.inflated_len), (&reference.sha256, reference.inflated_len));
+    }
 });

@@ -132,7 +132,10 @@ pub fn execute(
     let bar = Bar::start(sel.no_progress, format);
     let mut options = Options::new(range.start, range.end)
         .parallelism(job.parallelism)
-        .check_unreferenced_logs(job.check_unreferenced_logs);
+        .check_unreferenced_logs(job.check_unreferenced_logs)
+        // The text report lists valid files only with --verbose; not keeping them otherwise
+        // keeps memory flat however many log files the range holds.
+        .keep_valid_logs(verbose || format == Format::Json);
     if let Some(bar) = &bar {
         options = options.progress(bar.clone() as Arc<dyn trailproof::Progress>);
     }

@@ -60,6 +60,71 @@ pub fn gunzip(bytes: &[u8]) -> Vec<u8> {
     out
 }
 
+/// How a reference gunzip of one gzip member ended (see [`reference_gunzip`]).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum ReferenceEnd {
+    /// One complete member and nothing after it.
+    Clean,
+    /// A complete member followed by bytes that start with the gzip magic.
+    SecondMember,
+    /// A complete member followed by other bytes.
+    TrailingData,
+    /// The data stops before the member's end (or there is no data).
+    Truncated,
+    /// Not valid gzip: bad header, corrupt deflate data, or a checksum mismatch.
+    Corrupt,
+}
+
+/// What [`reference_gunzip`] found: hex SHA-256 and length of the first member's inflated bytes,
+/// and how the stream ended.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Reference {
+    /// Hex SHA-256 of what could be inflated.
+    pub sha256: String,
+    /// Bytes inflated.
+    pub inflated_len: u64,
+    /// How the stream ended.
+    pub end: ReferenceEnd,
+}
+
+/// An independent gunzip + SHA-256 of the first gzip member, by flate2's own `GzDecoder`: the
+/// oracle for differential tests of `trailproof::loghash`, which decodes gzip framing itself.
+pub fn reference_gunzip(bytes: &[u8]) -> Reference {
+    use sha2::Digest as _;
+    use std::io::BufRead as _;
+    let mut decoder = flate2::bufread::GzDecoder::new(bytes);
+    let mut hasher = sha2::Sha256::new();
+    let mut buf = vec![0u8; 64 * 1024];
+    let mut total = 0u64;
+    let error = loop {
+        match decoder.read(&mut buf) {
+            Ok(0) => break None,
+            Ok(n) => {
+                hasher.update(&buf[..n]);
+                total += n as u64;
+            }
+            Err(e) if e.kind() == std::io::ErrorKind::Interrupted => {}
+            Err(e) => break Some(e),
+        }
+    };
+    let mut rest = decoder.into_inner();
+    let end = match error {
+        Some(e) if e.kind() == std::io::ErrorKind::UnexpectedEof => ReferenceEnd::Truncated,
+        Some(_) => ReferenceEnd::Corrupt,
+        None if bytes.is_empty() => ReferenceEnd::Truncated,
+        None => match rest.fill_buf() {
+            Ok([]) => ReferenceEnd::Clean,
+            Ok([0x1f, 0x8b, ..]) => ReferenceEnd::SecondMember,
+            _ => ReferenceEnd::TrailingData,
+        },
+    };
+    Reference {
+        sha256: hex::encode(hasher.finalize()),
+        inflated_len: total,
+        end,
+    }
+}
+
 #[cfg(test)]
 #[allow(clippy::unwrap_used)]
 mod tests {

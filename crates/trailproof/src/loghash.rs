@@ -2,7 +2,7 @@
 //!
 //! Memory is constant whatever the size of the file: a decompression bomb costs time, not memory.
 
-use std::io::{self, BufRead, BufReader, Read};
+use std::io::{self, Read};
 
 use sha2::{Digest as _, Sha256};
 
@@ -10,22 +10,15 @@ use crate::report::LogOutcome;
 
 const CHUNK: usize = 64 * 1024;
 
-/// Remembers whether an error came from the source (could not read) rather than from gzip
-/// decoding (invalid data): the first is "could not check", the second a verdict.
-struct SourceErrors<R> {
-    inner: R,
-    error: Option<String>,
-}
+/// Longest FNAME or FCOMMENT accepted in a gzip header (as flate2 does): a header is not a place
+/// to make a validator spin.
+const MAX_HEADER_FIELD: usize = 64 * 1024;
 
-impl<R: Read> Read for SourceErrors<R> {
-    fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
-        self.inner.read(buf).inspect_err(|e| {
-            if self.error.is_none() {
-                self.error = Some(e.to_string());
-            }
-        })
-    }
-}
+const FHCRC: u8 = 1 << 1;
+const FEXTRA: u8 = 1 << 2;
+const FNAME: u8 = 1 << 3;
+const FCOMMENT: u8 = 1 << 4;
+const FRESERVED: u8 = 0xe0;
 
 /// What streaming a log file found, before comparing with the expected hash.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -56,53 +49,267 @@ pub enum StreamEnd {
     SourceError(String),
 }
 
-/// Streams `reader` through gunzip and SHA-256.
-pub fn inflate_and_hash<R: Read>(reader: R) -> Inflated {
-    let source = SourceErrors {
-        inner: reader,
-        error: None,
-    };
-    let mut decoder = flate2::bufread::GzDecoder::new(BufReader::with_capacity(CHUNK, source));
-    let mut hasher = Sha256::new();
-    let mut buf = vec![0u8; CHUNK];
-    let mut total = 0u64;
-    let end = loop {
-        match decoder.read(&mut buf) {
-            Ok(0) => break None,
-            Ok(n) => {
-                hasher.update(&buf[..n]);
-                total += n as u64;
-            }
-            Err(e) if e.kind() == io::ErrorKind::Interrupted => continue,
-            Err(e) => break Some(e),
-        }
-    };
-    let mut rest = decoder.into_inner();
-    let end = match end {
-        _ if rest.get_ref().error.is_some() => {
-            StreamEnd::SourceError(rest.get_ref().error.clone().unwrap_or_default())
-        }
-        Some(e) if e.kind() == io::ErrorKind::UnexpectedEof => StreamEnd::Truncated,
-        Some(e) => StreamEnd::Corrupt(e.to_string()),
-        None if total == 0 && is_empty(&mut rest) => StreamEnd::Truncated,
-        None => match rest.fill_buf() {
-            Ok([]) => StreamEnd::Clean,
-            Ok(extra) => StreamEnd::TrailingData {
-                second_member: extra.starts_with(&[0x1f, 0x8b]),
-            },
-            Err(e) => StreamEnd::SourceError(e.to_string()),
-        },
-    };
-    Inflated {
-        sha256: hex::encode(hasher.finalize()),
-        inflated_len: total,
-        end,
+/// Gunzip + SHA-256 with its buffers and inflate state kept from one file to the next.
+///
+/// Per file, a fresh decoder would allocate and zero about 170 kB (input and output buffers, the
+/// inflate state and window); on archives of small log files that churn, and the page faults it
+/// causes once the allocator hands the memory back, cost as much as a fifth of the run. One
+/// `LogHasher` per worker thread avoids it; [`inflate_and_hash`] keeps one per thread.
+pub struct LogHasher {
+    inflate: flate2::Decompress,
+    input: Box<[u8]>,
+    output: Box<[u8]>,
+}
+
+impl Default for LogHasher {
+    fn default() -> Self {
+        Self::new()
     }
 }
 
-/// An empty object has no gzip header at all; flate2 may report that as a clean end.
-fn is_empty<R: BufRead>(r: &mut R) -> bool {
-    matches!(r.fill_buf(), Ok([]))
+impl std::fmt::Debug for LogHasher {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("LogHasher").finish_non_exhaustive()
+    }
+}
+
+/// Why decoding stopped early.
+enum Stop {
+    Eof,
+    Corrupt(String),
+    Source(String),
+}
+
+/// The input side: a reused buffer over any reader, remembering how many bytes it has seen.
+struct Input<'a, R> {
+    reader: R,
+    buf: &'a mut [u8],
+    pos: usize,
+    end: usize,
+    seen: u64,
+}
+
+impl<R: Read> Input<'_, R> {
+    /// Makes sure at least one byte is buffered; `Eof` at the end of the object.
+    fn fill(&mut self) -> Result<(), Stop> {
+        while self.pos == self.end {
+            match self.reader.read(self.buf) {
+                Ok(0) => return Err(Stop::Eof),
+                Ok(n) => {
+                    self.pos = 0;
+                    self.end = n.min(self.buf.len());
+                    self.seen += self.end as u64;
+                }
+                Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
+                Err(e) => return Err(Stop::Source(e.to_string())),
+            }
+        }
+        Ok(())
+    }
+
+    fn byte(&mut self) -> Result<u8, Stop> {
+        self.fill()?;
+        let b = self.buf[self.pos];
+        self.pos += 1;
+        Ok(b)
+    }
+
+    fn bytes<const N: usize>(&mut self) -> Result<[u8; N], Stop> {
+        let mut out = [0u8; N];
+        for b in &mut out {
+            *b = self.byte()?;
+        }
+        Ok(out)
+    }
+}
+
+/// CRC-32 of the header bytes, kept only when the header carries FHCRC.
+struct HeaderCrc(Option<crc32fast::Hasher>);
+
+impl HeaderCrc {
+    fn update(&mut self, bytes: &[u8]) {
+        if let Some(h) = &mut self.0 {
+            h.update(bytes);
+        }
+    }
+}
+
+impl LogHasher {
+    /// A hasher with its buffers allocated.
+    pub fn new() -> Self {
+        Self {
+            inflate: flate2::Decompress::new(false),
+            input: vec![0u8; CHUNK].into_boxed_slice(),
+            output: vec![0u8; CHUNK].into_boxed_slice(),
+        }
+    }
+
+    /// Streams `reader` through gunzip and SHA-256: the first gzip member is inflated and hashed,
+    /// its CRC-32 and length checked, and whatever follows it reported.
+    pub fn inflate_and_hash<R: Read>(&mut self, reader: R) -> Inflated {
+        self.inflate.reset(false);
+        let mut input = Input {
+            reader,
+            buf: &mut self.input,
+            pos: 0,
+            end: 0,
+            seen: 0,
+        };
+        let mut hasher = Sha256::new();
+        let mut crc = crc32fast::Hasher::new();
+        let mut total = 0u64;
+        let decoded = read_header(&mut input).and_then(|()| {
+            inflate_member(
+                &mut self.inflate,
+                &mut input,
+                &mut self.output,
+                &mut |out: &[u8]| {
+                    hasher.update(out);
+                    crc.update(out);
+                    total += out.len() as u64;
+                },
+            )
+        });
+        let end = match decoded.and_then(|()| read_trailer(&mut input, crc.finalize(), total)) {
+            Ok(()) => trailing(&mut input),
+            Err(Stop::Eof) => StreamEnd::Truncated,
+            Err(Stop::Corrupt(reason)) => StreamEnd::Corrupt(reason),
+            Err(Stop::Source(cause)) => StreamEnd::SourceError(cause),
+        };
+        Inflated {
+            sha256: hex::encode(hasher.finalize()),
+            inflated_len: total,
+            end,
+        }
+    }
+}
+
+fn read_header<R: Read>(input: &mut Input<'_, R>) -> Result<(), Stop> {
+    let bad = || Stop::Corrupt("invalid gzip header".to_owned());
+    let fixed: [u8; 10] = input.bytes()?;
+    if fixed[0] != 0x1f || fixed[1] != 0x8b || fixed[2] != 8 {
+        return Err(bad());
+    }
+    let flags = fixed[3];
+    // RFC 1952: a decoder "must give an error indication if any reserved bit is non-zero".
+    if flags & FRESERVED != 0 {
+        return Err(bad());
+    }
+    let mut crc = HeaderCrc((flags & FHCRC != 0).then(crc32fast::Hasher::new));
+    crc.update(&fixed);
+    if flags & FEXTRA != 0 {
+        let xlen: [u8; 2] = input.bytes()?;
+        crc.update(&xlen);
+        for _ in 0..u16::from_le_bytes(xlen) {
+            let b = input.byte()?;
+            crc.update(&[b]);
+        }
+    }
+    for flag in [FNAME, FCOMMENT] {
+        if flags & flag == 0 {
+            continue;
+        }
+        let mut len = 0usize;
+        loop {
+            let b = input.byte()?;
+            crc.update(&[b]);
+            if b == 0 {
+                break;
+            }
+            len += 1;
+            if len > MAX_HEADER_FIELD {
+                return Err(Stop::Corrupt("gzip header field too long".to_owned()));
+            }
+        }
+    }
+    if let Some(h) = crc.0 {
+        let stored = u16::from_le_bytes(input.bytes()?);
+        if stored != h.finalize() as u16 {
+            return Err(Stop::Corrupt(
+                "gzip header checksum does not match".to_owned(),
+            ));
+        }
+    }
+    Ok(())
+}
+
+/// Inflates the raw deflate stream of one member, handing every piece of output to `sink`.
+fn inflate_member<R: Read>(
+    inflate: &mut flate2::Decompress,
+    input: &mut Input<'_, R>,
+    output: &mut [u8],
+    sink: &mut dyn FnMut(&[u8]),
+) -> Result<(), Stop> {
+    loop {
+        input.fill()?;
+        let before_in = inflate.total_in();
+        let before_out = inflate.total_out();
+        let status = inflate.decompress(
+            &input.buf[input.pos..input.end],
+            output,
+            flate2::FlushDecompress::None,
+        );
+        let consumed = (inflate.total_in() - before_in) as usize;
+        let produced = (inflate.total_out() - before_out) as usize;
+        input.pos += consumed;
+        sink(&output[..produced]);
+        match status {
+            Ok(flate2::Status::StreamEnd) => return Ok(()),
+            Ok(_) if consumed == 0 && produced == 0 && input.pos < input.end => {
+                // Input left, room for output, and no progress: the decoder is stuck on data
+                // that is not deflate.
+                return Err(Stop::Corrupt("corrupt deflate stream".to_owned()));
+            }
+            Ok(_) => {}
+            Err(_) => return Err(Stop::Corrupt("corrupt deflate stream".to_owned())),
+        }
+    }
+}
+
+fn read_trailer<R: Read>(input: &mut Input<'_, R>, crc: u32, total: u64) -> Result<(), Stop> {
+    let trailer: [u8; 8] = input.bytes()?;
+    let stored_crc = u32::from_le_bytes([trailer[0], trailer[1], trailer[2], trailer[3]]);
+    let stored_len = u32::from_le_bytes([trailer[4], trailer[5], trailer[6], trailer[7]]);
+    // ISIZE is the length modulo 2^32.
+    if stored_crc != crc || stored_len != total as u32 {
+        return Err(Stop::Corrupt(
+            "corrupt gzip stream does not have a matching checksum".to_owned(),
+        ));
+    }
+    Ok(())
+}
+
+/// After a complete member: nothing, another member, or other bytes.
+fn trailing<R: Read>(input: &mut Input<'_, R>) -> StreamEnd {
+    let first = match input.byte() {
+        Ok(b) => b,
+        Err(Stop::Eof) => return StreamEnd::Clean,
+        Err(Stop::Source(cause)) => return StreamEnd::SourceError(cause),
+        Err(Stop::Corrupt(reason)) => return StreamEnd::Corrupt(reason),
+    };
+    let second = match input.byte() {
+        Ok(b) => Some(b),
+        Err(Stop::Source(cause)) => return StreamEnd::SourceError(cause),
+        Err(_) => None,
+    };
+    StreamEnd::TrailingData {
+        second_member: first == 0x1f && second == Some(0x8b),
+    }
+}
+
+thread_local! {
+    static HASHER: std::cell::RefCell<Option<LogHasher>> = const { std::cell::RefCell::new(None) };
+}
+
+/// Streams `reader` through gunzip and SHA-256, with this thread's [`LogHasher`].
+pub fn inflate_and_hash<R: Read>(reader: R) -> Inflated {
+    HASHER.with(|cell| match cell.try_borrow_mut() {
+        Ok(mut slot) => slot
+            .get_or_insert_with(LogHasher::new)
+            .inflate_and_hash(reader),
+        // Only if `reader` itself hashes a log on this thread: give it its own buffers.
+        Err(_) => LogHasher::new().inflate_and_hash(reader),
+    })
 }
 
 /// Streams a log file and gives the verdict against `expected` (the digest's `hashValue`).

@@ -225,8 +225,8 @@ pub struct LogEntry {
     pub bucket: String,
     /// Key of the log file.
     pub key: String,
-    /// The digest that lists it.
-    pub digest_key: String,
+    /// The digest that lists it (shared by all its log files).
+    pub digest_key: std::sync::Arc<str>,
     /// The verdict.
     pub outcome: LogOutcome,
 }
@@ -461,8 +461,12 @@ pub struct Report {
     pub found_start: Option<DateTime<Utc>>,
     /// Latest time covered by a valid digest (clamped to the request).
     pub found_end: Option<DateTime<Utc>>,
-    /// The walk, in the AWS CLI's order.
+    /// The walk, in the AWS CLI's order. Valid log files are left out when the run was told not
+    /// to keep them ([`crate::validate::Options::keep_valid_logs`]); they are then only counted
+    /// in `omitted_valid_logs`.
     pub entries: Vec<Entry>,
+    /// Valid log files counted but not listed in `entries`.
+    pub omitted_valid_logs: u64,
     /// Findings beyond the AWS CLI's checks.
     pub findings: Vec<Finding>,
     /// The head this run resumed from (incremental runs): only newer digests were read.
@@ -476,6 +480,7 @@ impl Report {
     /// Counts of every kind.
     pub fn summary(&self) -> Summary {
         let mut s = Summary::default();
+        s.log_files.valid += self.omitted_valid_logs;
         for entry in &self.entries {
             match entry {
                 Entry::Digest(d) if d.backfill => s.backfill_digests.add(d.outcome.status()),
@@ -688,7 +693,7 @@ impl Report {
                     let mut v = json!({
                         "bucket": l.bucket,
                         "key": l.key,
-                        "digest_key": l.digest_key,
+                        "digest_key": &*l.digest_key,
                         "status": l.outcome.status().as_str(),
                         "outcome": l.outcome.code(),
                         "message": l.outcome.message(),
@@ -820,6 +825,7 @@ impl Report {
                 (a, b) => a.or(b),
             };
             all.entries.extend(r.entries.iter().cloned());
+            all.omitted_valid_logs += r.omitted_valid_logs;
             all.findings.extend(r.findings.iter().cloned());
         }
         Some(all)

@@ -83,6 +83,14 @@ pub struct Options {
     pub limits: Limits,
     /// List the chain's log folder and report log files no valid digest lists.
     pub check_unreferenced_logs: bool,
+    /// Keep an entry for every valid log file in [`Report::entries`] (the default). Off, valid
+    /// log files are only counted ([`Report::omitted_valid_logs`]) and memory stays flat
+    /// whatever the number of log files: what a report of problems only needs.
+    pub keep_valid_logs: bool,
+    /// Digests fetched at once ahead of the walk.
+    prefetch: usize,
+    /// Log files checked per batch.
+    log_batch: usize,
     /// Where to report advancement, if anywhere.
     pub progress: Option<std::sync::Arc<dyn Progress>>,
 }
@@ -95,6 +103,9 @@ impl std::fmt::Debug for Options {
             .field("parallelism", &self.parallelism)
             .field("limits", &self.limits)
             .field("check_unreferenced_logs", &self.check_unreferenced_logs)
+            .field("keep_valid_logs", &self.keep_valid_logs)
+            .field("prefetch", &self.prefetch)
+            .field("log_batch", &self.log_batch)
             .field("progress", &self.progress.is_some())
             .finish()
     }
@@ -109,6 +120,9 @@ impl Options {
             parallelism: Parallelism::Auto,
             limits: Limits::default(),
             check_unreferenced_logs: false,
+            keep_valid_logs: true,
+            prefetch: PREFETCH,
+            log_batch: LOG_BATCH,
             progress: None,
         }
     }
@@ -128,6 +142,21 @@ impl Options {
     /// Turns the unreferenced-log check on or off.
     pub fn check_unreferenced_logs(mut self, on: bool) -> Self {
         self.check_unreferenced_logs = on;
+        self
+    }
+
+    /// Keeps (the default) or only counts the entries of valid log files.
+    pub fn keep_valid_logs(mut self, on: bool) -> Self {
+        self.keep_valid_logs = on;
+        self
+    }
+
+    /// How many digests are fetched at once ahead of the walk (default 64), and how many log
+    /// files are checked per batch (default 8192). Memory grows with both; below the number of
+    /// workers (or requests in flight) they leave workers idle. Values below 1 count as 1.
+    pub fn windows(mut self, digests: usize, log_files: usize) -> Self {
+        self.prefetch = digests.max(1);
+        self.log_batch = log_files.max(1);
         self
     }
 
@@ -224,6 +253,127 @@ pub fn validate_chains(
     }
 }
 
+/// Digests fetched at once ahead of the walk (default).
+const PREFETCH: usize = 64;
+/// Log files checked per batch (default): enough to keep every worker (and `--concurrency` requests)
+/// busy, few enough that their references and verdicts take a few megabytes.
+const LOG_BATCH: usize = 8192;
+
+/// Receives the walk's steps in order, checks their log files a batch at a time, and keeps what
+/// the report needs.
+struct Collector<'r, 'a> {
+    run: &'r Run<'a>,
+    pending: Vec<Step>,
+    pending_logs: usize,
+    entries: Vec<Entry>,
+    omitted_valid_logs: u64,
+    /// Hashes of (bucket, key) of every log file listed by a valid digest, for the
+    /// unreferenced-log check (keyed per run, so nobody can aim for a collision).
+    referenced: Option<HashSet<u64>>,
+    hasher: std::collections::hash_map::RandomState,
+    windows: Vec<(DateTime<Utc>, DateTime<Utc>)>,
+    found_start: Option<DateTime<Utc>>,
+    found_end: Option<DateTime<Utc>>,
+}
+
+impl<'r, 'a> Collector<'r, 'a> {
+    fn new(run: &'r Run<'a>) -> Self {
+        Self {
+            run,
+            pending: Vec::new(),
+            pending_logs: 0,
+            entries: Vec::new(),
+            omitted_valid_logs: 0,
+            referenced: run.options.check_unreferenced_logs.then(HashSet::new),
+            hasher: std::collections::hash_map::RandomState::new(),
+            windows: Vec::new(),
+            found_start: None,
+            found_end: None,
+        }
+    }
+
+    fn push(&mut self, step: Step) {
+        if let Step::Digest(_, logs) = &step {
+            self.pending_logs += logs.len();
+        }
+        self.pending.push(step);
+        if self.pending_logs >= self.run.options.log_batch {
+            self.flush();
+        }
+    }
+
+    fn reference_hash(&self, bucket: &str, key: &str) -> u64 {
+        use std::hash::BuildHasher;
+        self.hasher.hash_one((bucket, key))
+    }
+
+    /// Checks the pending steps' log files and turns the steps into report entries.
+    fn flush(&mut self) {
+        let steps = std::mem::take(&mut self.pending);
+        self.pending_logs = 0;
+        let run = self.run;
+        let logs: Vec<&LogFileRef> = steps
+            .iter()
+            .filter_map(|s| match s {
+                Step::Digest(_, logs) => Some(logs.iter()),
+                Step::Gap(_) => None,
+            })
+            .flatten()
+            .collect();
+        let progress = run.options.progress.as_deref();
+        if let Some(p) = progress {
+            p.logs_queued(logs.len() as u64);
+        }
+        let outcomes = run.map(&logs, |log| {
+            let (outcome, bytes) = run.check_log(log);
+            if let Some(p) = progress {
+                p.log_checked(bytes);
+            }
+            outcome
+        });
+        drop(logs);
+        let (start, end) = (run.start, run.options.end);
+        let mut outcomes = outcomes.into_iter();
+        for step in steps {
+            match step {
+                Step::Gap(gap) => self.entries.push(gap),
+                Step::Digest(d, logs) => {
+                    if let (Status::Valid, Some(s), Some(e)) = (d.outcome.status(), d.start, d.end)
+                    {
+                        let s_clamped = s.max(start);
+                        let e_clamped = e.min(end);
+                        self.found_start =
+                            Some(self.found_start.map_or(s_clamped, |f| f.min(s_clamped)));
+                        self.found_end =
+                            Some(self.found_end.map_or(e_clamped, |f| f.max(e_clamped)));
+                        self.windows.push((s, e));
+                    }
+                    let digest_key: std::sync::Arc<str> = d.key.as_str().into();
+                    self.entries.push(Entry::Digest(d));
+                    for (log, outcome) in logs.into_iter().zip(outcomes.by_ref()) {
+                        if self.referenced.is_some() {
+                            let h = self.reference_hash(&log.bucket, &log.key);
+                            if let Some(r) = &mut self.referenced {
+                                r.insert(h);
+                            }
+                        }
+                        if outcome == LogOutcome::Valid && !run.options.keep_valid_logs {
+                            self.omitted_valid_logs += 1;
+                            continue;
+                        }
+                        self.entries.push(Entry::Log(LogEntry {
+                            bucket: log.bucket,
+                            key: log.key,
+                            digest_key: digest_key.clone(),
+                            outcome,
+                        }));
+                    }
+                }
+            }
+        }
+    }
+}
+
 struct Run<'a> {
     store: &'a dyn ObjectStore,
     keys: &'a dyn PublicKeySource,
@@ -316,26 +466,13 @@ impl Run<'_> {
     fn run(&self, trail_arn: &str, resume: Option<&Head>) -> Result<Report, Error> {
         let (start, end) = (self.start, self.options.end);
         let (standard, backfill) = self.list_digests(&self.chain.bucket, start, end)?;
-
-        // Fetch and parse every listed digest up front, in parallel; the walk itself is
-        // sequential (each step depends on the previous) but then only does lookups.
-        let listed: Vec<&String> = standard.iter().chain(&backfill).collect();
-        let progress = self.options.progress.as_deref();
-        if let Some(p) = progress {
-            p.digests_listed(listed.len() as u64);
+        if let Some(p) = self.options.progress.as_deref() {
+            p.digests_listed((standard.len() + backfill.len()) as u64);
         }
-        let fetched = self.map(&listed, |key| {
-            let f = self.fetch(&self.chain.bucket, key);
-            if let Some(p) = progress {
-                p.digest_fetched();
-            }
-            f
-        });
-        let mut cache: HashMap<(String, String), Fetched> = listed
-            .into_iter()
-            .map(|k| (self.chain.bucket.clone(), k.clone()))
-            .zip(fetched)
-            .collect();
+        // Digests are fetched ahead of the walk a window at a time (`fetch_ahead`), and log
+        // files checked a batch at a time as the walk hands over valid digests (`Collector`):
+        // memory is bounded by the window and the batch, not by the size of the range.
+        let mut cache: HashMap<(String, String), Fetched> = HashMap::new();
 
         // The CLI loads the standard chain's keys before walking, even when nothing was listed.
         let window_end = end + Duration::hours(2);
@@ -348,7 +485,7 @@ impl Run<'_> {
                 end: display(window_end),
             });
         }
-        let mut steps = Vec::new();
+        let mut out = Collector::new(self);
         let mut findings = Vec::new();
         let mut standard_lookup = WalkKeys {
             source: self.keys,
@@ -361,11 +498,11 @@ impl Run<'_> {
             false,
             &mut standard_lookup,
             &mut cache,
-            &mut steps,
+            &mut out,
             &mut findings,
         )?;
         if let Some(head) = resume {
-            check_continuity(head, &info, &mut steps, &mut findings);
+            check_continuity(head, &info, &mut out, &mut findings);
         }
         let mut backfill_lookup = WalkKeys {
             source: self.keys,
@@ -378,63 +515,26 @@ impl Run<'_> {
             true,
             &mut backfill_lookup,
             &mut cache,
-            &mut steps,
+            &mut out,
             &mut findings,
         )?;
-
-        let logs: Vec<(&str, &LogFileRef)> = steps
-            .iter()
-            .filter_map(|s| match s {
-                Step::Digest(d, logs) => Some(logs.iter().map(move |l| (d.key.as_str(), l))),
-                Step::Gap(_) => None,
-            })
-            .flatten()
-            .collect();
-        if let Some(p) = progress {
-            p.logs_queued(logs.len() as u64);
-        }
-        let outcomes = self.map(&logs, |(_, log)| {
-            let (outcome, bytes) = self.check_log(log);
-            if let Some(p) = progress {
-                p.log_checked(bytes);
-            }
-            outcome
-        });
-
-        let mut found_start: Option<DateTime<Utc>> = None;
-        let mut found_end: Option<DateTime<Utc>> = None;
-        let mut windows = Vec::new();
-        let mut referenced = HashSet::new();
-        let mut outcomes = outcomes.into_iter();
-        let mut entries = Vec::with_capacity(steps.len() + logs.len());
-        for step in steps {
-            match step {
-                Step::Gap(gap) => entries.push(gap),
-                Step::Digest(d, logs) => {
-                    if let (Status::Valid, Some(s), Some(e)) = (d.outcome.status(), d.start, d.end)
-                    {
-                        let s_clamped = s.max(start);
-                        let e_clamped = e.min(end);
-                        found_start = Some(found_start.map_or(s_clamped, |f| f.min(s_clamped)));
-                        found_end = Some(found_end.map_or(e_clamped, |f| f.max(e_clamped)));
-                        windows.push((s, e));
-                    }
-                    let digest_key = d.key.clone();
-                    entries.push(Entry::Digest(d));
-                    for (log, outcome) in logs.into_iter().zip(outcomes.by_ref()) {
-                        referenced.insert((log.bucket.clone(), log.key.clone()));
-                        entries.push(Entry::Log(LogEntry {
-                            bucket: log.bucket,
-                            key: log.key,
-                            digest_key: digest_key.clone(),
-                            outcome,
-                        }));
-                    }
-                }
-            }
-        }
-        if self.options.check_unreferenced_logs {
-            self.find_unreferenced_logs(&windows, &referenced, &mut findings)?;
+        out.flush();
+        let Collector {
+            entries,
+            omitted_valid_logs,
+            referenced,
+            hasher,
+            windows,
+            found_start,
+            found_end,
+            ..
+        } = out;
+        if let Some(referenced) = &referenced {
+            let is_referenced = |bucket: &str, key: &str| {
+                use std::hash::BuildHasher;
+                referenced.contains(&hasher.hash_one((bucket, key)))
+            };
+            self.find_unreferenced_logs(&windows, &is_referenced, &mut findings)?;
         }
         Ok(Report {
             trail_arn: trail_arn.to_owned(),
@@ -444,10 +544,40 @@ impl Run<'_> {
             found_start,
             found_end,
             entries,
+            omitted_valid_logs,
             findings,
             resumed_from: resume.cloned(),
             new_head: info.newest_valid,
         })
+    }
+
+    /// The digest `key`, from the prefetched ones or fetched now together with the digests the
+    /// walk will visit next, up to the prefetch window (the listed keys not yet popped, newest first).
+    fn fetch_ahead(
+        &self,
+        bucket: &str,
+        key: &str,
+        upcoming: &[String],
+        cache: &mut HashMap<(String, String), Fetched>,
+    ) -> Fetched {
+        if let Some(found) = cache.remove(&(bucket.to_owned(), key.to_owned())) {
+            return found;
+        }
+        let mut batch: Vec<&str> = vec![key];
+        batch.extend(
+            upcoming
+                .iter()
+                .rev()
+                .map(String::as_str)
+                .filter(|k| *k != key && !cache.contains_key(&(bucket.to_owned(), (*k).to_owned())))
+                .take(self.options.prefetch.saturating_sub(1)),
+        );
+        let mut fetched = self.map(&batch, |k| self.fetch(bucket, k)).into_iter();
+        let first = fetched.next().unwrap_or(Fetched::Missing);
+        for (k, f) in batch[1..].iter().zip(fetched) {
+            cache.insert((bucket.to_owned(), (*k).to_owned()), f);
+        }
+        first
     }
 
     /// Lists digest keys as the CLI does: under the chain's region prefix, after a marker one
@@ -488,6 +618,14 @@ impl Run<'_> {
     }
 
     fn fetch(&self, bucket: &str, key: &str) -> Fetched {
+        let fetched = self.fetch_uncounted(bucket, key);
+        if let Some(p) = self.options.progress.as_deref() {
+            p.digest_fetched();
+        }
+        fetched
+    }
+
+    fn fetch_uncounted(&self, bucket: &str, key: &str) -> Fetched {
         // Compressed digests are far smaller than inflated ones; the inflated limit bounds both.
         match self
             .store
@@ -514,7 +652,7 @@ impl Run<'_> {
         backfill: bool,
         keys: &mut WalkKeys<'_>,
         cache: &mut HashMap<(String, String), Fetched>,
-        steps: &mut Vec<Step>,
+        steps: &mut Collector<'_, '_>,
         findings: &mut Vec<Finding>,
     ) -> Result<WalkInfo, Error> {
         let start = self.start;
@@ -527,9 +665,7 @@ impl Run<'_> {
                 Some(t) if start <= t => {}
                 _ => break,
             }
-            let fetched = cache
-                .remove(&(bucket.clone(), key.clone()))
-                .unwrap_or_else(|| self.fetch(&bucket, &key));
+            let fetched = self.fetch_ahead(&bucket, &key, &digests, cache);
             let from_successor = link.take().filter(|l| l.bucket == bucket && l.key == key);
             let entry = |outcome, parsed: Option<&ParsedDigest>| DigestEntry {
                 bucket: bucket.clone(),
@@ -680,7 +816,7 @@ impl Run<'_> {
     fn find_unreferenced_logs(
         &self,
         windows: &[(DateTime<Utc>, DateTime<Utc>)],
-        referenced: &HashSet<(String, String)>,
+        is_referenced: &dyn Fn(&str, &str) -> bool,
         findings: &mut Vec<Finding>,
     ) -> Result<(), Error> {
         // A log file's name carries its delivery minute; stay clear of window edges, where a
@@ -708,9 +844,7 @@ impl Run<'_> {
                 let folder = format!("{prefix}{}/", day.format("%Y/%m/%d"));
                 self.store.list(bucket, &folder, "", &mut |key| {
                     if let Some(t) = self.chain.log_key_time(key) {
-                        if t >= lo
-                            && t + Duration::minutes(1) <= hi
-                            && !referenced.contains(&(bucket.clone(), key.to_owned()))
+                        if t >= lo && t + Duration::minutes(1) <= hi && !is_referenced(bucket, key)
                         {
                             findings.push(Finding::UnreferencedLog {
                                 bucket: bucket.clone(),
@@ -734,7 +868,7 @@ impl Run<'_> {
 fn check_continuity(
     head: &Head,
     info: &WalkInfo,
-    steps: &mut Vec<Step>,
+    steps: &mut Collector<'_, '_>,
     findings: &mut Vec<Finding>,
 ) {
     let Some(oldest) = &info.oldest else { return };

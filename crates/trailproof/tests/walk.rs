@@ -208,6 +208,73 @@ fn serial_and_parallel_reports_are_identical() {
     assert_eq!(serial.verdict(), Verdict::Invalid);
 }
 
+/// Digests are fetched a window at a time and log files checked a batch at a time; neither the
+/// window sizes nor dropping valid log entries may change a verdict or the order of the report.
+#[test]
+fn windows_and_omitted_valid_logs_do_not_change_the_report() {
+    let trail = TrailBuilder::new().hours(12).logs_per_hour(6).build();
+    let (chain, arn) = chain_of(&trail);
+    let digests = trail.digests_in("us-east-1");
+    let mut archive = trail.archive.clone();
+    archive.delete("trail-bucket", &digests[2].key);
+    archive.delete("trail-bucket", &digests[3].key);
+    archive.modify_log("trail-bucket", &digests[4].log_keys[1]);
+    archive.modify_log("trail-bucket", &digests[9].log_keys[0]);
+    archive.delete("trail-bucket", &digests[10].log_keys[2]);
+    archive.corrupt_signature("trail-bucket", &digests[7].key);
+    let store = store_of_archive(&archive);
+    let opts = |p| {
+        Options::new(
+            trailproof::time::parse("2024-03-01T00:00:00Z").expect("t"),
+            trailproof::time::parse("2024-03-01T12:00:00Z").expect("t"),
+        )
+        .parallelism(p)
+        .check_unreferenced_logs(true)
+    };
+    let reference = validate(
+        &store,
+        &keys(&trail),
+        &chain,
+        &arn,
+        &opts(Parallelism::Serial),
+    )
+    .expect("run");
+    assert_eq!(reference.verdict(), Verdict::Invalid);
+    assert_eq!(reference.omitted_valid_logs, 0);
+    let invalid_logs = reference
+        .entries
+        .iter()
+        .filter(|e| matches!(e, Entry::Log(l) if l.outcome != LogOutcome::Valid))
+        .count();
+    assert_eq!(invalid_logs, 3, "{reference:#?}");
+    let problems: Vec<Entry> = reference
+        .entries
+        .iter()
+        .filter(|e| !matches!(e, Entry::Log(l) if l.outcome == LogOutcome::Valid))
+        .cloned()
+        .collect();
+    for p in [Parallelism::Serial, Parallelism::Threads(3)] {
+        for (digests, logs) in [(1, 1), (2, 5), (3, 7), (1000, 100_000)] {
+            let run = |keep| {
+                validate(
+                    &store,
+                    &keys(&trail),
+                    &chain,
+                    &arn,
+                    &opts(p).windows(digests, logs).keep_valid_logs(keep),
+                )
+                .expect("run")
+            };
+            assert_eq!(run(true), reference, "{p:?}, windows {digests}/{logs}");
+            let lean = run(false);
+            assert_eq!(lean.entries, problems, "{p:?}, windows {digests}/{logs}");
+            assert_eq!(lean.summary(), reference.summary());
+            assert_eq!(lean.verdict(), reference.verdict());
+            assert_eq!(lean.findings, reference.findings);
+        }
+    }
+}
+
 #[test]
 fn a_chain_continuing_in_another_bucket_is_followed() {
     use sha2::{Digest as _, Sha256};
