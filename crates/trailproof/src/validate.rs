@@ -253,6 +253,14 @@ pub fn validate_chains(
     }
 }
 
+/// Digests fetched ahead of the walk and not yet visited, and every digest ever requested (so
+/// that none is fetched twice by the prefetch; the walk itself may still revisit one).
+#[derive(Default)]
+struct Prefetched {
+    ready: HashMap<(String, String), Fetched>,
+    requested: HashSet<(String, String)>,
+}
+
 /// Digests fetched at once ahead of the walk (default).
 const PREFETCH: usize = 64;
 /// Log files checked per batch (default): enough to keep every worker (and `--concurrency` requests)
@@ -472,7 +480,7 @@ impl Run<'_> {
         // Digests are fetched ahead of the walk a window at a time (`fetch_ahead`), and log
         // files checked a batch at a time as the walk hands over valid digests (`Collector`):
         // memory is bounded by the window and the batch, not by the size of the range.
-        let mut cache: HashMap<(String, String), Fetched> = HashMap::new();
+        let mut cache = Prefetched::default();
 
         // The CLI loads the standard chain's keys before walking, even when nothing was listed.
         let window_end = end + Duration::hours(2);
@@ -552,30 +560,39 @@ impl Run<'_> {
     }
 
     /// The digest `key`, from the prefetched ones or fetched now together with the digests the
-    /// walk will visit next, up to the prefetch window (the listed keys not yet popped, newest first).
+    /// walk will visit next, up to the prefetch window: the listed keys older than `key` not yet
+    /// requested, newest first (`upcoming` is the walk's sorted list of keys not yet jumped to).
     fn fetch_ahead(
         &self,
         bucket: &str,
         key: &str,
         upcoming: &[String],
-        cache: &mut HashMap<(String, String), Fetched>,
+        prefetched: &mut Prefetched,
     ) -> Fetched {
-        if let Some(found) = cache.remove(&(bucket.to_owned(), key.to_owned())) {
+        let id = (bucket.to_owned(), key.to_owned());
+        if let Some(found) = prefetched.ready.remove(&id) {
             return found;
         }
+        prefetched.requested.insert(id);
+        let older = upcoming.partition_point(|k| k.as_str() < key);
         let mut batch: Vec<&str> = vec![key];
-        batch.extend(
-            upcoming
-                .iter()
-                .rev()
-                .map(String::as_str)
-                .filter(|k| *k != key && !cache.contains_key(&(bucket.to_owned(), (*k).to_owned())))
-                .take(self.options.prefetch.saturating_sub(1)),
-        );
+        for k in upcoming[..older].iter().rev() {
+            if batch.len() >= self.options.prefetch {
+                break;
+            }
+            if prefetched
+                .requested
+                .insert((bucket.to_owned(), k.to_owned()))
+            {
+                batch.push(k);
+            }
+        }
         let mut fetched = self.map(&batch, |k| self.fetch(bucket, k)).into_iter();
         let first = fetched.next().unwrap_or(Fetched::Missing);
         for (k, f) in batch[1..].iter().zip(fetched) {
-            cache.insert((bucket.to_owned(), (*k).to_owned()), f);
+            prefetched
+                .ready
+                .insert((bucket.to_owned(), (*k).to_owned()), f);
         }
         first
     }
@@ -651,7 +668,7 @@ impl Run<'_> {
         mut digests: Vec<String>,
         backfill: bool,
         keys: &mut WalkKeys<'_>,
-        cache: &mut HashMap<(String, String), Fetched>,
+        cache: &mut Prefetched,
         steps: &mut Collector<'_, '_>,
         findings: &mut Vec<Finding>,
     ) -> Result<WalkInfo, Error> {

@@ -208,13 +208,51 @@ fn serial_and_parallel_reports_are_identical() {
     assert_eq!(serial.verdict(), Verdict::Invalid);
 }
 
+/// Counts the reads of every object.
+struct Counting {
+    inner: MemoryStore,
+    gets: std::sync::Mutex<std::collections::HashMap<String, usize>>,
+}
+
+impl Counting {
+    fn count(&self, key: &str) {
+        *self
+            .gets
+            .lock()
+            .expect("lock")
+            .entry(key.to_owned())
+            .or_default() += 1;
+    }
+}
+
+impl ObjectStore for Counting {
+    fn list(
+        &self,
+        bucket: &str,
+        prefix: &str,
+        start_after: &str,
+        each: &mut dyn FnMut(&str) -> ControlFlow<()>,
+    ) -> Result<(), StoreError> {
+        self.inner.list(bucket, prefix, start_after, each)
+    }
+    fn get(&self, bucket: &str, key: &str, limit: u64) -> Result<Object, StoreError> {
+        self.count(key);
+        self.inner.get(bucket, key, limit)
+    }
+    fn open(&self, bucket: &str, key: &str) -> Result<trailproof::store::ObjectReader, StoreError> {
+        self.count(key);
+        self.inner.open(bucket, key)
+    }
+}
+
 /// Digests are fetched a window at a time and log files checked a batch at a time; neither the
 /// window sizes nor dropping valid log entries may change a verdict or the order of the report.
 #[test]
 fn windows_and_omitted_valid_logs_do_not_change_the_report() {
     let trail = TrailBuilder::new().hours(12).logs_per_hour(6).build();
     let (chain, arn) = chain_of(&trail);
-    let digests = trail.digests_in("us-east-1");
+    let digests_of_trail = trail.digests_in("us-east-1");
+    let digests = &digests_of_trail;
     let mut archive = trail.archive.clone();
     archive.delete("trail-bucket", &digests[2].key);
     archive.delete("trail-bucket", &digests[3].key);
@@ -222,7 +260,10 @@ fn windows_and_omitted_valid_logs_do_not_change_the_report() {
     archive.modify_log("trail-bucket", &digests[9].log_keys[0]);
     archive.delete("trail-bucket", &digests[10].log_keys[2]);
     archive.corrupt_signature("trail-bucket", &digests[7].key);
-    let store = store_of_archive(&archive);
+    let store = Counting {
+        inner: store_of_archive(&archive),
+        gets: Default::default(),
+    };
     let opts = |p| {
         Options::new(
             trailproof::time::parse("2024-03-01T00:00:00Z").expect("t"),
@@ -254,20 +295,43 @@ fn windows_and_omitted_valid_logs_do_not_change_the_report() {
         .cloned()
         .collect();
     for p in [Parallelism::Serial, Parallelism::Threads(3)] {
-        for (digests, logs) in [(1, 1), (2, 5), (3, 7), (1000, 100_000)] {
+        for (window, logs) in [(1, 1), (2, 5), (3, 7), (1000, 100_000)] {
             let run = |keep| {
                 validate(
                     &store,
                     &keys(&trail),
                     &chain,
                     &arn,
-                    &opts(p).windows(digests, logs).keep_valid_logs(keep),
+                    &opts(p).windows(window, logs).keep_valid_logs(keep),
                 )
                 .expect("run")
             };
-            assert_eq!(run(true), reference, "{p:?}, windows {digests}/{logs}");
+            store.gets.lock().expect("lock").clear();
+            assert_eq!(run(true), reference, "{p:?}, windows {window}/{logs}");
+            let gets = store.gets.lock().expect("lock");
+            assert!(
+                gets.values().all(|n| *n == 1),
+                "{p:?}, windows {window}/{logs}: an object was read twice: {gets:?}"
+            );
+            // Every digest the walk reaches (the newest deleted one included: its successor
+            // names it) and every log file of the valid ones, each once, whatever the windows.
+            let digest_gets = gets
+                .keys()
+                .filter(|k| k.contains("CloudTrail-Digest"))
+                .count();
+            assert_eq!(
+                digest_gets,
+                digests.len() - 1,
+                "{p:?}, windows {window}/{logs}"
+            );
+            let log_entries = reference
+                .entries
+                .iter()
+                .filter(|e| matches!(e, Entry::Log(_)));
+            assert_eq!(gets.len() - digest_gets, log_entries.count());
+            drop(gets);
             let lean = run(false);
-            assert_eq!(lean.entries, problems, "{p:?}, windows {digests}/{logs}");
+            assert_eq!(lean.entries, problems, "{p:?}, windows {window}/{logs}");
             assert_eq!(lean.summary(), reference.summary());
             assert_eq!(lean.verdict(), reference.verdict());
             assert_eq!(lean.findings, reference.findings);
