@@ -259,7 +259,12 @@ impl AwsContext {
             .or_insert_with(|| {
                 let mut builder = aws_sdk_s3::config::Builder::from(&self.inner.config)
                     .region(Region::new(region.to_owned()))
-                    .retry_partition(self.inner.s3_retry_partition.clone());
+                    .retry_partition(self.inner.s3_retry_partition.clone())
+                    // Every byte read is checked against a SHA-256 in a signed digest, or is the
+                    // signed digest itself: S3's own CRCs would be computed for nothing.
+                    .response_checksum_validation(
+                        aws_sdk_s3::config::ResponseChecksumValidation::WhenRequired,
+                    );
                 if self.inner.s3_endpoint.is_some() {
                     builder = builder.force_path_style(true);
                 }

@@ -1,6 +1,6 @@
 //! [`ObjectStore`] over Amazon S3 (or an S3-compatible endpoint).
 
-use std::collections::HashMap;
+use std::collections::{HashMap, VecDeque};
 use std::fmt;
 use std::future::Future;
 use std::io::{self, Read};
@@ -13,8 +13,8 @@ use aws_sdk_s3::operation::list_objects_v2::ListObjectsV2Output;
 use aws_sdk_s3::primitives::ByteStream;
 use bytes::Bytes;
 use tokio::runtime::Handle;
-use tokio::sync::OnceCell;
-use trailproof::store::ObjectReader;
+use tokio::sync::{oneshot, OnceCell, OwnedSemaphorePermit, Semaphore};
+use trailproof::store::{Intent, ObjectReader, Prefetch};
 use trailproof::{Error, Metadata, Object, ObjectStore, StoreError};
 
 use crate::context::{check_handle, inside_runtime, AwsContext};
@@ -26,19 +26,37 @@ use crate::errors::{chain, code, describe, status};
 /// on the Tokio runtime given to [`S3Store::new`] while the request runs. Call them from ordinary
 /// threads (the validation's worker pool), never from inside that runtime's tasks.
 ///
-/// Buckets are looked up in their own region (`GetBucketLocation`, cached), requests are retried
-/// as the [`AwsContext`] configures, and log files are streamed, never held whole in memory.
+/// Buckets are looked up in their own region (`GetBucketLocation`, cached), and requests are
+/// retried as the [`AwsContext`] configures. Objects announced with [`ObjectStore::prefetch`]
+/// are requested ahead, [`S3Store::concurrency`] at a time, as tasks on the runtime. Bodies up
+/// to 1 MiB are read whole with their request; larger log files are streamed, never held whole.
 pub struct S3Store {
-    ctx: AwsContext,
+    fetcher: Fetcher,
     handle: Handle,
     page_size: Option<i32>,
-    regions: Mutex<HashMap<String, Arc<OnceCell<String>>>>,
+    /// Requests announced by `prefetch` in flight or read but not yet consumed.
+    permits: Arc<Semaphore>,
+    /// Announced objects: where their answer will arrive.
+    pending: Pending,
 }
+
+/// Announced objects (bucket, key): where their answer will arrive.
+type Pending = Arc<Mutex<HashMap<(String, String), oneshot::Receiver<Ready>>>>;
+
+/// What requests need, cheap to clone into a task.
+#[derive(Clone)]
+struct Fetcher {
+    ctx: AwsContext,
+    regions: Arc<Mutex<HashMap<String, Arc<OnceCell<String>>>>>,
+}
+
+/// Requests in flight for `prefetch` by default.
+const DEFAULT_CONCURRENCY: usize = 256;
 
 impl fmt::Debug for S3Store {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.debug_struct("S3Store")
-            .field("ctx", &self.ctx)
+            .field("ctx", &self.fetcher.ctx)
             .field("page_size", &self.page_size)
             .finish_non_exhaustive()
     }
@@ -50,11 +68,23 @@ impl S3Store {
     pub fn new(ctx: &AwsContext, handle: Handle) -> Result<S3Store, Error> {
         check_handle(&handle)?;
         Ok(S3Store {
-            ctx: ctx.clone(),
+            fetcher: Fetcher {
+                ctx: ctx.clone(),
+                regions: Arc::default(),
+            },
             handle,
             page_size: None,
-            regions: Mutex::new(HashMap::new()),
+            permits: Arc::new(Semaphore::new(DEFAULT_CONCURRENCY)),
+            pending: Arc::default(),
         })
+    }
+
+    /// Requests kept in flight for objects announced with [`ObjectStore::prefetch`] (256 by
+    /// default). An object read ahead holds its place until it is consumed, so this also bounds
+    /// what waits in memory.
+    pub fn concurrency(mut self, requests: usize) -> Self {
+        self.permits = Arc::new(Semaphore::new(requests.clamp(1, Semaphore::MAX_PERMITS)));
+        self
     }
 
     /// Keys per `ListObjectsV2` page (1..=1000; S3's default is 1000).
@@ -65,7 +95,8 @@ impl S3Store {
 
     /// Declares `bucket`'s region, skipping its discovery.
     pub fn bucket_region(self, bucket: &str, region: &str) -> Self {
-        self.regions
+        self.fetcher
+            .regions
             .lock()
             .unwrap_or_else(PoisonError::into_inner)
             .insert(
@@ -75,10 +106,29 @@ impl S3Store {
         self
     }
 
+    /// Runs `fut` to completion on the runtime, from the calling (non-runtime) thread.
+    fn block_on<T>(
+        &self,
+        bucket: &str,
+        key: &str,
+        fut: impl Future<Output = Result<T, StoreError>>,
+    ) -> Result<T, StoreError> {
+        if inside_runtime() {
+            return Err(StoreError::unreadable(
+                bucket,
+                key,
+                "S3Store was called from inside its async runtime (call it from ordinary threads)",
+            ));
+        }
+        self.handle.block_on(fut)
+    }
+}
+
+impl Fetcher {
     /// The region of `bucket`: `GetBucketLocation` (an empty constraint is `us-east-1`, `EU` is
     /// `eu-west-1`), else the `x-amz-bucket-region` header of `HeadBucket`, else the context's
     /// region. Cached once found.
-    pub async fn region_of(&self, bucket: &str) -> Result<String, StoreError> {
+    async fn region_of(&self, bucket: &str) -> Result<String, StoreError> {
         let cell = self
             .regions
             .lock()
@@ -143,23 +193,6 @@ impl S3Store {
         Ok(self.ctx.s3_client(&region))
     }
 
-    /// Runs `fut` to completion on the runtime, from the calling (non-runtime) thread.
-    fn block_on<T>(
-        &self,
-        bucket: &str,
-        key: &str,
-        fut: impl Future<Output = Result<T, StoreError>>,
-    ) -> Result<T, StoreError> {
-        if inside_runtime() {
-            return Err(StoreError::unreadable(
-                bucket,
-                key,
-                "S3Store was called from inside its async runtime (call it from ordinary threads)",
-            ));
-        }
-        self.handle.block_on(fut)
-    }
-
     async fn get_object(
         &self,
         bucket: &str,
@@ -215,6 +248,62 @@ impl S3Store {
             metadata: Some(metadata),
         })
     }
+
+    /// `get` in full: a body cut mid-way is fetched again whole (digests are small).
+    async fn get_retrying(
+        &self,
+        bucket: &str,
+        key: &str,
+        limit: u64,
+    ) -> Result<Object, StoreError> {
+        let mut attempts_left = MAX_RESUMES;
+        loop {
+            match self.get_whole(bucket, key, limit).await {
+                Err(GetFailure::Body(_)) if attempts_left > 0 => attempts_left -= 1,
+                Err(GetFailure::Body(e) | GetFailure::Store(e)) => return Err(e),
+                Ok(object) => return Ok(object),
+            }
+        }
+    }
+
+    /// `open`'s request: the answer, with a small body already read.
+    async fn open_reader(
+        &self,
+        handle: Handle,
+        bucket: &str,
+        key: &str,
+    ) -> Result<S3Reader, StoreError> {
+        let client = self.client(bucket).await?;
+        let out = client
+            .get_object()
+            .bucket(bucket)
+            .key(key)
+            .send()
+            .await
+            .map_err(|e| object_error(bucket, key, &e))?;
+        let mut reader = S3Reader {
+            handle,
+            client,
+            e_tag: out.e_tag().filter(|t| !t.is_empty()).map(str::to_owned),
+            resumes_left: MAX_RESUMES,
+            expected: out.content_length().and_then(|n| u64::try_from(n).ok()),
+            body: out.body,
+            chunk: Bytes::new(),
+            queued: VecDeque::new(),
+            early_end: None,
+            received: 0,
+            state: ReaderState::Open,
+            bucket: bucket.to_owned(),
+            key: key.to_owned(),
+            _permit: None,
+        };
+        // A small body is read now, in the same visit to the runtime as the request: one
+        // thread hand-off per object instead of one per chunk (log files are mostly small).
+        if reader.expected.is_some_and(|n| n <= WHOLE_BODY_LIMIT) {
+            reader.read_ahead().await;
+        }
+        Ok(reader)
+    }
 }
 
 /// Why reading a whole object failed: the request, or its body mid-way (worth another try).
@@ -234,7 +323,7 @@ impl S3Store {
         delimiter: Option<&str>,
         each: &mut dyn FnMut(&ListObjectsV2Output) -> ControlFlow<()>,
     ) -> Result<(), StoreError> {
-        let client = self.block_on(bucket, prefix, self.client(bucket))?;
+        let client = self.block_on(bucket, prefix, self.fetcher.client(bucket))?;
         let mut token: Option<String> = None;
         loop {
             let mut request = client
@@ -318,46 +407,122 @@ impl ObjectStore for S3Store {
     }
 
     fn get(&self, bucket: &str, key: &str, limit: u64) -> Result<Object, StoreError> {
-        self.block_on(bucket, key, async {
-            // A body cut mid-way is fetched again whole (digests are small).
-            let mut attempts_left = MAX_RESUMES;
-            loop {
-                match self.get_whole(bucket, key, limit).await {
-                    Err(GetFailure::Body(_)) if attempts_left > 0 => attempts_left -= 1,
-                    Err(GetFailure::Body(e) | GetFailure::Store(e)) => return Err(e),
-                    Ok(object) => return Ok(object),
-                }
-            }
-        })
+        if let Some(Ready::Whole(got)) = self.announced(bucket, key)? {
+            return got;
+        }
+        self.block_on(bucket, key, self.fetcher.get_retrying(bucket, key, limit))
     }
 
     fn open(&self, bucket: &str, key: &str) -> Result<ObjectReader, StoreError> {
-        let (client, out) = self.block_on(bucket, key, async {
-            let client = self.client(bucket).await?;
-            let out = client
-                .get_object()
-                .bucket(bucket)
-                .key(key)
-                .send()
-                .await
-                .map_err(|e| object_error(bucket, key, &e))?;
-            Ok((client, out))
-        })?;
-        Ok(Box::new(S3Reader {
-            handle: self.handle.clone(),
-            client,
-            e_tag: out.e_tag().filter(|t| !t.is_empty()).map(str::to_owned),
-            resumes_left: MAX_RESUMES,
-            expected: out.content_length().and_then(|n| u64::try_from(n).ok()),
-            body: out.body,
-            chunk: Bytes::new(),
-            received: 0,
-            state: ReaderState::Open,
-            bucket: bucket.to_owned(),
-            key: key.to_owned(),
-        }))
+        if let Some(Ready::Open(opened, permit)) = self.announced(bucket, key)? {
+            let mut reader = opened?;
+            reader._permit = Some(permit);
+            return Ok(reader);
+        }
+        let handle = self.handle.clone();
+        let reader = self.block_on(bucket, key, self.fetcher.open_reader(handle, bucket, key))?;
+        Ok(Box::new(reader))
+    }
+
+    /// Starts the requests on the runtime, `concurrency` at a time, in the order given: each
+    /// takes a permit before its request and keeps it until its object is consumed (or the
+    /// guard dropped), so the objects asked for first are always the ones in flight and a
+    /// reader never waits behind objects nobody reads yet.
+    fn prefetch(&self, objects: &[(&str, &str)], intent: Intent) -> Prefetch {
+        let mut jobs = Vec::with_capacity(objects.len());
+        {
+            let mut pending = self.pending.lock().unwrap_or_else(PoisonError::into_inner);
+            for &(bucket, key) in objects {
+                let id = (bucket.to_owned(), key.to_owned());
+                if pending.contains_key(&id) {
+                    continue;
+                }
+                let (tx, rx) = oneshot::channel();
+                pending.insert(id.clone(), rx);
+                jobs.push((id, tx));
+            }
+        }
+        if jobs.is_empty() {
+            return Prefetch::none();
+        }
+        let keys: Vec<(String, String)> = jobs.iter().map(|(id, _)| id.clone()).collect();
+        let fetcher = self.fetcher.clone();
+        let permits = self.permits.clone();
+        let handle = self.handle.clone();
+        self.handle.spawn(async move {
+            for ((bucket, key), tx) in jobs {
+                if tx.is_closed() {
+                    continue;
+                }
+                let Ok(permit) = permits.clone().acquire_owned().await else {
+                    return;
+                };
+                let fetcher = fetcher.clone();
+                let handle = handle.clone();
+                tokio::spawn(async move {
+                    let ready = match intent {
+                        Intent::Get { limit } => {
+                            let got = fetcher.get_retrying(&bucket, &key, limit).await;
+                            drop(permit);
+                            Ready::Whole(got)
+                        }
+                        _ => Ready::Open(
+                            fetcher
+                                .open_reader(handle, &bucket, &key)
+                                .await
+                                .map(Box::new),
+                            permit,
+                        ),
+                    };
+                    // Not wanted any more (the guard was dropped): the answer and its permit go.
+                    let _ = tx.send(ready);
+                });
+            }
+        });
+        Prefetch::new(Announced {
+            pending: self.pending.clone(),
+            keys,
+        })
     }
 }
+
+/// An announced object's answer.
+enum Ready {
+    Whole(Result<Object, StoreError>),
+    Open(Result<Box<S3Reader>, StoreError>, OwnedSemaphorePermit),
+}
+
+/// Forgets the announced objects nobody asked for when the prefetch guard is dropped.
+struct Announced {
+    pending: Pending,
+    keys: Vec<(String, String)>,
+}
+
+impl Drop for Announced {
+    fn drop(&mut self) {
+        let mut pending = self.pending.lock().unwrap_or_else(PoisonError::into_inner);
+        for id in &self.keys {
+            pending.remove(id);
+        }
+    }
+}
+
+impl S3Store {
+    /// The answer to an announced request for `bucket/key`, waited for; `None` when it was not
+    /// announced (or its task is gone).
+    fn announced(&self, bucket: &str, key: &str) -> Result<Option<Ready>, StoreError> {
+        let rx = self
+            .pending
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .remove(&(bucket.to_owned(), key.to_owned()));
+        let Some(rx) = rx else { return Ok(None) };
+        self.block_on(bucket, key, async { Ok(rx.await.ok()) })
+    }
+}
+
+/// Bodies up to this size are read whole with the request.
+const WHOLE_BODY_LIMIT: u64 = 1 << 20;
 
 /// S3 user metadata with lowercase names, without the `x-amz-meta-` prefix.
 fn user_metadata(map: Option<&HashMap<String, String>>) -> Metadata {
@@ -444,11 +609,16 @@ struct S3Reader {
     resumes_left: u32,
     body: ByteStream,
     chunk: Bytes,
+    /// Chunks read ahead (`read_ahead`), then how that reading ended, if it did.
+    queued: VecDeque<Bytes>,
+    early_end: Option<Option<String>>,
     expected: Option<u64>,
     received: u64,
     state: ReaderState,
     bucket: String,
     key: String,
+    /// The prefetch place this object holds until it is consumed.
+    _permit: Option<OwnedSemaphorePermit>,
 }
 
 impl S3Reader {
@@ -456,6 +626,48 @@ impl S3Reader {
         let message = format!("s3://{}/{}: {cause}", self.bucket, self.key);
         self.state = ReaderState::Failed(message.clone());
         io::Error::other(message)
+    }
+
+    /// Reads the body ahead, up to its end or first failure, or until it is longer than its
+    /// announced length (which `fill` then reports).
+    async fn read_ahead(&mut self) {
+        let limit = self.expected.unwrap_or(0);
+        let mut read = 0u64;
+        while read <= limit {
+            match self.body.next().await {
+                Some(Ok(chunk)) => {
+                    read += chunk.len() as u64;
+                    self.queued.push_back(chunk);
+                }
+                Some(Err(e)) => {
+                    self.early_end = Some(Some(format!("reading the body failed: {}", chain(&e))));
+                    return;
+                }
+                None => {
+                    self.early_end = Some(None);
+                    return;
+                }
+            }
+        }
+    }
+
+    /// The next piece of the body: read ahead, or from the connection.
+    fn next_chunk(&mut self) -> io::Result<Option<Result<Bytes, String>>> {
+        if let Some(chunk) = self.queued.pop_front() {
+            return Ok(Some(Ok(chunk)));
+        }
+        if let Some(end) = self.early_end.take() {
+            return Ok(end.map(Err));
+        }
+        if inside_runtime() {
+            return Err(self.fail(
+                "read from inside the async runtime (read from ordinary threads)".to_owned(),
+            ));
+        }
+        Ok(self
+            .handle
+            .block_on(self.body.next())
+            .map(|r| r.map_err(|e| format!("reading the body failed: {}", chain(&e)))))
     }
 
     /// Fetches the next non-empty chunk; false at the end of the body.
@@ -466,12 +678,7 @@ impl S3Reader {
                 ReaderState::Failed(message) => return Err(io::Error::other(message.clone())),
                 ReaderState::Open => {}
             }
-            if inside_runtime() {
-                return Err(self.fail(
-                    "read from inside the async runtime (read from ordinary threads)".to_owned(),
-                ));
-            }
-            match self.handle.block_on(self.body.next()) {
+            match self.next_chunk()? {
                 Some(Ok(chunk)) => {
                     self.received += chunk.len() as u64;
                     if self.expected.is_some_and(|n| self.received > n) {
@@ -480,7 +687,7 @@ impl S3Reader {
                     }
                     self.chunk = chunk;
                 }
-                Some(Err(e)) => self.resume(format!("reading the body failed: {}", chain(&e)))?,
+                Some(Err(cause)) => self.resume(cause)?,
                 None => match self.expected {
                     Some(n) if n != self.received => {
                         self.resume(format!(

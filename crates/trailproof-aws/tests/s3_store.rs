@@ -415,3 +415,135 @@ fn cloudtrail_keys_trail_and_organization() {
             .to_string();
     assert!(err.contains("AWSOrganizationsNotInUseException"), "{err}");
 }
+
+/// Waits until `f` holds (or fails the test after 20 s).
+fn eventually(what: &str, f: impl Fn() -> bool) {
+    let deadline = std::time::Instant::now() + Duration::from_secs(20);
+    while !f() {
+        assert!(std::time::Instant::now() < deadline, "timed out: {what}");
+        std::thread::sleep(Duration::from_millis(10));
+    }
+}
+
+#[test]
+fn prefetch_keeps_requests_in_flight_in_order_and_frees_what_is_not_read() {
+    use trailproof::Intent;
+    let trail = TrailBuilder::new().hours(HOURS).logs_per_hour(4).build();
+    let h = Harness::start(100);
+    let ctx = h.context(&test_options());
+    h.upload(&ctx, &trail);
+    let bucket = trail.bucket();
+    let store = Arc::new(h.store(&ctx).concurrency(3));
+    let logs: Vec<String> = trail
+        .digests_in(trail.home_region())
+        .iter()
+        .flat_map(|d| d.log_keys.clone())
+        .collect();
+    assert!(logs.len() >= 16);
+    let gets = |keys: &[String]| -> usize {
+        keys.iter()
+            .map(|k| h.s3.faults.count(&get_name(bucket, k)))
+            .sum()
+    };
+    let body = |key: &str| trail.archive.get(bucket, key).unwrap().body.clone();
+
+    // Three requests at a time, the first ones first; the first is held back by the server.
+    let gate = Arc::new(tokio::sync::Notify::new());
+    h.s3.faults.add(
+        &get_name(bucket, &logs[0]),
+        Fault::Stall(gate.clone()),
+        Some(1),
+    );
+    let first: Vec<(&str, &str)> = logs[..8].iter().map(|k| (bucket, k.as_str())).collect();
+    let guard = store.prefetch(&first, Intent::Open);
+    eventually("three requests started", || gets(&logs[..8]) == 3);
+    std::thread::sleep(Duration::from_millis(200));
+    assert_eq!(gets(&logs[..8]), 3, "no more than --concurrency in flight");
+    assert_eq!(gets(&logs[..3]), 3, "in the order announced");
+    gate.notify_one();
+    for key in &logs[..8] {
+        let mut bytes = Vec::new();
+        store
+            .open(bucket, key)
+            .unwrap()
+            .read_to_end(&mut bytes)
+            .unwrap();
+        assert_eq!(bytes, body(key));
+    }
+    drop(guard);
+    assert_eq!(gets(&logs[..8]), 8, "each object requested once");
+
+    // Announced but never read: dropping the guard frees their places for the next ones.
+    let unread: Vec<(&str, &str)> = logs[8..12].iter().map(|k| (bucket, k.as_str())).collect();
+    let guard = store.prefetch(&unread, Intent::Open);
+    eventually("three of them fetched", || gets(&logs[8..12]) == 3);
+    std::thread::sleep(Duration::from_millis(100));
+    drop(guard);
+    let next: Vec<(&str, &str)> = logs[12..16].iter().map(|k| (bucket, k.as_str())).collect();
+    let guard = store.prefetch(&next, Intent::Open);
+    let (tx, rx) = std::sync::mpsc::channel();
+    let reader = {
+        let store = store.clone();
+        let bucket = bucket.to_owned();
+        let keys = logs[12..16].to_vec();
+        std::thread::spawn(move || {
+            for key in keys {
+                let mut bytes = Vec::new();
+                store
+                    .open(&bucket, &key)
+                    .unwrap()
+                    .read_to_end(&mut bytes)
+                    .unwrap();
+                tx.send((key, bytes)).unwrap();
+            }
+        })
+    };
+    for _ in 12..16 {
+        let (key, bytes) = rx
+            .recv_timeout(Duration::from_secs(20))
+            .expect("places held by unread objects were freed");
+        assert_eq!(bytes, body(&key));
+    }
+    reader.join().unwrap();
+    drop(guard);
+    // An object dropped from the prefetch is read directly when asked for after all.
+    let mut bytes = Vec::new();
+    store
+        .open(bucket, &logs[8])
+        .unwrap()
+        .read_to_end(&mut bytes)
+        .unwrap();
+    assert_eq!(bytes, body(&logs[8]));
+
+    // Digests: fetched whole with their metadata, the limit enforced.
+    let digests: Vec<String> = trail
+        .digests_in(trail.home_region())
+        .iter()
+        .map(|d| d.key.clone())
+        .collect();
+    let announced: Vec<(&str, &str)> = digests.iter().map(|k| (bucket, k.as_str())).collect();
+    let guard = store.prefetch(&announced, Intent::Get { limit: 1 << 20 });
+    for key in &digests {
+        let got = store.get(bucket, key, 1 << 20).unwrap();
+        let want = trail.archive.get(bucket, key).unwrap();
+        assert_eq!(
+            (&got.bytes, got.metadata.as_ref()),
+            (&want.body, Some(&want.metadata))
+        );
+    }
+    drop(guard);
+    assert_eq!(gets(&digests), digests.len());
+    let guard = store.prefetch(&announced[..1], Intent::Get { limit: 10 });
+    assert!(matches!(
+        store.get(bucket, &digests[0], 10),
+        Err(StoreError::TooLarge { limit: 10, .. })
+    ));
+    drop(guard);
+    // A missing object announced is reported as missing.
+    let guard = store.prefetch(&[(bucket, "AWSLogs/nope")], Intent::Open);
+    assert!(matches!(
+        store.open(bucket, "AWSLogs/nope"),
+        Err(StoreError::NotFound { .. })
+    ));
+    drop(guard);
+}

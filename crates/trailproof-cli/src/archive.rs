@@ -5,7 +5,7 @@ use std::io;
 use std::ops::ControlFlow;
 use std::path::{Path, PathBuf};
 
-use trailproof::{Chain, Error, KeySet, LocalDirStore, ObjectStore, Parallelism};
+use trailproof::{Chain, Error, KeySet, LocalDirStore, ObjectStore};
 
 use crate::cli::ValidateArgs;
 use crate::output::{clean_prefix, execute, Job, Range};
@@ -75,16 +75,11 @@ pub fn validate(args: ValidateArgs) -> Result<u8, Error> {
         .clone()
         .unwrap_or_else(|| dir.join("public-keys.json"));
     let keys = load_keys(&keys_path, args.public_keys.is_none())?;
-    let parallelism = match sel.threads {
-        1 => Parallelism::Serial,
-        0 => Parallelism::Auto,
-        n => Parallelism::Threads(n),
-    };
     let job = Job {
         store: &store,
         keys: &keys,
         chain,
-        parallelism,
+        parallelism: sel.parallelism(),
         check_unreferenced_logs: true,
     };
     execute(&range, sel, job, args.verbose, args.format)

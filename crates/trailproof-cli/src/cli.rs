@@ -90,15 +90,27 @@ pub struct Selection {
     #[arg(long)]
     pub profile: Option<String>,
     /// Requests in flight at once in live mode.
-    #[arg(long, default_value_t = 64, value_parser = clap::value_parser!(u16).range(1..=1024))]
+    #[arg(long, default_value_t = 256, value_parser = clap::value_parser!(u16).range(1..=512))]
     pub concurrency: u16,
-    /// Worker threads for archive mode (0: one per core, 1: serial).
+    /// Worker threads (0: one per core, 1: serial); in live mode they hash what the requests
+    /// bring.
     #[arg(long, default_value_t = 0)]
     pub threads: usize,
     /// No progress display (it is shown only when stderr is a terminal, and never with
     /// --format json).
     #[arg(long)]
     pub no_progress: bool,
+}
+
+impl Selection {
+    /// The worker pool `--threads` asks for.
+    pub fn parallelism(&self) -> trailproof::Parallelism {
+        match self.threads {
+            1 => trailproof::Parallelism::Serial,
+            0 => trailproof::Parallelism::Auto,
+            n => trailproof::Parallelism::Threads(n),
+        }
+    }
 }
 
 #[derive(Debug, Args)]

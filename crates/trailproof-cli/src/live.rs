@@ -4,7 +4,7 @@ use std::path::Path;
 use std::sync::Mutex;
 
 use chrono::{DateTime, Utc};
-use trailproof::{Chain, Error, KeySet, MirrorStore, Parallelism, PublicKeySource};
+use trailproof::{Chain, Error, KeySet, MirrorStore, PublicKeySource};
 use trailproof_aws::{describe_trail, organization_id, AwsContext, CloudTrailKeys, S3Store};
 
 use crate::cli::{MirrorArgs, Selection, ValidateArgs};
@@ -74,13 +74,15 @@ fn connect(sel: &Selection, range: &Range) -> Result<Live, Error> {
 pub fn validate(args: ValidateArgs) -> Result<u8, Error> {
     let range = Range::parse(&args.selection)?;
     let live = connect(&args.selection, &range)?;
-    let store = S3Store::new(&live.ctx, live.rt.handle().clone())?;
+    let store = S3Store::new(&live.ctx, live.rt.handle().clone())?
+        .concurrency(usize::from(args.selection.concurrency));
     let keys = CloudTrailKeys::new(&live.ctx, live.rt.handle().clone())?;
     let job = Job {
         store: &store,
         keys: &keys,
         chain: live.chain.clone(),
-        parallelism: Parallelism::Threads(usize::from(args.selection.concurrency)),
+        // Requests are kept in flight by the store; threads only hash what arrives.
+        parallelism: args.selection.parallelism(),
         check_unreferenced_logs: false,
     };
     execute(&range, &args.selection, job, args.verbose, args.format)
@@ -114,7 +116,8 @@ pub fn mirror(args: MirrorArgs) -> Result<u8, Error> {
         .map_err(|e| Error::Config(format!("--output {}: {e}", out.display())))?;
     let live = connect(&args.selection, &range)?;
     let store = MirrorStore::new(
-        S3Store::new(&live.ctx, live.rt.handle().clone())?,
+        S3Store::new(&live.ctx, live.rt.handle().clone())?
+            .concurrency(usize::from(args.selection.concurrency)),
         &live.chain.bucket,
         out,
     );
@@ -131,7 +134,8 @@ pub fn mirror(args: MirrorArgs) -> Result<u8, Error> {
         store: &store,
         keys: &keys,
         chain: live.chain.clone(),
-        parallelism: Parallelism::Threads(usize::from(args.selection.concurrency)),
+        // Requests are kept in flight by the store; threads only hash what arrives.
+        parallelism: args.selection.parallelism(),
         check_unreferenced_logs: false,
     };
     let code = execute(&range, &args.selection, job, args.verbose, args.format)?;

@@ -55,5 +55,7 @@ pub use report::{
     Counts, DigestOutcome, Entry, Finding, LogOutcome, Report, Status, Summary, Verdict,
 };
 pub use state::{Head, State};
-pub use store::{LocalDirStore, MemoryStore, Metadata, MirrorStore, Object, ObjectStore};
+pub use store::{
+    Intent, LocalDirStore, MemoryStore, Metadata, MirrorStore, Object, ObjectStore, Prefetch,
+};
 pub use validate::{validate, validate_chains, Options, Parallelism, Progress, PublicKeySource};

@@ -80,31 +80,45 @@ enum Stop {
     Source(String),
 }
 
-/// The input side: a reused buffer over any reader, remembering how many bytes it has seen.
+/// The input side: a reused buffer over any reader.
 struct Input<'a, R> {
     reader: R,
     buf: &'a mut [u8],
     pos: usize,
     end: usize,
-    seen: u64,
+    /// The reader said it has no more bytes.
+    eof: bool,
+    /// The reader failed (reported once the bytes read before are used).
+    error: Option<String>,
 }
 
 impl<R: Read> Input<'_, R> {
     /// Makes sure at least one byte is buffered; `Eof` at the end of the object.
+    ///
+    /// The buffer is filled as far as the reader goes before inflating: a reader that hands
+    /// out small pieces (a network body) would otherwise cost one inflate call per piece, and
+    /// each call copies up to 32 KiB into the inflate window.
     fn fill(&mut self) -> Result<(), Stop> {
-        while self.pos == self.end {
-            match self.reader.read(self.buf) {
-                Ok(0) => return Err(Stop::Eof),
-                Ok(n) => {
-                    self.pos = 0;
-                    self.end = n.min(self.buf.len());
-                    self.seen += self.end as u64;
-                }
+        if self.pos < self.end {
+            return Ok(());
+        }
+        self.pos = 0;
+        self.end = 0;
+        while self.end < self.buf.len() && !self.eof && self.error.is_none() {
+            match self.reader.read(&mut self.buf[self.end..]) {
+                Ok(0) => self.eof = true,
+                Ok(n) => self.end = (self.end + n).min(self.buf.len()),
                 Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
-                Err(e) => return Err(Stop::Source(e.to_string())),
+                Err(e) => self.error = Some(e.to_string()),
             }
         }
-        Ok(())
+        if self.end > 0 {
+            return Ok(());
+        }
+        match self.error.take() {
+            Some(cause) => Err(Stop::Source(cause)),
+            None => Err(Stop::Eof),
+        }
     }
 
     fn byte(&mut self) -> Result<u8, Stop> {
@@ -153,7 +167,8 @@ impl LogHasher {
             buf: &mut self.input,
             pos: 0,
             end: 0,
-            seen: 0,
+            eof: false,
+            error: None,
         };
         let mut hasher = Sha256::new();
         let mut crc = crc32fast::Hasher::new();

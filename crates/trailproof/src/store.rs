@@ -25,6 +25,46 @@ pub struct Object {
 /// A streaming reader over an object's bytes.
 pub type ObjectReader = Box<dyn Read + Send>;
 
+/// What a caller will do with objects it announces to [`ObjectStore::prefetch`].
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+#[non_exhaustive]
+pub enum Intent {
+    /// [`ObjectStore::get`] with this limit.
+    Get {
+        /// The limit the `get` calls will pass.
+        limit: u64,
+    },
+    /// [`ObjectStore::open`].
+    Open,
+}
+
+/// Keeps announced objects coming (see [`ObjectStore::prefetch`]); dropping it cancels those
+/// not yet asked for and frees what was fetched for them.
+#[must_use = "dropping the guard cancels the prefetch"]
+pub struct Prefetch(Option<Box<dyn Send + Sync>>);
+
+impl Prefetch {
+    /// Nothing is being fetched ahead.
+    pub fn none() -> Self {
+        Prefetch(None)
+    }
+
+    /// A prefetch that lasts as long as `guard` is alive.
+    pub fn new(guard: impl Send + Sync + 'static) -> Self {
+        Prefetch(Some(Box::new(guard)))
+    }
+}
+
+impl std::fmt::Debug for Prefetch {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(if self.0.is_some() {
+            "Prefetch(active)"
+        } else {
+            "Prefetch(none)"
+        })
+    }
+}
+
 /// Where CloudTrail objects are read from.
 ///
 /// Implementations: [`LocalDirStore`], [`MemoryStore`], and S3 in `trailproof-aws`.
@@ -62,6 +102,15 @@ pub trait ObjectStore: Send + Sync {
         folders.dedup();
         Ok(folders)
     }
+
+    /// Announces that each of `objects` (bucket, key) will be read once, soon, in this order,
+    /// as `intent` says. A store with slow requests starts them now, many at a time, so that a
+    /// few threads can read what many requests bring; the default does nothing. The objects
+    /// are fetched ahead only while the returned guard lives.
+    fn prefetch(&self, objects: &[(&str, &str)], intent: Intent) -> Prefetch {
+        let _ = (objects, intent);
+        Prefetch::none()
+    }
 }
 
 impl<T: ObjectStore + ?Sized> ObjectStore for Arc<T> {
@@ -82,6 +131,9 @@ impl<T: ObjectStore + ?Sized> ObjectStore for Arc<T> {
     }
     fn list_folders(&self, bucket: &str, prefix: &str) -> Result<Vec<String>, StoreError> {
         (**self).list_folders(bucket, prefix)
+    }
+    fn prefetch(&self, objects: &[(&str, &str)], intent: Intent) -> Prefetch {
+        (**self).prefetch(objects, intent)
     }
 }
 
@@ -585,6 +637,20 @@ impl<S: ObjectStore> ObjectStore for MirrorStore<S> {
 
     fn list_folders(&self, bucket: &str, prefix: &str) -> Result<Vec<String>, StoreError> {
         self.inner.list_folders(bucket, prefix)
+    }
+
+    /// Objects already copied are read from the copy: only the others are announced.
+    fn prefetch(&self, objects: &[(&str, &str)], intent: Intent) -> Prefetch {
+        let missing: Vec<(&str, &str)> = objects
+            .iter()
+            .copied()
+            .filter(|(bucket, key)| {
+                self.local_for(bucket)
+                    .path(bucket, key)
+                    .is_ok_and(|p| !p.is_file())
+            })
+            .collect();
+        self.inner.prefetch(&missing, intent)
     }
 
     fn get(&self, bucket: &str, key: &str, limit: u64) -> Result<Object, StoreError> {

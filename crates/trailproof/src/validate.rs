@@ -16,7 +16,7 @@ use crate::report::{
     DigestEntry, DigestOutcome, Entry, Finding, LogEntry, LogOutcome, Report, Status,
 };
 use crate::state::Head;
-use crate::store::{Metadata, ObjectStore};
+use crate::store::{Intent, Metadata, ObjectStore};
 use crate::time::{display, key_format, parse_key_time};
 use crate::{Error, StoreError};
 
@@ -332,6 +332,13 @@ impl<'r, 'a> Collector<'r, 'a> {
         if let Some(p) = progress {
             p.logs_queued(logs.len() as u64);
         }
+        // Announced in the order `map` takes them; entries `check_log` will not open are left out.
+        let announced: Vec<(&str, &str)> = logs
+            .iter()
+            .filter(|l| !l.bucket.is_empty() && !l.key.is_empty())
+            .map(|l| (l.bucket.as_str(), l.key.as_str()))
+            .collect();
+        let prefetch = run.store.prefetch(&announced, Intent::Open);
         let outcomes = run.map(&logs, |log| {
             let (outcome, bytes) = run.check_log(log);
             if let Some(p) = progress {
@@ -339,6 +346,7 @@ impl<'r, 'a> Collector<'r, 'a> {
             }
             outcome
         });
+        drop(prefetch);
         drop(logs);
         let (start, end) = (run.start, run.options.end);
         let mut outcomes = outcomes.into_iter();
@@ -463,12 +471,21 @@ impl KeyLookup for WalkKeys<'_> {
 }
 
 impl Run<'_> {
+    /// `f` over `items`, results in order. In parallel, items are taken in order, one at a
+    /// time per worker: the order in which they were announced to `ObjectStore::prefetch`, so
+    /// a worker never waits for an object behind others the store has not started.
     fn map<T: Sync, R: Send>(&self, items: &[T], f: impl Fn(&T) -> R + Sync + Send) -> Vec<R> {
-        if self.parallel {
-            items.par_iter().map(f).collect()
-        } else {
-            items.iter().map(f).collect()
+        if !self.parallel {
+            return items.iter().map(f).collect();
         }
+        let mut done: Vec<(usize, R)> = items
+            .iter()
+            .enumerate()
+            .par_bridge()
+            .map(|(i, item)| (i, f(item)))
+            .collect();
+        done.sort_unstable_by_key(|(i, _)| *i);
+        done.into_iter().map(|(_, r)| r).collect()
     }
 
     fn run(&self, trail_arn: &str, resume: Option<&Head>) -> Result<Report, Error> {
@@ -587,7 +604,12 @@ impl Run<'_> {
                 batch.push(k);
             }
         }
-        let mut fetched = self.map(&batch, |k| self.fetch(bucket, k)).into_iter();
+        let announced: Vec<(&str, &str)> = batch.iter().map(|k| (bucket, *k)).collect();
+        let limit = self.options.limits.max_digest_bytes;
+        let prefetch = self.store.prefetch(&announced, Intent::Get { limit });
+        let fetched = self.map(&batch, |k| self.fetch(bucket, k));
+        drop(prefetch);
+        let mut fetched = fetched.into_iter();
         let first = fetched.next().unwrap_or(Fetched::Missing);
         for (k, f) in batch[1..].iter().zip(fetched) {
             prefetched

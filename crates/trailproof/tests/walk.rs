@@ -212,6 +212,7 @@ fn serial_and_parallel_reports_are_identical() {
 struct Counting {
     inner: MemoryStore,
     gets: std::sync::Mutex<std::collections::HashMap<String, usize>>,
+    announced: std::sync::Mutex<Vec<String>>,
 }
 
 impl Counting {
@@ -243,6 +244,11 @@ impl ObjectStore for Counting {
         self.count(key);
         self.inner.open(bucket, key)
     }
+    fn prefetch(&self, objects: &[(&str, &str)], _: trailproof::Intent) -> trailproof::Prefetch {
+        let mut announced = self.announced.lock().expect("lock");
+        announced.extend(objects.iter().map(|(_, k)| (*k).to_owned()));
+        trailproof::Prefetch::none()
+    }
 }
 
 /// Digests are fetched a window at a time and log files checked a batch at a time; neither the
@@ -263,6 +269,7 @@ fn windows_and_omitted_valid_logs_do_not_change_the_report() {
     let store = Counting {
         inner: store_of_archive(&archive),
         gets: Default::default(),
+        announced: Default::default(),
     };
     let opts = |p| {
         Options::new(
@@ -307,6 +314,7 @@ fn windows_and_omitted_valid_logs_do_not_change_the_report() {
                 .expect("run")
             };
             store.gets.lock().expect("lock").clear();
+            store.announced.lock().expect("lock").clear();
             assert_eq!(run(true), reference, "{p:?}, windows {window}/{logs}");
             let gets = store.gets.lock().expect("lock");
             assert!(
@@ -329,6 +337,12 @@ fn windows_and_omitted_valid_logs_do_not_change_the_report() {
                 .iter()
                 .filter(|e| matches!(e, Entry::Log(_)));
             assert_eq!(gets.len() - digest_gets, log_entries.count());
+            // Everything read was announced first, once.
+            let mut announced = store.announced.lock().expect("lock").clone();
+            announced.sort();
+            let mut read: Vec<String> = gets.keys().cloned().collect();
+            read.sort();
+            assert_eq!(announced, read, "{p:?}, windows {window}/{logs}");
             drop(gets);
             let lean = run(false);
             assert_eq!(lean.entries, problems, "{p:?}, windows {window}/{logs}");
