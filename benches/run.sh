@@ -219,10 +219,10 @@ if [ "$E2E" = 1 ]; then
       for rep in $(seq 1 "$REPS"); do
         measure "$size" "$scenario" trailproof "$rep" -- "${ENV[@]}" "$TP" validate "${RANGE[@]}" --region us-east-1 --no-progress
       done
-      # Experiment (one run): fewer threads locally, where the client is CPU-bound; more
-      # requests in flight with the round trip, where it waits.
-      conc=8
-      [ "$delay" = 0 ] || conc=256
+      # Experiment (one run): fewer requests in flight locally (the former default), more
+      # with the round trip, where the client waits.
+      conc=64
+      [ "$delay" = 0 ] || conc=512
       measure "$size" "$scenario" "trailproof-c$conc" 1 -- "${ENV[@]}" "$TP" validate "${RANGE[@]}" --region us-east-1 --no-progress --concurrency "$conc"
       hours=${AWS_HOURS_LOCAL[$size]}
       [ "$delay" = 0 ] || hours=${AWS_HOURS_WAN[$size]}

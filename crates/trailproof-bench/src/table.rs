@@ -466,7 +466,7 @@ fn e2e(dir: &Path, out: &mut String) -> crate::Result<()> {
                     Some(c) if !shipped => {
                         format!("{what}: experiment: `trailproof validate --concurrency {c}`")
                     }
-                    _ => format!("{what}: `trailproof validate` (default: 64 requests in flight)"),
+                    _ => format!("{what}: `trailproof validate` (default: 256 requests in flight)"),
                 };
                 row(
                     out,

@@ -53,6 +53,12 @@ impl Prefetch {
     pub fn new(guard: impl Send + Sync + 'static) -> Self {
         Prefetch(Some(Box::new(guard)))
     }
+
+    /// True when objects are being fetched ahead (they should then be read in the order
+    /// announced).
+    pub fn is_active(&self) -> bool {
+        self.0.is_some()
+    }
 }
 
 impl std::fmt::Debug for Prefetch {

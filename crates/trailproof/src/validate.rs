@@ -339,7 +339,7 @@ impl<'r, 'a> Collector<'r, 'a> {
             .map(|l| (l.bucket.as_str(), l.key.as_str()))
             .collect();
         let prefetch = run.store.prefetch(&announced, Intent::Open);
-        let outcomes = run.map(&logs, |log| {
+        let outcomes = run.map(&logs, prefetch.is_active(), |log| {
             let (outcome, bytes) = run.check_log(log);
             if let Some(p) = progress {
                 p.log_checked(bytes);
@@ -471,12 +471,21 @@ impl KeyLookup for WalkKeys<'_> {
 }
 
 impl Run<'_> {
-    /// `f` over `items`, results in order. In parallel, items are taken in order, one at a
-    /// time per worker: the order in which they were announced to `ObjectStore::prefetch`, so
-    /// a worker never waits for an object behind others the store has not started.
-    fn map<T: Sync, R: Send>(&self, items: &[T], f: impl Fn(&T) -> R + Sync + Send) -> Vec<R> {
+    /// `f` over `items`, results in order. When the store fetches them ahead (`ordered`), the
+    /// workers take items in order, one at a time: the order in which they were announced to
+    /// `ObjectStore::prefetch`, so a worker never waits for an object behind others the store
+    /// has not started. Otherwise rayon splits the slice, which costs less per item.
+    fn map<T: Sync, R: Send>(
+        &self,
+        items: &[T],
+        ordered: bool,
+        f: impl Fn(&T) -> R + Sync + Send,
+    ) -> Vec<R> {
         if !self.parallel {
             return items.iter().map(f).collect();
+        }
+        if !ordered {
+            return items.par_iter().map(f).collect();
         }
         let mut done: Vec<(usize, R)> = items
             .iter()
@@ -607,7 +616,7 @@ impl Run<'_> {
         let announced: Vec<(&str, &str)> = batch.iter().map(|k| (bucket, *k)).collect();
         let limit = self.options.limits.max_digest_bytes;
         let prefetch = self.store.prefetch(&announced, Intent::Get { limit });
-        let fetched = self.map(&batch, |k| self.fetch(bucket, k));
+        let fetched = self.map(&batch, prefetch.is_active(), |k| self.fetch(bucket, k));
         drop(prefetch);
         let mut fetched = fetched.into_iter();
         let first = fetched.next().unwrap_or(Fetched::Missing);
