@@ -56,8 +56,9 @@ declare -A AWS_HOURS_WAN=([small]=0 [week]=24 [100k]=24 [bigfiles]=-)
 # Live runs (the large-file trail only checks memory against file size: archive and local).
 declare -A LIVE=([small]="0 20" [week]="0 20" [100k]="0 20" [bigfiles]="0")
 
-DATA=$ROOT/target/bench-data
-RAW=$ROOT/target/bench-results/$MODE
+TARGET=${CARGO_TARGET_DIR:-$ROOT/target}
+DATA=$TARGET/bench-data
+RAW=$TARGET/bench-results/$MODE
 OUT=$ROOT/benches/results/$MODE.md
 mkdir -p "$DATA" "$RAW" "$ROOT/benches/results"
 WORK=$(mktemp -d)
@@ -93,8 +94,8 @@ if [ "$E2E" = 1 ]; then
   cargo build --release --locked -p trailproof-cli
   cargo build --release --locked -p trailproof-bench
 fi
-TP=$ROOT/target/release/trailproof
-BENCH=$ROOT/target/release/trailproof-bench
+TP=$TARGET/release/trailproof
+BENCH=$TARGET/release/trailproof-bench
 
 {
   echo "# trailproof benchmarks: $MODE run"
@@ -108,7 +109,7 @@ BENCH=$ROOT/target/release/trailproof-bench
 
 if [ "$MICRO" = 1 ]; then
   log "criterion micro-benchmarks"
-  rm -rf "$ROOT/target/criterion"
+  rm -rf "$TARGET/criterion"
   cargo bench --locked -p trailproof-bench --no-default-features --bench micro -- "${CRITERION_ARGS[@]}" \
     >"$RAW/criterion.txt" 2>&1 || { tail -n 30 "$RAW/criterion.txt" >&2; die "cargo bench failed (see $RAW/criterion.txt)"; }
   grep -E '^[a-z_0-9]+/[a-z_0-9]+$|time:|thrpt:' "$RAW/criterion.txt" >&2 || true
@@ -247,11 +248,11 @@ fi
 
 log "results"
 TABLE_ARGS=(--results "$RAW")
-[ "$MICRO" = 1 ] && TABLE_ARGS+=(--criterion "$ROOT/target/criterion")
+[ "$MICRO" = 1 ] && TABLE_ARGS+=(--criterion "$TARGET/criterion")
 if [ "$E2E" = 1 ]; then
   "$BENCH" table "${TABLE_ARGS[@]}" >"$OUT"
 else
-  cargo run --quiet --release --locked -p trailproof-bench -- table --criterion "$ROOT/target/criterion" >"$OUT"
+  cargo run --quiet --release --locked -p trailproof-bench -- table --criterion "$TARGET/criterion" >"$OUT"
 fi
 cat "$OUT"
 echo "wrote $OUT" >&2
