@@ -29,7 +29,7 @@ use crate::errors::{chain, code, describe, status};
 /// Buckets are looked up in their own region (`GetBucketLocation`, cached), and requests are
 /// retried as the [`AwsContext`] configures. Objects announced with [`ObjectStore::prefetch`]
 /// are requested ahead, [`S3Store::concurrency`] at a time, as tasks on the runtime. Bodies up
-/// to 1 MiB are read whole with their request; larger log files are streamed, never held whole.
+/// to 128 KiB are read whole with their request; larger log files are streamed, never held whole.
 pub struct S3Store {
     fetcher: Fetcher,
     handle: Handle,
@@ -521,8 +521,10 @@ impl S3Store {
     }
 }
 
-/// Bodies up to this size are read whole with the request.
-const WHOLE_BODY_LIMIT: u64 = 1 << 20;
+/// Bodies up to this size are read whole with the request. An object read ahead keeps its
+/// prefetch place until it is consumed, so this times the concurrency bounds the memory they
+/// take (32 MiB at the default 256); a larger body waits in the connection, not in memory.
+const WHOLE_BODY_LIMIT: u64 = 128 << 10;
 
 /// S3 user metadata with lowercase names, without the `x-amz-meta-` prefix.
 fn user_metadata(map: Option<&HashMap<String, String>>) -> Metadata {

@@ -539,6 +539,27 @@ fn prefetch_keeps_requests_in_flight_in_order_and_frees_what_is_not_read() {
         Err(StoreError::TooLarge { limit: 10, .. })
     ));
     drop(guard);
+    // A body too large to be read with its request is streamed after it.
+    let big: Vec<u8> = (0..300 * 1024u32).map(|i| (i % 253) as u8).collect();
+    h.rt.block_on(async {
+        ctx.s3_client(REGION)
+            .put_object()
+            .bucket(bucket)
+            .key("big")
+            .body(big.clone().into())
+            .send()
+            .await
+            .unwrap();
+    });
+    let guard = store.prefetch(&[(bucket, "big")], Intent::Open);
+    let mut bytes = Vec::new();
+    store
+        .open(bucket, "big")
+        .unwrap()
+        .read_to_end(&mut bytes)
+        .unwrap();
+    assert_eq!(bytes, big);
+    drop(guard);
     // A missing object announced is reported as missing.
     let guard = store.prefetch(&[(bucket, "AWSLogs/nope")], Intent::Open);
     assert!(matches!(
