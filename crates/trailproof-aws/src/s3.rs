@@ -9,6 +9,7 @@ use std::sync::{Arc, Mutex, PoisonError};
 
 use aws_sdk_s3::config::http::HttpResponse;
 use aws_sdk_s3::error::{ProvideErrorMetadata, SdkError};
+use aws_sdk_s3::operation::get_object::GetObjectOutput;
 use aws_sdk_s3::operation::list_objects_v2::ListObjectsV2Output;
 use aws_sdk_s3::primitives::ByteStream;
 use bytes::Bytes;
@@ -193,24 +194,26 @@ impl Fetcher {
         Ok(self.ctx.s3_client(&region))
     }
 
+    /// One `GetObject`, with the client that made it (a reader resumes a cut body with it).
     async fn get_object(
         &self,
         bucket: &str,
         key: &str,
-    ) -> Result<aws_sdk_s3::operation::get_object::GetObjectOutput, StoreError> {
+    ) -> Result<(aws_sdk_s3::Client, GetObjectOutput), StoreError> {
         let client = self.client(bucket).await?;
-        client
+        let out = client
             .get_object()
             .bucket(bucket)
             .key(key)
             .send()
             .await
-            .map_err(|e| object_error(bucket, key, &e))
+            .map_err(|e| object_error(bucket, key, &e))?;
+        Ok((client, out))
     }
 
     /// One `GetObject`, its body read whole (at most `limit` bytes).
     async fn get_whole(&self, bucket: &str, key: &str, limit: u64) -> Result<Object, GetFailure> {
-        let out = self
+        let (_, out) = self
             .get_object(bucket, key)
             .await
             .map_err(GetFailure::Store)?;
@@ -273,14 +276,7 @@ impl Fetcher {
         bucket: &str,
         key: &str,
     ) -> Result<S3Reader, StoreError> {
-        let client = self.client(bucket).await?;
-        let out = client
-            .get_object()
-            .bucket(bucket)
-            .key(key)
-            .send()
-            .await
-            .map_err(|e| object_error(bucket, key, &e))?;
+        let (client, out) = self.get_object(bucket, key).await?;
         let mut reader = S3Reader {
             handle,
             client,

@@ -267,6 +267,30 @@ const PREFETCH: usize = 64;
 /// busy, few enough that their references and verdicts take a few megabytes.
 const LOG_BATCH: usize = 8192;
 
+/// The log files listed by valid digests, as 64-bit hashes of (bucket, key): 16 bytes a file
+/// instead of both strings. Keyed per run, so nobody can aim for a collision.
+#[derive(Default)]
+struct References {
+    hasher: std::collections::hash_map::RandomState,
+    hashes: HashSet<u64>,
+}
+
+impl References {
+    fn hash(&self, bucket: &str, key: &str) -> u64 {
+        use std::hash::BuildHasher;
+        self.hasher.hash_one((bucket, key))
+    }
+
+    fn insert(&mut self, bucket: &str, key: &str) {
+        let h = self.hash(bucket, key);
+        self.hashes.insert(h);
+    }
+
+    fn contains(&self, bucket: &str, key: &str) -> bool {
+        self.hashes.contains(&self.hash(bucket, key))
+    }
+}
+
 /// Receives the walk's steps in order, checks their log files a batch at a time, and keeps what
 /// the report needs.
 struct Collector<'r, 'a> {
@@ -275,10 +299,8 @@ struct Collector<'r, 'a> {
     pending_logs: usize,
     entries: Vec<Entry>,
     omitted_valid_logs: u64,
-    /// Hashes of (bucket, key) of every log file listed by a valid digest, for the
-    /// unreferenced-log check (keyed per run, so nobody can aim for a collision).
-    referenced: Option<HashSet<u64>>,
-    hasher: std::collections::hash_map::RandomState,
+    /// For the unreferenced-log check, when it is on.
+    referenced: Option<References>,
     windows: Vec<(DateTime<Utc>, DateTime<Utc>)>,
     found_start: Option<DateTime<Utc>>,
     found_end: Option<DateTime<Utc>>,
@@ -292,8 +314,10 @@ impl<'r, 'a> Collector<'r, 'a> {
             pending_logs: 0,
             entries: Vec::new(),
             omitted_valid_logs: 0,
-            referenced: run.options.check_unreferenced_logs.then(HashSet::new),
-            hasher: std::collections::hash_map::RandomState::new(),
+            referenced: run
+                .options
+                .check_unreferenced_logs
+                .then(References::default),
             windows: Vec::new(),
             found_start: None,
             found_end: None,
@@ -308,11 +332,6 @@ impl<'r, 'a> Collector<'r, 'a> {
         if self.pending_logs >= self.run.options.log_batch {
             self.flush();
         }
-    }
-
-    fn reference_hash(&self, bucket: &str, key: &str) -> u64 {
-        use std::hash::BuildHasher;
-        self.hasher.hash_one((bucket, key))
     }
 
     /// Checks the pending steps' log files and turns the steps into report entries.
@@ -367,11 +386,8 @@ impl<'r, 'a> Collector<'r, 'a> {
                     let digest_key: std::sync::Arc<str> = d.key.as_str().into();
                     self.entries.push(Entry::Digest(d));
                     for (log, outcome) in logs.into_iter().zip(outcomes.by_ref()) {
-                        if self.referenced.is_some() {
-                            let h = self.reference_hash(&log.bucket, &log.key);
-                            if let Some(r) = &mut self.referenced {
-                                r.insert(h);
-                            }
+                        if let Some(r) = &mut self.referenced {
+                            r.insert(&log.bucket, &log.key);
                         }
                         if outcome == LogOutcome::Valid && !run.options.keep_valid_logs {
                             self.omitted_valid_logs += 1;
@@ -557,18 +573,13 @@ impl Run<'_> {
             entries,
             omitted_valid_logs,
             referenced,
-            hasher,
             windows,
             found_start,
             found_end,
             ..
         } = out;
         if let Some(referenced) = &referenced {
-            let is_referenced = |bucket: &str, key: &str| {
-                use std::hash::BuildHasher;
-                referenced.contains(&hasher.hash_one((bucket, key)))
-            };
-            self.find_unreferenced_logs(&windows, &is_referenced, &mut findings)?;
+            self.find_unreferenced_logs(&windows, referenced, &mut findings)?;
         }
         Ok(Report {
             trail_arn: trail_arn.to_owned(),
@@ -666,16 +677,8 @@ impl Run<'_> {
     }
 
     fn fetch(&self, bucket: &str, key: &str) -> Fetched {
-        let fetched = self.fetch_uncounted(bucket, key);
-        if let Some(p) = self.options.progress.as_deref() {
-            p.digest_fetched();
-        }
-        fetched
-    }
-
-    fn fetch_uncounted(&self, bucket: &str, key: &str) -> Fetched {
         // Compressed digests are far smaller than inflated ones; the inflated limit bounds both.
-        match self
+        let fetched = match self
             .store
             .get(bucket, key, self.options.limits.max_digest_bytes)
         {
@@ -688,7 +691,11 @@ impl Run<'_> {
                 Ok(parsed) => Fetched::Parsed(Box::new(parsed), object.metadata),
                 Err(e) => Fetched::Format(e.to_string()),
             },
+        };
+        if let Some(p) = self.options.progress.as_deref() {
+            p.digest_fetched();
         }
+        fetched
     }
 
     /// Walks one chain (standard or backfill) from the newest listed digest, following
@@ -864,7 +871,7 @@ impl Run<'_> {
     fn find_unreferenced_logs(
         &self,
         windows: &[(DateTime<Utc>, DateTime<Utc>)],
-        is_referenced: &dyn Fn(&str, &str) -> bool,
+        referenced: &References,
         findings: &mut Vec<Finding>,
     ) -> Result<(), Error> {
         // A log file's name carries its delivery minute; stay clear of window edges, where a
@@ -892,7 +899,9 @@ impl Run<'_> {
                 let folder = format!("{prefix}{}/", day.format("%Y/%m/%d"));
                 self.store.list(bucket, &folder, "", &mut |key| {
                     if let Some(t) = self.chain.log_key_time(key) {
-                        if t >= lo && t + Duration::minutes(1) <= hi && !is_referenced(bucket, key)
+                        if t >= lo
+                            && t + Duration::minutes(1) <= hi
+                            && !referenced.contains(bucket, key)
                         {
                             findings.push(Finding::UnreferencedLog {
                                 bucket: bucket.clone(),
