@@ -13,7 +13,7 @@
 # Options: --reps N, --sizes "small week 100k bigfiles", --no-micro, --no-e2e.
 # Writes benches/results/<small|full>.md (raw data in target/bench-results/<mode>/); generated
 # trails are kept in target/bench-data/ and reused while their parameters do not change.
-# Needs: cargo, python3 (pip installs awscli==1.45.11 if missing), GNU time (/usr/bin/time).
+# Needs: cargo, python3 (pip installs awscli==1.46.3 if missing), GNU time (/usr/bin/time).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 ROOT=$PWD
@@ -79,8 +79,8 @@ if [ ! -x /usr/bin/time ]; then
   [ -x /usr/bin/time ] || die "GNU time (/usr/bin/time) is needed: apt-get install time"
 fi
 if [ "$E2E" = 1 ]; then
-  if ! python3 -c 'import awscli, sys; sys.exit(0 if awscli.__version__ == "1.45.11" else 1)' 2>/dev/null; then
-    python3 -m pip install --quiet --disable-pip-version-check awscli==1.45.11
+  if ! python3 -c 'import awscli, sys; sys.exit(0 if awscli.__version__ == "1.46.3" else 1)' 2>/dev/null; then
+    python3 -m pip install --quiet --disable-pip-version-check awscli==1.46.3
   fi
   if command -v pyenv >/dev/null 2>&1; then pyenv rehash || true; fi
   export PATH="$PATH:$(python3 -c 'import sysconfig; print(sysconfig.get_path("scripts"))')"

@@ -7,7 +7,7 @@
 For scenarios marked "aws_cli_compatible", the expected output is the AWS CLI's own (the real
 validate-logs code run by tools/awscli_oracle.py); for the others, where trailproof is
 deliberately stricter, it is trailproof's, to be reviewed by hand in the diff.
-Needs `pip install awscli==1.45.11` and a built `target/debug/trailproof`.
+Needs `pip install awscli==1.46.3` and a built `target/debug/trailproof`.
 """
 import json
 import os
@@ -31,7 +31,7 @@ def run_oracle(path, s):
     archive = os.path.join(path, "archive")
     cmd = [sys.executable, os.path.join(ROOT, "tools", "awscli_oracle.py"),
            "--bucket", f"{s['bucket']}={archive}",
-           "--public-keys", os.path.join(archive, "public-keys.json")]
+           "--public-keys", os.path.join(path, "public-keys.json")]
     for entry in sorted(os.listdir(path)):
         if entry.startswith("bucket-"):
             cmd += ["--bucket", f"{entry[len('bucket-'):]}={os.path.join(path, entry)}"]
@@ -40,7 +40,8 @@ def run_oracle(path, s):
 
 
 def run_trailproof(path, s):
-    cmd = [TRAILPROOF, "validate", "--archive", os.path.join(path, "archive")]
+    cmd = [TRAILPROOF, "validate", "--archive", os.path.join(path, "archive"),
+           "--public-keys", os.path.join(path, "public-keys.json")]
     for entry in sorted(os.listdir(path)):
         if entry.startswith("bucket-"):
             cmd += ["--archive-bucket", f"{entry[len('bucket-'):]}={os.path.join(path, entry)}"]

@@ -81,6 +81,21 @@ impl PublicKeySource for CloudTrailKeys {
             .insert(cache_key, keys.clone());
         Ok(keys)
     }
+
+    fn describe(&self) -> String {
+        "CloudTrail ListPublicKeys".to_owned()
+    }
+
+    fn warnings(&self) -> Vec<String> {
+        let cache = self.cache.lock().unwrap_or_else(PoisonError::into_inner);
+        let mut all: Vec<String> = cache
+            .values()
+            .flat_map(|k| k.warnings().iter().cloned())
+            .collect();
+        all.sort();
+        all.dedup();
+        all
+    }
 }
 
 fn to_smithy(t: DateTime<Utc>) -> SmithyTime {
@@ -104,7 +119,7 @@ pub async fn list_public_keys(
         reason,
     };
     let client = ctx.cloudtrail_client(region);
-    let mut set = KeySet::new();
+    let mut set = KeySet::new().with_source(format!("CloudTrail ListPublicKeys in {region}"));
     let mut token: Option<String> = None;
     let mut index = 0usize;
     for _ in 0..MAX_KEY_PAGES {
@@ -119,20 +134,37 @@ pub async fn list_public_keys(
         for entry in page.public_key_list() {
             let i = index;
             index += 1;
-            let der = entry
-                .value()
-                .ok_or_else(|| fail(format!("PublicKeyList[{i}]: no Value")))?;
-            let mut key = PublicKey::from_der(der.as_ref())
-                .map_err(|e| fail(format!("PublicKeyList[{i}]: {e}")))?;
+            // A key that cannot be used is left out with a warning: only the digests naming
+            // it are affected ("public key not found").
+            let mut left_out = |reason: String| {
+                set.push_warning(format!(
+                    "public keys ListPublicKeys in {region}: PublicKeyList[{i}] left out: {reason}"
+                ))
+            };
+            let Some(der) = entry.value() else {
+                left_out("no Value".to_owned());
+                continue;
+            };
+            let mut key = match PublicKey::from_der(der.as_ref()) {
+                Ok(key) => key,
+                Err(e) => {
+                    left_out(e.to_string());
+                    continue;
+                }
+            };
             let computed = fingerprint(der.as_ref());
             match entry.fingerprint() {
                 Some(given) if given.eq_ignore_ascii_case(&computed) => {}
                 Some(given) => {
-                    return Err(fail(format!(
-                        "PublicKeyList[{i}]: Fingerprint {given} does not match its key (MD5 {computed})"
-                    )))
+                    left_out(format!(
+                        "Fingerprint {given} does not match its key (MD5 {computed})"
+                    ));
+                    continue;
                 }
-                None => return Err(fail(format!("PublicKeyList[{i}]: no Fingerprint"))),
+                None => {
+                    left_out("no Fingerprint".to_owned());
+                    continue;
+                }
             }
             key.validity_start = entry.validity_start_time().and_then(to_chrono);
             key.validity_end = entry.validity_end_time().and_then(to_chrono);

@@ -136,7 +136,7 @@ fn aws_cli_validates_what_the_test_servers_serve() {
             std::env::var_os("CI").is_none(),
             "CI is set but `aws` is not on PATH"
         );
-        eprintln!("skipped: `aws` is not on PATH (pip install awscli==1.45.11)");
+        eprintln!("skipped: `aws` is not on PATH (pip install awscli==1.46.3)");
         return;
     };
     let clean = TrailBuilder::new().hours(HOURS).build();

@@ -1,11 +1,10 @@
 //! `validate --archive`: a local copy of the bucket, keys from a `list-public-keys` file.
 
 use std::fs;
-use std::io;
 use std::ops::ControlFlow;
 use std::path::{Path, PathBuf};
 
-use trailproof::{Chain, Error, KeySet, LocalDirStore, ObjectStore};
+use trailproof::{Chain, Error, KeySet, LocalDirStore, ObjectStore, PublicKeySource};
 
 use crate::cli::ValidateArgs;
 use crate::output::{clean_prefix, execute, Job, Range};
@@ -34,7 +33,7 @@ pub fn validate(args: ValidateArgs) -> Result<u8, Error> {
         .unwrap_or_else(|| arn.account_id.clone());
     let prefix = match &sel.s3_prefix {
         Some(p) => clean_prefix(Some(p)),
-        None => detect_prefix(&dir),
+        None => detect_prefix(&dir)?,
     };
     let organization_id = match &sel.organization_id {
         Some(o) => Some(o.clone()),
@@ -51,7 +50,9 @@ pub fn validate(args: ValidateArgs) -> Result<u8, Error> {
     };
     chain.bucket = match &sel.s3_bucket {
         Some(b) => b.clone(),
-        None => infer_bucket(&dir, &chain)?.unwrap_or_else(|| dir_name(&dir)),
+        None => infer_bucket(&dir, &chain)
+            .map_err(|e| local_error(&dir, e))?
+            .unwrap_or_else(|| dir_name(&dir)),
     };
     let mut store = LocalDirStore::new().with_bucket(&chain.bucket, &dir);
     // Buckets a mirror copied beside the digest bucket.
@@ -70,14 +71,44 @@ pub fn validate(args: ValidateArgs) -> Result<u8, Error> {
         };
         store = store.with_bucket(name, path);
     }
-    let keys_path = args
-        .public_keys
-        .clone()
-        .unwrap_or_else(|| dir.join("public-keys.json"));
-    let keys = load_keys(&keys_path, args.public_keys.is_none())?;
+    let file_keys;
+    let fetched_keys;
+    let keys: &dyn PublicKeySource = match (&args.public_keys, args.fetch_public_keys) {
+        (Some(path), _) => {
+            let mut roots = vec![dir.clone()];
+            roots.extend(
+                args.archive_bucket
+                    .iter()
+                    .filter_map(|m| m.split_once('=').map(|(_, p)| PathBuf::from(p))),
+            );
+            let inside = inside_any(path, &roots);
+            if inside {
+                eprintln!(
+                    "trailproof: warning: the public keys {} lie inside the archive being validated: trust then rests on the archive itself (whoever can change the archive can add keys)",
+                    path.display()
+                );
+            }
+            let mut set = load_keys(path)?;
+            if inside {
+                let source = format!("{} (inside the archive)", set.source());
+                set = set.with_source(source);
+            }
+            file_keys = set;
+            &file_keys
+        }
+        (None, true) => {
+            fetched_keys = crate::live::fetch_keys(sel, &range)?;
+            &fetched_keys.keys
+        }
+        (None, false) => {
+            return Err(Error::Config(
+                "no public keys: pass --public-keys FILE (the output of `aws cloudtrail list-public-keys`, obtained apart from the archive) or --fetch-public-keys (CloudTrail's ListPublicKeys, with any AWS account's credentials)".to_owned(),
+            ))
+        }
+    };
     let job = Job {
         store: &store,
-        keys: &keys,
+        keys,
         chain,
         parallelism: sel.parallelism(),
         check_unreferenced_logs: true,
@@ -85,16 +116,33 @@ pub fn validate(args: ValidateArgs) -> Result<u8, Error> {
     execute(&range, sel, job, args.verbose, args.format)
 }
 
-fn load_keys(path: &Path, defaulted: bool) -> Result<KeySet, Error> {
+/// True when `path` lies inside one of `roots` (both resolved, so links and `..` cannot hide it).
+fn inside_any(path: &Path, roots: &[PathBuf]) -> bool {
+    let Ok(path) = path.canonicalize() else {
+        return false;
+    };
+    roots
+        .iter()
+        .filter_map(|r| r.canonicalize().ok())
+        .any(|root| path.starts_with(root))
+}
+
+fn load_keys(path: &Path) -> Result<KeySet, Error> {
     let bytes = fs::read(path).map_err(|e| Error::PublicKeys {
         source_name: path.display().to_string(),
-        reason: if defaulted && e.kind() == io::ErrorKind::NotFound {
-            "not found: pass --public-keys FILE with the output of `aws cloudtrail list-public-keys --start-time …`".to_owned()
-        } else {
-            e.to_string()
-        },
+        reason: e.to_string(),
     })?;
     KeySet::from_list_public_keys_json(&bytes, &path.display().to_string())
+}
+
+/// An error met while reading the archive before its bucket is known, naming the local path.
+fn local_error(dir: &Path, e: Error) -> Error {
+    match e {
+        Error::Store(trailproof::StoreError::Unreadable { key, cause, .. }) => {
+            Error::Config(format!("{}: {cause}", dir.join(key).display()))
+        }
+        other => Error::Config(format!("--archive {}: {other}", dir.display())),
+    }
 }
 
 fn dir_name(dir: &Path) -> String {
@@ -105,15 +153,27 @@ fn dir_name(dir: &Path) -> String {
 }
 
 /// When the archive does not start with `AWSLogs/`, finds the one prefix under which it does.
-fn detect_prefix(dir: &Path) -> Option<String> {
-    if dir.join("AWSLogs").is_dir() {
-        return None;
-    }
+/// Two candidates are an error naming both: which trail to check is the user's choice.
+fn detect_prefix(dir: &Path) -> Result<Option<String>, Error> {
     let mut found = Vec::new();
+    if dir.join("AWSLogs").is_dir() {
+        found.push(PathBuf::new());
+    }
     find_awslogs(dir, PathBuf::new(), 0, &mut found);
+    found.sort();
     match found.as_slice() {
-        [one] => Some(one.to_string_lossy().replace('\\', "/")),
-        _ => None,
+        [] => Ok(None),
+        [one] if one.as_os_str().is_empty() => Ok(None),
+        [one] => Ok(Some(one.to_string_lossy().replace('\\', "/"))),
+        [a, b, ..] => {
+            let show = |p: &PathBuf| dir.join(p).join("AWSLogs").display().to_string();
+            Err(Error::Config(format!(
+                "--archive {}: AWSLogs/ found under more than one prefix ({} and {}): name the one to check with --s3-prefix",
+                dir.display(),
+                show(a),
+                show(b)
+            )))
+        }
     }
 }
 
@@ -129,6 +189,10 @@ fn find_awslogs(dir: &Path, rel: PathBuf, depth: usize, found: &mut Vec<PathBuf>
             continue;
         }
         let name = entry.file_name();
+        // Other buckets a mirror copied hold their own AWSLogs/: not a prefix of this one.
+        if depth == 0 && name == trailproof::store::OTHER_BUCKETS_DIR {
+            continue;
+        }
         if name == "AWSLogs" {
             if !rel.as_os_str().is_empty() {
                 found.push(rel.clone());

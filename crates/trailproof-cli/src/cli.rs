@@ -94,8 +94,17 @@ pub struct Selection {
     pub concurrency: u16,
     /// Worker threads (0: one per core, 1: serial); in live mode they hash what the requests
     /// bring.
-    #[arg(long, default_value_t = 0)]
-    pub threads: usize,
+    #[arg(long, default_value_t = 0, value_parser = clap::value_parser!(u16).range(0..=1024))]
+    pub threads: u16,
+    /// Largest digest file read, in bytes, as stored and inflated; a larger one is NOT CHECKED
+    /// (exit 2), never called invalid.
+    #[arg(long, value_name = "BYTES", default_value_t = trailproof::digest::DEFAULT_MAX_DIGEST_BYTES,
+          value_parser = clap::value_parser!(u64).range(1024..=(16u64 << 30)))]
+    pub max_digest_size: u64,
+    /// Largest number of log files one digest may list; a digest listing more is NOT CHECKED.
+    #[arg(long, value_name = "N", default_value_t = 2_000_000,
+          value_parser = clap::value_parser!(u64).range(1..=100_000_000))]
+    pub max_digest_entries: u64,
     /// No progress display (it is shown only when stderr is a terminal, and never with
     /// --format json).
     #[arg(long)]
@@ -108,8 +117,16 @@ impl Selection {
         match self.threads {
             1 => trailproof::Parallelism::Serial,
             0 => trailproof::Parallelism::Auto,
-            n => trailproof::Parallelism::Threads(n),
+            n => trailproof::Parallelism::Threads(usize::from(n)),
         }
+    }
+
+    /// The digest size limits the flags ask for.
+    pub fn limits(&self) -> trailproof::digest::Limits {
+        trailproof::digest::Limits::new(
+            self.max_digest_size,
+            usize::try_from(self.max_digest_entries).unwrap_or(usize::MAX),
+        )
     }
 }
 
@@ -127,10 +144,14 @@ pub struct ValidateArgs {
     /// Another bucket of the archive, named by `s3Bucket` in digests (repeatable).
     #[arg(long, value_name = "NAME=DIR", requires = "archive")]
     pub archive_bucket: Vec<String>,
-    /// Public keys: the JSON output of `aws cloudtrail list-public-keys` (default in archive
-    /// mode: DIR/public-keys.json).
+    /// Public keys: the JSON output of `aws cloudtrail list-public-keys`, obtained apart from
+    /// the archive (trust rests on this file). Archive mode needs this or --fetch-public-keys.
     #[arg(long, value_name = "FILE", requires = "archive")]
     pub public_keys: Option<PathBuf>,
+    /// Archive mode: get the public keys from CloudTrail's ListPublicKeys (any AWS account can
+    /// read them; uses the usual AWS credentials, --profile and --region).
+    #[arg(long, requires = "archive", conflicts_with = "public_keys")]
+    pub fetch_public_keys: bool,
     /// Output format.
     #[arg(long, value_enum, default_value = "text")]
     pub format: Format,

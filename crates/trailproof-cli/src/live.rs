@@ -71,6 +71,23 @@ fn connect(sel: &Selection, range: &Range) -> Result<Live, Error> {
     Ok(Live { rt, ctx, chain })
 }
 
+/// CloudTrail's keys for archive mode (`--fetch-public-keys`), with the runtime they need.
+pub struct FetchedKeys {
+    _rt: tokio::runtime::Runtime,
+    pub keys: CloudTrailKeys,
+}
+
+pub fn fetch_keys(sel: &Selection, range: &Range) -> Result<FetchedKeys, Error> {
+    let rt = trailproof_aws::runtime()?;
+    let region = sel
+        .region
+        .clone()
+        .unwrap_or_else(|| range.arn.region.clone());
+    let ctx = rt.block_on(AwsContext::load(sel.profile.as_deref(), Some(&region)))?;
+    let keys = CloudTrailKeys::new(&ctx, rt.handle().clone())?;
+    Ok(FetchedKeys { _rt: rt, keys })
+}
+
 pub fn validate(args: ValidateArgs) -> Result<u8, Error> {
     let range = Range::parse(&args.selection)?;
     let live = connect(&args.selection, &range)?;

@@ -1,13 +1,18 @@
-//! Shared by every mode: the selection's times and options, and printing the report.
+//! Shared by every mode: the selection's times and options, running the job, and writing the
+//! report as the walk produces it.
 
-use std::io::{self, Write};
-use std::sync::Arc;
+use std::fs::File;
+use std::io::{self, BufRead, BufReader, BufWriter, Seek, Write};
+use std::sync::{Arc, Mutex, PoisonError};
 
-use chrono::{DateTime, Utc};
+use chrono::{DateTime, Duration, Utc};
+use serde_json::Value;
+use trailproof::report::{chains_json_fields, entry_json, entry_line};
 use trailproof::state::chain_id;
 use trailproof::{
-    discover_chains, time, validate_chains, Chain, Discovery, Error, Head, ObjectStore, Options,
-    Parallelism, PublicKeySource, Report, State, TrailArn, Verdict,
+    discover_chains, time, validate_chains, Chain, Discovery, EntrySink, Error, Head,
+    ObjectStore, Options, Parallelism, PublicKeySource, Report, State, TextWriter, TrailArn,
+    Verdict,
 };
 
 use crate::cli::{Format, Selection};
@@ -73,8 +78,8 @@ pub struct Job<'a> {
     pub check_unreferenced_logs: bool,
 }
 
-/// Runs a job as the flags ask (one chain or all found; incremental with --state), prints the
-/// report and returns the exit status.
+/// Runs a job as the flags ask (one chain or all found; incremental with --state), writes the
+/// report as the walk produces it, then saves the state, and returns the exit status.
 pub fn execute(
     range: &Range,
     sel: &Selection,
@@ -85,53 +90,43 @@ pub fn execute(
     let discover =
         sel.all_accounts || sel.all_regions || sel.accounts.is_some() || sel.regions.is_some();
     let chains = if discover {
-        let accounts = match (&sel.accounts, sel.all_accounts) {
-            (Some(list), _) => Some(list.clone()),
-            (None, true) => None,
-            (None, false) => Some(vec![job.chain.account_id.clone()]),
-        };
-        let regions = match (&sel.regions, sel.all_regions) {
-            (Some(list), _) => Some(list.clone()),
-            (None, true) => None,
-            (None, false) => Some(vec![job.chain.source_region.clone()]),
-        };
-        let discovery = Discovery::new(
-            &job.chain.bucket,
-            job.chain.prefix.as_deref(),
-            &job.chain.trail_name,
-            &job.chain.home_region,
-        )
-        .accounts(accounts)
-        .regions(regions);
-        // An organization named on the command line or found for the trail narrows the search.
-        let found = discover_chains(job.store, &discovery)?;
-        match &job.chain.organization_id {
-            Some(org) => found
-                .into_iter()
-                .filter(|c| c.organization_id.as_deref() == Some(org.as_str()))
-                .collect(),
-            None => found,
-        }
+        discover_selected(sel, &job)?
     } else {
         vec![job.chain.clone()]
     };
-    let mut state = match &sel.state {
+    let loaded = match &sel.state {
         Some(path) => Some(State::load(path, &range.arn.arn)?),
         None => None,
     };
-    let runs: Vec<(Chain, Option<Head>)> = chains
-        .into_iter()
-        .map(|c| {
-            let head = state
-                .as_ref()
-                .and_then(|s| s.heads.get(&chain_id(&c)).cloned());
-            (c, head)
-        })
-        .collect();
+    let now = Utc::now();
+    let mut runs: Vec<(Chain, Option<Head>)> = Vec::new();
+    for c in chains {
+        let head = loaded
+            .as_ref()
+            .and_then(|s| s.heads.get(&chain_id(&c)).cloned());
+        if let Some(h) = &head {
+            // A head the run cannot have reached would make the run check nothing and say so
+            // valid: the file is not of this trail's history as this run sees it.
+            if h.end_time > range.end || h.end_time > now {
+                return Err(Error::Config(format!(
+                    "state file {}: the head of {} ends at {}, after {} (the run's end, or now): nothing would be checked",
+                    sel.state.as_deref().map(|p| p.display().to_string()).unwrap_or_default(),
+                    chain_id(&c),
+                    time::display(h.end_time),
+                    time::display(range.end.min(now)),
+                )));
+            }
+        }
+        runs.push((c, head));
+    }
+    if discover && runs.is_empty() {
+        return print_no_chains(range, format);
+    }
 
     let bar = Bar::start(sel.no_progress, format);
     let mut options = Options::new(range.start, range.end)
         .parallelism(job.parallelism)
+        .limits(sel.limits())
         .check_unreferenced_logs(job.check_unreferenced_logs)
         // The text report lists valid files only with --verbose; not keeping them otherwise
         // keeps memory flat however many log files the range holds.
@@ -139,30 +134,353 @@ pub fn execute(
     if let Some(bar) = &bar {
         options = options.progress(bar.clone() as Arc<dyn trailproof::Progress>);
     }
+    let writer = Arc::new(Mutex::new(TextWriter::new(
+        io::stdout(),
+        io::stderr(),
+        verbose,
+    )));
+    // What the header names: the range validated, after the heads of an incremental run.
+    let header_start = runs
+        .iter()
+        .map(|(_, h)| match h {
+            Some(h) => range.start.max(h.end_time + Duration::seconds(1)),
+            None => range.start,
+        })
+        .min()
+        .unwrap_or(range.start);
+    lock(&writer).header(&range.arn.arn, header_start, range.end);
+    let spools = Spools::new(runs.len());
+    let factory: Arc<trailproof::SinkFactory> = {
+        let (writer, bar, spools) = (writer.clone(), bar.clone(), spools.clone());
+        Arc::new(move |index| -> Box<dyn EntrySink> {
+            // The first chain is written as it is walked; the others wait in a spool file
+            // (never in memory) until the chains before them are written.
+            match format {
+                Format::Text if index == 0 => Box::new(Direct {
+                    writer: writer.clone(),
+                    bar: bar.clone(),
+                }),
+                _ => Box::new(spools.sink(index, format, verbose)),
+            }
+        })
+    };
+    options = options.stream_entries(factory);
     let reports = validate_chains(job.store, job.keys, &runs, &range.arn.arn, &options);
     if let Some(bar) = &bar {
         bar.finish();
     }
     let reports = reports?;
+    for warning in job.keys.warnings() {
+        eprintln!("trailproof: warning: {warning}");
+    }
 
-    if let (Some(state), Some(path)) = (state.as_mut(), &sel.state) {
+    let written = match format {
+        Format::Text => {
+            let mut w = lock(&writer);
+            spools.replay_text(1, &mut w).and_then(|()| {
+                if discover {
+                    match Report::totals(&reports) {
+                        Some(totals) => w.finish(&totals, &reports),
+                        None => Ok(()),
+                    }
+                } else {
+                    match reports.first() {
+                        Some(r) => w.finish(r, &[]),
+                        None => Ok(()),
+                    }
+                }
+            })
+        }
+        Format::Json => write_json(&reports, discover, &spools),
+    };
+    written.map_err(|e| Error::Config(format!("cannot write the report: {e}")))?;
+    let verdict = if discover {
+        Report::totals(&reports).map_or(Verdict::Incomplete, |r| r.verdict())
+    } else {
+        reports.first().map_or(Verdict::Incomplete, Report::verdict)
+    };
+    let mut code = verdict.exit_code() as u8;
+
+    // The state is saved after the report: a state that cannot be written must not hide what
+    // was found. It only moves for chains found valid, and is written only when a head moved.
+    if let (Some(before), Some(path)) = (loaded, &sel.state) {
+        let mut after = before.clone();
         for report in &reports {
             if report.verdict() == Verdict::Valid {
                 if let Some(head) = &report.new_head {
-                    state.heads.insert(chain_id(&report.chain), head.clone());
+                    after.heads.insert(chain_id(&report.chain), head.clone());
                 }
             }
         }
-        state.save(path)?;
-    }
-    if discover {
-        print_chains(&reports, verbose, format)
-    } else {
-        match reports.first() {
-            Some(report) => print(report, verbose, format),
-            None => Err(Error::Config("no report".to_owned())),
+        if after != before || !path.exists() {
+            if let Err(e) = after.save(path) {
+                eprintln!("trailproof: error: {e}");
+                if code != 1 {
+                    code = 2;
+                }
+            }
         }
     }
+    Ok(code)
+}
+
+/// The chains discovery finds for the selection. A named account or region with no chain is
+/// said on stderr: a filter that matches nothing checks nothing.
+fn discover_selected(sel: &Selection, job: &Job<'_>) -> Result<Vec<Chain>, Error> {
+    let accounts = match (&sel.accounts, sel.all_accounts) {
+        (Some(list), _) => Some(list.clone()),
+        (None, true) => None,
+        (None, false) => Some(vec![job.chain.account_id.clone()]),
+    };
+    let regions = match (&sel.regions, sel.all_regions) {
+        (Some(list), _) => Some(list.clone()),
+        (None, true) => None,
+        (None, false) => Some(vec![job.chain.source_region.clone()]),
+    };
+    let discovery = Discovery::new(
+        &job.chain.bucket,
+        job.chain.prefix.as_deref(),
+        &job.chain.trail_name,
+        &job.chain.home_region,
+    )
+    .accounts(accounts.clone())
+    .regions(regions.clone());
+    // An organization named on the command line or found for the trail narrows the search.
+    let found: Vec<Chain> = discover_chains(job.store, &discovery)?
+        .into_iter()
+        .filter(|c| match &job.chain.organization_id {
+            Some(org) => c.organization_id.as_deref() == Some(org.as_str()),
+            None => true,
+        })
+        .collect();
+    for (flag, wanted, has) in [
+        (
+            "--accounts",
+            sel.accounts.as_ref(),
+            &(|c: &Chain, a: &str| c.account_id == a) as &dyn Fn(&Chain, &str) -> bool,
+        ),
+        (
+            "--regions",
+            sel.regions.as_ref(),
+            &(|c: &Chain, r: &str| c.source_region == r),
+        ),
+    ] {
+        for name in wanted.into_iter().flatten() {
+            if !found.iter().any(|c| has(c, name)) {
+                eprintln!(
+                    "trailproof: warning: {flag} {}: no digest chain of the trail found",
+                    trailproof::report::escape_controls(name)
+                );
+            }
+        }
+    }
+    Ok(found)
+}
+
+/// Discovery found nothing: nothing was checked, which is never valid.
+fn print_no_chains(range: &Range, format: Format) -> Result<u8, Error> {
+    let verdict = Verdict::Incomplete;
+    let write = || -> io::Result<()> {
+        let mut out = io::stdout().lock();
+        match format {
+            Format::Text => {
+                writeln!(
+                    out,
+                    "Validating log files for trail {} between {} and {}\n",
+                    trailproof::report::escape_controls(&range.arn.arn),
+                    time::display(range.start),
+                    time::display(range.end)
+                )?;
+                writeln!(out, "No chains found: nothing was checked")?;
+            }
+            Format::Json => {
+                let doc = serde_json::json!({
+                    "version": trailproof::report::JSON_VERSION,
+                    "trail_arn": range.arn.arn,
+                    "requested": {"start": time::display(range.start), "end": time::display(range.end)},
+                    "chains": [],
+                    "verdict": verdict.as_str(),
+                    "exit_code": verdict.exit_code(),
+                });
+                serde_json::to_writer_pretty(&mut out, &doc)?;
+                writeln!(out)?;
+            }
+        }
+        out.flush()
+    };
+    write().map_err(|e| Error::Config(format!("cannot write the report: {e}")))?;
+    Ok(verdict.exit_code() as u8)
+}
+
+fn lock<T>(m: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
+    m.lock().unwrap_or_else(PoisonError::into_inner)
+}
+
+type Writer = TextWriter<io::Stdout, io::Stderr>;
+
+/// Writes a chain's lines as they come (the first chain of a text report).
+struct Direct {
+    writer: Arc<Mutex<Writer>>,
+    bar: Option<Arc<Bar>>,
+}
+
+impl EntrySink for Direct {
+    fn entry(&mut self, entry: &trailproof::Entry) -> io::Result<()> {
+        let mut w = lock(&self.writer);
+        let verbose = w.verbose();
+        let Some((is_error, line)) = entry_line(entry, verbose) else {
+            return Ok(());
+        };
+        match &self.bar {
+            Some(bar) => bar.suspend(|| w.line(is_error, &line)),
+            None => w.line(is_error, &line),
+        }
+    }
+}
+
+/// One anonymous temporary file per chain, holding its entries until they are written.
+#[derive(Clone)]
+struct Spools {
+    files: Arc<Vec<Mutex<Option<File>>>>,
+}
+
+impl Spools {
+    fn new(n: usize) -> Self {
+        Spools {
+            files: Arc::new((0..n).map(|_| Mutex::new(None)).collect()),
+        }
+    }
+
+    fn sink(&self, index: usize, format: Format, verbose: bool) -> SpoolSink {
+        let file = tempfile::tempfile().and_then(|f| {
+            let kept = f.try_clone()?;
+            if let Some(slot) = self.files.get(index) {
+                *lock(slot) = Some(kept);
+            }
+            Ok(f)
+        });
+        SpoolSink {
+            file: file.map(BufWriter::new),
+            format,
+            verbose,
+        }
+    }
+
+    fn for_each_line(
+        &self,
+        index: usize,
+        mut f: impl FnMut(&str) -> io::Result<()>,
+    ) -> io::Result<()> {
+        let Some(slot) = self.files.get(index) else {
+            return Ok(());
+        };
+        let Some(mut file) = lock(slot).take() else {
+            return Ok(());
+        };
+        file.rewind()?;
+        for line in BufReader::new(file).lines() {
+            f(&line?)?;
+        }
+        Ok(())
+    }
+
+    /// Writes the text lines of chains `from..` in order.
+    fn replay_text(&self, from: usize, w: &mut Writer) -> io::Result<()> {
+        for index in from..self.files.len() {
+            self.for_each_line(index, |line| {
+                let (kind, text) = line.split_at(1.min(line.len()));
+                w.line(kind == "E", text)
+            })?;
+        }
+        Ok(())
+    }
+}
+
+/// Spools one chain's entries: a line per entry, `E`/`O` + the text line, or its JSON.
+struct SpoolSink {
+    file: io::Result<BufWriter<File>>,
+    format: Format,
+    verbose: bool,
+}
+
+impl EntrySink for SpoolSink {
+    fn entry(&mut self, entry: &trailproof::Entry) -> io::Result<()> {
+        let file = match &mut self.file {
+            Ok(f) => f,
+            Err(e) => return Err(io::Error::new(e.kind(), format!("temporary file: {e}"))),
+        };
+        match self.format {
+            Format::Text => {
+                if let Some((is_error, line)) = entry_line(entry, self.verbose) {
+                    writeln!(file, "{}{line}", if is_error { "E" } else { "O" })?;
+                }
+            }
+            Format::Json => {
+                serde_json::to_writer(&mut *file, &entry_json(entry))?;
+                writeln!(file)?;
+            }
+        }
+        Ok(())
+    }
+}
+
+impl Drop for SpoolSink {
+    fn drop(&mut self) {
+        if let Ok(f) = &mut self.file {
+            let _ = f.flush();
+        }
+    }
+}
+
+/// Writes `fields` as the start of a JSON object (`{"k":v,...`), without closing it.
+fn open_object(out: &mut dyn Write, fields: &serde_json::Map<String, Value>) -> io::Result<()> {
+    write!(out, "{{")?;
+    for (i, (k, v)) in fields.iter().enumerate() {
+        if i > 0 {
+            write!(out, ",")?;
+        }
+        serde_json::to_writer(&mut *out, k)?;
+        write!(out, ":")?;
+        serde_json::to_writer(&mut *out, v)?;
+    }
+    Ok(())
+}
+
+/// One chain's JSON report with its spooled entries.
+fn write_chain_json(
+    out: &mut dyn Write,
+    report: &Report,
+    spools: &Spools,
+    index: usize,
+) -> io::Result<()> {
+    open_object(out, &report.json_fields())?;
+    write!(out, ",\"entries\":[")?;
+    let mut first = true;
+    spools.for_each_line(index, |line| {
+        write!(out, "{}\n{line}", if first { "" } else { "," })?;
+        first = false;
+        Ok(())
+    })?;
+    write!(out, "\n]}}")
+}
+
+/// The JSON report: one chain's document, or the totals with every chain's document (each
+/// entry once).
+fn write_json(reports: &[Report], discover: bool, spools: &Spools) -> io::Result<()> {
+    let mut out = BufWriter::new(io::stdout().lock());
+    if discover {
+        open_object(&mut out, &chains_json_fields(reports))?;
+        write!(out, ",\"chains\":[")?;
+        for (i, r) in reports.iter().enumerate() {
+            write!(out, "{}\n", if i == 0 { "" } else { "," })?;
+            write_chain_json(&mut out, r, spools, i)?;
+        }
+        write!(out, "\n]}}")?;
+    } else if let Some(r) = reports.first() {
+        write_chain_json(&mut out, r, spools, 0)?;
+    }
+    writeln!(out)?;
+    out.flush()
 }
 
 /// `--s3-prefix` without its slashes (the AWS CLI would list nothing with them).
@@ -170,42 +488,4 @@ pub fn clean_prefix(prefix: Option<&str>) -> Option<String> {
     prefix
         .map(|p| p.trim_matches('/').to_owned())
         .filter(|p| !p.is_empty())
-}
-
-/// Prints the report and returns the exit status.
-pub fn print(report: &Report, verbose: bool, format: Format) -> Result<u8, Error> {
-    let write = || -> io::Result<()> {
-        let stdout = io::stdout();
-        let mut out = stdout.lock();
-        match format {
-            Format::Text => report.write_text(verbose, &mut out, &mut io::stderr().lock())?,
-            Format::Json => {
-                serde_json::to_writer_pretty(&mut out, &report.to_json())?;
-                writeln!(out)?;
-            }
-        }
-        out.flush()
-    };
-    write().map_err(|e| Error::Config(format!("cannot write the report: {e}")))?;
-    Ok(report.verdict().exit_code() as u8)
-}
-
-/// Prints several chains' reports (per-chain lines, then the totals).
-pub fn print_chains(reports: &[Report], verbose: bool, format: Format) -> Result<u8, Error> {
-    let write = || -> io::Result<()> {
-        let stdout = io::stdout();
-        let mut out = stdout.lock();
-        match format {
-            Format::Text => {
-                Report::write_text_chains(reports, verbose, &mut out, &mut io::stderr().lock())?
-            }
-            Format::Json => {
-                serde_json::to_writer_pretty(&mut out, &Report::chains_to_json(reports))?;
-                writeln!(out)?;
-            }
-        }
-        out.flush()
-    };
-    write().map_err(|e| Error::Config(format!("cannot write the report: {e}")))?;
-    Ok(Report::merged(reports).map_or(0, |r| r.verdict().exit_code()) as u8)
 }

@@ -43,6 +43,11 @@ impl Bar {
         }))
     }
 
+    /// Runs `f` (which prints) with the display hidden.
+    pub fn suspend<R>(&self, f: impl FnOnce() -> R) -> R {
+        self.multi.suspend(f)
+    }
+
     /// Removes the display before the report is printed.
     pub fn finish(&self) {
         self.digests.finish_and_clear();

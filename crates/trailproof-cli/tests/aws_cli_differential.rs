@@ -1,9 +1,9 @@
 //! Differential test against the reference: the AWS CLI's own `validate-logs` code (awscli
-//! 1.45.11, run over the same archive by tools/awscli_oracle.py) and trailproof must print the
+//! 1.46.3, run over the same archive by tools/awscli_oracle.py) and trailproof must print the
 //! same stdout and stderr and exit alike for every scenario marked `aws_cli_compatible`; where
 //! trailproof is stricter it must find at least what the CLI finds.
 //!
-//! Needs `pip install awscli==1.45.11` (`.ci/run` installs it). Locally it is skipped with a
+//! Needs `pip install awscli==1.46.3` (`.ci/run` installs it). Locally it is skipped with a
 //! notice when the package is missing; under CI (`CI` set) a missing package fails the test.
 
 use std::fs;
@@ -47,7 +47,7 @@ fn oracle(dir: &Path, meta: &serde_json::Value) -> Output {
             archive.display()
         ))
         .arg("--public-keys")
-        .arg(archive.join("public-keys.json"));
+        .arg(dir.join("public-keys.json"));
     for (bucket, path) in bucket_dirs(dir) {
         cmd.arg("--bucket")
             .arg(format!("{bucket}={}", path.display()));
@@ -63,11 +63,24 @@ fn oracle(dir: &Path, meta: &serde_json::Value) -> Output {
     cmd.output().expect("run the AWS CLI oracle")
 }
 
+/// trailproof's stdout without the line naming the public keys it used (under the summary; the
+/// AWS CLI has no such line), which must be there whenever a digest verified.
+fn without_keys_line(stdout: &[u8]) -> Vec<u8> {
+    let text = String::from_utf8_lossy(stdout);
+    let kept: Vec<&str> = text
+        .split_inclusive('\n')
+        .filter(|l| !l.starts_with(trailproof::report::KEYS_LINE_PREFIX))
+        .collect();
+    kept.concat().into_bytes()
+}
+
 fn trailproof(dir: &Path, meta: &serde_json::Value) -> Output {
     let mut cmd = Command::new(env!("CARGO_BIN_EXE_trailproof"));
     cmd.arg("validate")
         .arg("--archive")
-        .arg(dir.join("archive"));
+        .arg(dir.join("archive"))
+        .arg("--public-keys")
+        .arg(dir.join("public-keys.json"));
     for (bucket, path) in bucket_dirs(dir) {
         cmd.arg("--archive-bucket")
             .arg(format!("{bucket}={}", path.display()));
@@ -83,9 +96,9 @@ fn trailproof_prints_what_the_aws_cli_prints() {
     if !awscli_available() {
         assert!(
             std::env::var_os("CI").is_none(),
-            "CI must run the differential test: pip install awscli==1.45.11"
+            "CI must run the differential test: pip install awscli==1.46.3"
         );
-        eprintln!("skipped: the AWS CLI (pip install awscli==1.45.11) is not installed");
+        eprintln!("skipped: the AWS CLI (pip install awscli==1.46.3) is not installed");
         return;
     }
     let mut compared = 0;
@@ -105,7 +118,15 @@ fn trailproof_prints_what_the_aws_cli_prints() {
             .file_name()
             .map(|n| n.to_string_lossy().into_owned())
             .unwrap_or_default();
-        let (aws, ours) = (oracle(&dir, &meta), trailproof(&dir, &meta));
+        let (aws, mut ours) = (oracle(&dir, &meta), trailproof(&dir, &meta));
+        let with_keys = ours.stdout.clone();
+        ours.stdout = without_keys_line(&ours.stdout);
+        if String::from_utf8_lossy(&aws.stdout).contains(" digest files valid")
+            && !String::from_utf8_lossy(&aws.stdout).contains("0/")
+            && with_keys == ours.stdout
+        {
+            failures.push(format!("{name}: no line names the public keys used"));
+        }
         compared += 1;
         if meta["aws_cli_compatible"] == true {
             if (&aws.stdout, &aws.stderr, aws.status.code())

@@ -3,7 +3,7 @@
 //! followed by `trailproof validate --archive` on the copy, print what the real
 //! `aws cloudtrail validate-logs` prints on the same server.
 //!
-//! Needs the AWS CLI (`pip install awscli==1.45.11`, done by `.ci/run`); skipped with a notice
+//! Needs the AWS CLI (`pip install awscli==1.46.3`, done by `.ci/run`); skipped with a notice
 //! when `aws` is missing, except under CI.
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
@@ -54,7 +54,7 @@ fn live_and_mirrored_runs_print_what_the_aws_cli_prints() {
             std::env::var_os("CI").is_none(),
             "CI is set but `aws` is not on PATH"
         );
-        eprintln!("skipped: `aws` is not on PATH (pip install awscli==1.45.11)");
+        eprintln!("skipped: `aws` is not on PATH (pip install awscli==1.46.3)");
         return;
     };
     let mut failures = Vec::new();

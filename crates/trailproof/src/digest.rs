@@ -6,6 +6,7 @@ use std::collections::BTreeMap;
 use std::io::Read;
 
 use chrono::{DateTime, Utc};
+use serde::de::{Deserialize, Deserializer, IgnoredAny, MapAccess, SeqAccess, Visitor};
 use serde_json::{Map, Value};
 use sha2::{Digest as _, Sha256};
 
@@ -13,10 +14,14 @@ use crate::keys::PublicKey;
 use crate::report::DigestOutcome;
 
 /// Limits on what a digest may cost to read.
+///
+/// A digest beyond a limit is never called tampered: it is `NOT CHECKED` (exit 2), with a
+/// message naming the limit, since CloudTrail itself may write digests that large.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 #[non_exhaustive]
 pub struct Limits {
-    /// Largest inflated digest accepted, in bytes (CloudTrail digests are kilobytes to a few MB).
+    /// Largest digest accepted, in bytes, both as stored (gzip) and inflated. A validly signed
+    /// digest of 250,000 log entries inflates to about 90 MB; the default admits it.
     pub max_digest_bytes: u64,
     /// Largest number of `logFiles` entries in one digest.
     pub max_log_files_per_digest: usize,
@@ -32,10 +37,13 @@ impl Limits {
     }
 }
 
+/// Default [`Limits::max_digest_bytes`]: 256 MiB.
+pub const DEFAULT_MAX_DIGEST_BYTES: u64 = 256 * 1024 * 1024;
+
 impl Default for Limits {
     fn default() -> Self {
         Limits {
-            max_digest_bytes: 32 * 1024 * 1024,
+            max_digest_bytes: DEFAULT_MAX_DIGEST_BYTES,
             max_log_files_per_digest: 2_000_000,
         }
     }
@@ -62,12 +70,19 @@ pub struct LogFileRef {
     pub hash: String,
 }
 
-/// A digest file after inflating and JSON parsing, before any check of its contents.
+/// A digest file after inflating and parsing its top-level fields, before any check.
+///
+/// The `logFiles` entries are only counted here: they are turned into values by
+/// [`ParsedDigest::log_files`], which the walk calls once the signature has verified, so an
+/// unsigned digest costs no memory beyond its bytes however many entries it claims.
 #[derive(Clone, Debug)]
 pub struct ParsedDigest {
-    /// Top-level fields except `logFiles` (kept small: the tree of a large digest is dropped).
+    /// Top-level fields except `logFiles` (present only as a marker when it is not an array).
     fields: Map<String, Value>,
-    log_files: Vec<LogFileRef>,
+    /// Number of `logFiles` entries (0 when absent or not an array).
+    log_file_count: usize,
+    /// The inflated bytes, kept for the second, streaming pass over `logFiles`.
+    inflated: Vec<u8>,
     /// Hex SHA-256 of the inflated bytes, as signed and as the successor's
     /// `previousDigestHashValue` names it.
     pub inflated_sha256: String,
@@ -75,7 +90,8 @@ pub struct ParsedDigest {
     pub inflated_len: u64,
 }
 
-/// Why a digest could not be parsed (the "invalid format" verdict).
+/// Why a digest could not be parsed (the "invalid format" verdict), or was not read at all
+/// because it is larger than a limit (not a verdict: see [`FormatError::is_limit`]).
 #[derive(Clone, Debug, PartialEq, Eq, thiserror::Error)]
 #[non_exhaustive]
 pub enum FormatError {
@@ -96,7 +112,18 @@ pub enum FormatError {
     TooManyLogFiles(usize),
 }
 
-/// Inflates (gzip) and parses a digest file, within `limits`.
+impl FormatError {
+    /// True when the digest was not judged because it exceeds a limit: such a digest is
+    /// `NOT CHECKED`, never invalid.
+    pub fn is_limit(&self) -> bool {
+        matches!(
+            self,
+            FormatError::TooLarge(_) | FormatError::TooManyLogFiles(_)
+        )
+    }
+}
+
+/// Inflates (gzip) a digest within `limits`, and parses its top-level fields.
 ///
 /// Bytes after the first gzip member are ignored, like the AWS CLI does: the signature covers
 /// the first member's inflated bytes only.
@@ -106,61 +133,352 @@ pub fn parse(gzip_bytes: &[u8], limits: &Limits) -> Result<ParsedDigest, FormatE
     let read = decoder
         .take(limits.max_digest_bytes.saturating_add(1))
         .read_to_end(&mut inflated);
-    if let Err(e) = read {
-        return Err(FormatError::Gzip(e.to_string()));
-    }
     if inflated.len() as u64 > limits.max_digest_bytes {
         return Err(FormatError::TooLarge(limits.max_digest_bytes));
     }
-    parse_inflated(&inflated, limits)
+    if let Err(e) = read {
+        return Err(FormatError::Gzip(e.to_string()));
+    }
+    parse_owned(inflated, limits)
 }
 
 /// Parses an already inflated digest.
 pub fn parse_inflated(inflated: &[u8], limits: &Limits) -> Result<ParsedDigest, FormatError> {
-    let text = std::str::from_utf8(inflated).map_err(|e| FormatError::Json(e.to_string()))?;
-    let value: Value = serde_json::from_str(text).map_err(|e| FormatError::Json(e.to_string()))?;
-    let Value::Object(mut fields) = value else {
-        return Err(FormatError::NotAnObject);
-    };
-    let log_files = match fields.remove("logFiles") {
-        Some(Value::Array(logs)) => {
-            if logs.len() > limits.max_log_files_per_digest {
-                return Err(FormatError::TooManyLogFiles(
-                    limits.max_log_files_per_digest,
-                ));
-            }
-            logs.iter().map(log_file_ref).collect()
+    if inflated.len() as u64 > limits.max_digest_bytes {
+        return Err(FormatError::TooLarge(limits.max_digest_bytes));
+    }
+    parse_owned(inflated.to_vec(), limits)
+}
+
+fn parse_owned(inflated: Vec<u8>, limits: &Limits) -> Result<ParsedDigest, FormatError> {
+    let text = std::str::from_utf8(&inflated).map_err(|e| FormatError::Json(e.to_string()))?;
+    let Header {
+        fields,
+        log_file_count,
+    } = serde_json::from_str(text).map_err(|e| {
+        if e.to_string().starts_with(NOT_AN_OBJECT) {
+            FormatError::NotAnObject
+        } else {
+            FormatError::Json(e.to_string())
         }
-        // Keep the field's presence (and a non-array value) without its contents.
-        Some(other) => {
-            fields.insert(
-                "logFiles".to_owned(),
-                if other.is_array() { Value::Null } else { other },
-            );
-            Vec::new()
-        }
-        None => Vec::new(),
-    };
+    })?;
+    if log_file_count > limits.max_log_files_per_digest {
+        return Err(FormatError::TooManyLogFiles(
+            limits.max_log_files_per_digest,
+        ));
+    }
     Ok(ParsedDigest {
         fields,
-        log_files,
-        inflated_sha256: hex::encode(Sha256::digest(inflated)),
+        log_file_count,
+        inflated_sha256: hex::encode(Sha256::digest(&inflated)),
         inflated_len: inflated.len() as u64,
+        inflated,
     })
 }
 
-fn log_file_ref(entry: &Value) -> LogFileRef {
-    let s = |name| {
-        entry
-            .get(name)
-            .and_then(Value::as_str)
-            .unwrap_or_default()
-            .to_owned()
-    };
+const NOT_AN_OBJECT: &str = "the JSON document is not an object";
+
+/// The top-level object with `logFiles` counted, not built: the first pass.
+struct Header {
+    fields: Map<String, Value>,
+    log_file_count: usize,
+}
+
+impl<'de> Deserialize<'de> for Header {
+    fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        struct V;
+        impl<'de> Visitor<'de> for V {
+            type Value = Header;
+            fn expecting(&self, f: &mut std::fmt::Formatter) -> std::fmt::Result {
+                f.write_str("a JSON object")
+            }
+            fn visit_map<A: MapAccess<'de>>(self, mut map: A) -> Result<Header, A::Error> {
+                let mut fields = Map::new();
+                let mut log_file_count = 0;
+                while let Some(name) = map.next_key::<String>()? {
+                    if name == "logFiles" {
+                        // Python's json keeps the last of duplicate names, and so does the
+                        // second pass.
+                        match map.next_value::<Shape>()? {
+                            Shape::Array(n) => {
+                                log_file_count = n;
+                                fields.remove("logFiles");
+                            }
+                            Shape::Other(v) => {
+                                log_file_count = 0;
+                                fields.insert(name, v);
+                            }
+                        }
+                    } else {
+                        let value = map.next_value::<Value>()?;
+                        fields.insert(name, value);
+                    }
+                }
+                Ok(Header {
+                    fields,
+                    log_file_count,
+                })
+            }
+            fn visit_seq<A: SeqAccess<'de>>(self, _: A) -> Result<Header, A::Error> {
+                Err(serde::de::Error::custom(NOT_AN_OBJECT))
+            }
+            fn visit_str<E: serde::de::Error>(self, _: &str) -> Result<Header, E> {
+                Err(E::custom(NOT_AN_OBJECT))
+            }
+            fn visit_bool<E: serde::de::Error>(self, _: bool) -> Result<Header, E> {
+                Err(E::custom(NOT_AN_OBJECT))
+            }
+            fn visit_i64<E: serde::de::Error>(self, _: i64) -> Result<Header, E> {
+                Err(E::custom(NOT_AN_OBJECT))
+            }
+            fn visit_u64<E: serde::de::Error>(self, _: u64) -> Result<Header, E> {
+                Err(E::custom(NOT_AN_OBJECT))
+            }
+            fn visit_f64<E: serde::de::Error>(self, _: f64) -> Result<Header, E> {
+                Err(E::custom(NOT_AN_OBJECT))
+            }
+            fn visit_unit<E: serde::de::Error>(self) -> Result<Header, E> {
+                Err(E::custom(NOT_AN_OBJECT))
+            }
+        }
+        d.deserialize_any(V)
+    }
+}
+
+/// `logFiles` in the first pass: an array is only counted (its entries are skipped without
+/// being built); anything else is kept as it is.
+enum Shape {
+    Array(usize),
+    Other(Value),
+}
+
+impl<'de> Deserialize<'de> for Shape {
+    fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        struct V;
+        impl<'de> Visitor<'de> for V {
+            type Value = Shape;
+            fn expecting(&self, f: &mut std::fmt::Formatter) -> std::fmt::Result {
+                f.write_str("any JSON value")
+            }
+            fn visit_seq<A: SeqAccess<'de>>(self, mut seq: A) -> Result<Shape, A::Error> {
+                let mut n = 0usize;
+                while seq.next_element::<IgnoredAny>()?.is_some() {
+                    n += 1;
+                }
+                Ok(Shape::Array(n))
+            }
+            fn visit_map<A: MapAccess<'de>>(self, map: A) -> Result<Shape, A::Error> {
+                Value::deserialize(serde::de::value::MapAccessDeserializer::new(map))
+                    .map(Shape::Other)
+            }
+            fn visit_str<E: serde::de::Error>(self, v: &str) -> Result<Shape, E> {
+                Ok(Shape::Other(Value::String(v.to_owned())))
+            }
+            fn visit_bool<E: serde::de::Error>(self, v: bool) -> Result<Shape, E> {
+                Ok(Shape::Other(Value::Bool(v)))
+            }
+            fn visit_i64<E: serde::de::Error>(self, v: i64) -> Result<Shape, E> {
+                Ok(Shape::Other(Value::from(v)))
+            }
+            fn visit_u64<E: serde::de::Error>(self, v: u64) -> Result<Shape, E> {
+                Ok(Shape::Other(Value::from(v)))
+            }
+            fn visit_f64<E: serde::de::Error>(self, v: f64) -> Result<Shape, E> {
+                Ok(Shape::Other(Value::from(v)))
+            }
+            fn visit_unit<E: serde::de::Error>(self) -> Result<Shape, E> {
+                Ok(Shape::Other(Value::Null))
+            }
+        }
+        d.deserialize_any(V)
+    }
+}
+
+/// The second pass: only the last `logFiles` array, each entry built straight into a
+/// [`LogFileRef`] (no intermediate JSON tree), so memory grows with the entries kept.
+struct Entries(Vec<LogFileRef>);
+
+impl<'de> Deserialize<'de> for Entries {
+    fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        struct V;
+        impl<'de> Visitor<'de> for V {
+            type Value = Entries;
+            fn expecting(&self, f: &mut std::fmt::Formatter) -> std::fmt::Result {
+                f.write_str("a JSON object")
+            }
+            fn visit_map<A: MapAccess<'de>>(self, mut map: A) -> Result<Entries, A::Error> {
+                let mut entries = Vec::new();
+                while let Some(name) = map.next_key::<std::borrow::Cow<'de, str>>()? {
+                    if name == "logFiles" {
+                        entries = match map.next_value::<MaybeList>()? {
+                            MaybeList(Some(list)) => list,
+                            MaybeList(None) => Vec::new(),
+                        };
+                    } else {
+                        map.next_value::<IgnoredAny>()?;
+                    }
+                }
+                Ok(Entries(entries))
+            }
+        }
+        d.deserialize_map(V)
+    }
+}
+
+/// `logFiles` when it is an array of entries; `None` for any other value.
+struct MaybeList(Option<Vec<LogFileRef>>);
+
+impl<'de> Deserialize<'de> for MaybeList {
+    fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        struct V;
+        impl<'de> Visitor<'de> for V {
+            type Value = MaybeList;
+            fn expecting(&self, f: &mut std::fmt::Formatter) -> std::fmt::Result {
+                f.write_str("any JSON value")
+            }
+            fn visit_seq<A: SeqAccess<'de>>(self, mut seq: A) -> Result<MaybeList, A::Error> {
+                let mut list = Vec::with_capacity(seq.size_hint().unwrap_or(0).min(4096));
+                while let Some(entry) = seq.next_element::<EntryValue>()? {
+                    list.push(entry.0);
+                }
+                Ok(MaybeList(Some(list)))
+            }
+            fn visit_map<A: MapAccess<'de>>(self, mut map: A) -> Result<MaybeList, A::Error> {
+                while map.next_entry::<IgnoredAny, IgnoredAny>()?.is_some() {}
+                Ok(MaybeList(None))
+            }
+            fn visit_str<E>(self, _: &str) -> Result<MaybeList, E> {
+                Ok(MaybeList(None))
+            }
+            fn visit_bool<E>(self, _: bool) -> Result<MaybeList, E> {
+                Ok(MaybeList(None))
+            }
+            fn visit_i64<E>(self, _: i64) -> Result<MaybeList, E> {
+                Ok(MaybeList(None))
+            }
+            fn visit_u64<E>(self, _: u64) -> Result<MaybeList, E> {
+                Ok(MaybeList(None))
+            }
+            fn visit_f64<E>(self, _: f64) -> Result<MaybeList, E> {
+                Ok(MaybeList(None))
+            }
+            fn visit_unit<E>(self) -> Result<MaybeList, E> {
+                Ok(MaybeList(None))
+            }
+        }
+        d.deserialize_any(V)
+    }
+}
+
+/// One `logFiles` entry. An entry without the three string fields is kept with what it has
+/// (empty strings), so it is checked and reported rather than dropped.
+struct EntryValue(LogFileRef);
+
+impl<'de> Deserialize<'de> for EntryValue {
+    fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        struct V;
+        impl<'de> Visitor<'de> for V {
+            type Value = EntryValue;
+            fn expecting(&self, f: &mut std::fmt::Formatter) -> std::fmt::Result {
+                f.write_str("any JSON value")
+            }
+            fn visit_map<A: MapAccess<'de>>(self, mut map: A) -> Result<EntryValue, A::Error> {
+                let mut entry = LogFileRef {
+                    bucket: String::new(),
+                    key: String::new(),
+                    hash: String::new(),
+                };
+                while let Some(name) = map.next_key::<std::borrow::Cow<'de, str>>()? {
+                    let slot = match &*name {
+                        "s3Bucket" => &mut entry.bucket,
+                        "s3Object" => &mut entry.key,
+                        "hashValue" => &mut entry.hash,
+                        _ => {
+                            map.next_value::<IgnoredAny>()?;
+                            continue;
+                        }
+                    };
+                    *slot = map.next_value::<StringOrNot>()?.0.unwrap_or_default();
+                }
+                Ok(EntryValue(entry))
+            }
+            fn visit_seq<A: SeqAccess<'de>>(self, mut seq: A) -> Result<EntryValue, A::Error> {
+                while seq.next_element::<IgnoredAny>()?.is_some() {}
+                Ok(EntryValue(empty_ref()))
+            }
+            fn visit_str<E>(self, _: &str) -> Result<EntryValue, E> {
+                Ok(EntryValue(empty_ref()))
+            }
+            fn visit_bool<E>(self, _: bool) -> Result<EntryValue, E> {
+                Ok(EntryValue(empty_ref()))
+            }
+            fn visit_i64<E>(self, _: i64) -> Result<EntryValue, E> {
+                Ok(EntryValue(empty_ref()))
+            }
+            fn visit_u64<E>(self, _: u64) -> Result<EntryValue, E> {
+                Ok(EntryValue(empty_ref()))
+            }
+            fn visit_f64<E>(self, _: f64) -> Result<EntryValue, E> {
+                Ok(EntryValue(empty_ref()))
+            }
+            fn visit_unit<E>(self) -> Result<EntryValue, E> {
+                Ok(EntryValue(empty_ref()))
+            }
+        }
+        d.deserialize_any(V)
+    }
+}
+
+fn empty_ref() -> LogFileRef {
     LogFileRef {
-        bucket: s("s3Bucket"),
-        key: s("s3Object"),
-        hash: s("hashValue"),
+        bucket: String::new(),
+        key: String::new(),
+        hash: String::new(),
+    }
+}
+
+/// A string value, or `None` for any other JSON value (skipped without being built).
+struct StringOrNot(Option<String>);
+
+impl<'de> Deserialize<'de> for StringOrNot {
+    fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        struct V;
+        impl<'de> Visitor<'de> for V {
+            type Value = StringOrNot;
+            fn expecting(&self, f: &mut std::fmt::Formatter) -> std::fmt::Result {
+                f.write_str("any JSON value")
+            }
+            fn visit_str<E>(self, v: &str) -> Result<StringOrNot, E> {
+                Ok(StringOrNot(Some(v.to_owned())))
+            }
+            fn visit_string<E>(self, v: String) -> Result<StringOrNot, E> {
+                Ok(StringOrNot(Some(v)))
+            }
+            fn visit_map<A: MapAccess<'de>>(self, mut map: A) -> Result<StringOrNot, A::Error> {
+                while map.next_entry::<IgnoredAny, IgnoredAny>()?.is_some() {}
+                Ok(StringOrNot(None))
+            }
+            fn visit_seq<A: SeqAccess<'de>>(self, mut seq: A) -> Result<StringOrNot, A::Error> {
+                while seq.next_element::<IgnoredAny>()?.is_some() {}
+                Ok(StringOrNot(None))
+            }
+            fn visit_bool<E>(self, _: bool) -> Result<StringOrNot, E> {
+                Ok(StringOrNot(None))
+            }
+            fn visit_i64<E>(self, _: i64) -> Result<StringOrNot, E> {
+                Ok(StringOrNot(None))
+            }
+            fn visit_u64<E>(self, _: u64) -> Result<StringOrNot, E> {
+                Ok(StringOrNot(None))
+            }
+            fn visit_f64<E>(self, _: f64) -> Result<StringOrNot, E> {
+                Ok(StringOrNot(None))
+            }
+            fn visit_unit<E>(self) -> Result<StringOrNot, E> {
+                Ok(StringOrNot(None))
+            }
+        }
+        d.deserialize_any(V)
     }
 }
 
@@ -243,15 +561,28 @@ impl ParsedDigest {
         )
     }
 
-    /// The `logFiles` entries. An entry without the three string fields is kept with what it
-    /// has (empty strings), so it is checked and reported rather than dropped.
-    pub fn log_files(&self) -> &[LogFileRef] {
-        &self.log_files
+    /// Number of `logFiles` entries the digest lists (0 when the field is absent or not an
+    /// array). Counted without building them.
+    pub fn log_file_count(&self) -> usize {
+        self.log_file_count
     }
 
-    /// Takes the `logFiles` entries out.
-    pub fn take_log_files(&mut self) -> Vec<LogFileRef> {
-        std::mem::take(&mut self.log_files)
+    /// The `logFiles` entries, built in a streaming pass over the inflated bytes. Call it only
+    /// for a digest whose signature verified: until then its contents are untrusted input.
+    pub fn log_files(&self) -> Result<Vec<LogFileRef>, FormatError> {
+        if self.log_file_count == 0 {
+            return Ok(Vec::new());
+        }
+        let text =
+            std::str::from_utf8(&self.inflated).map_err(|e| FormatError::Json(e.to_string()))?;
+        serde_json::from_str::<Entries>(text)
+            .map(|e| e.0)
+            .map_err(|e| FormatError::Json(e.to_string()))
+    }
+
+    /// Frees the inflated bytes once the entries are no longer needed.
+    pub fn drop_bytes(&mut self) {
+        self.inflated = Vec::new();
     }
 }
 
@@ -372,7 +703,61 @@ pub fn check(
             });
         }
     }
+    // Beyond the AWS CLI, which trusts any key ListPublicKeys returns for the whole run.
+    let generated = generated.as_deref().and_then(crate::time::parse_cloudtrail);
+    if let (Some(end), false) = (
+        parsed.end_time(),
+        signed_in_validity(&public_key, parsed.end_time(), generated, backfill),
+    ) {
+        return Ok(DigestOutcome::KeyNotValid {
+            fingerprint: public_key.fingerprint().to_owned(),
+            signed: crate::time::display(generated.unwrap_or(end)),
+            validity: validity_text(&public_key),
+        });
+    }
     Ok(DigestOutcome::Valid)
+}
+
+/// How long after `digestEndTime` CloudTrail may sign a standard digest: the `+ 2 h` of the
+/// window the AWS CLI asks `ListPublicKeys` for.
+pub const STANDARD_SIGNING_DELAY: chrono::Duration = chrono::Duration::hours(2);
+/// How far from `backfill-generation-timestamp` a backfill digest's key may be valid: the
+/// `± 1 h` of the AWS CLI's lookup.
+pub const BACKFILL_TOLERANCE: chrono::Duration = chrono::Duration::hours(1);
+
+/// True when the key was valid while the digest was signed. A standard digest is signed
+/// between `digestEndTime` (which the signature covers) and [`STANDARD_SIGNING_DELAY`] after
+/// it; a backfill digest within [`BACKFILL_TOLERANCE`] of its generation time, and never
+/// before its own end. Unknown validity bounds (a key file without them) do not restrict.
+pub fn signed_in_validity(
+    key: &PublicKey,
+    end: Option<DateTime<Utc>>,
+    generated: Option<DateTime<Utc>>,
+    backfill: bool,
+) -> bool {
+    let Some(end) = end else { return true };
+    let (earliest, latest) = match (backfill, generated) {
+        (true, Some(g)) => (
+            (g - BACKFILL_TOLERANCE).max(end),
+            g + BACKFILL_TOLERANCE,
+        ),
+        // The generation time is S3 metadata, unknown without a sidecar: the signed end time
+        // is still a lower bound.
+        (true, None) => (end, DateTime::<Utc>::MAX_UTC),
+        (false, _) => (end, end + STANDARD_SIGNING_DELAY),
+    };
+    let starts_in_time = key.validity_start.is_none_or(|s| s <= latest);
+    let lasts_long_enough = key.validity_end.is_none_or(|e| e >= earliest);
+    starts_in_time && lasts_long_enough
+}
+
+fn validity_text(key: &PublicKey) -> String {
+    let show = |t: Option<DateTime<Utc>>| t.map_or("unknown".to_owned(), crate::time::display);
+    format!(
+        "{} to {}",
+        show(key.validity_start),
+        show(key.validity_end)
+    )
 }
 
 /// `binascii.unhexlify`, with its error messages (the AWS CLI prints them as the verdict).
@@ -485,8 +870,47 @@ mod tests {
         let d = digest(
             r#"{"logFiles":[{"s3Bucket":"b","s3Object":"k","hashValue":"h"},{"s3Bucket":"b"}]}"#,
         );
-        let logs = d.log_files();
+        assert_eq!(d.log_file_count(), 2);
+        let logs = d.log_files().unwrap();
         assert_eq!(logs.len(), 2);
         assert_eq!(logs[1].key, "");
+        assert_eq!(logs[0].hash, "h");
+    }
+
+    #[test]
+    fn log_files_are_counted_first_and_built_from_the_last_array() {
+        let d = digest(
+            r#"{"logFiles":[{"s3Bucket":1}],"x":{"y":[1,2]},"logFiles":[{"s3Bucket":"b","s3Object":"k\u0041","hashValue":"h","extra":[{}]},[],"s",null,{"s3Object":{"no":1}}]}"#,
+        );
+        assert_eq!(d.log_file_count(), 5);
+        assert!(d.field("logFiles").is_none());
+        let logs = d.log_files().unwrap();
+        assert_eq!(logs.len(), 5);
+        assert_eq!(
+            logs[0],
+            LogFileRef {
+                bucket: "b".into(),
+                key: "kA".into(),
+                hash: "h".into()
+            }
+        );
+        assert!(logs[1..].iter().all(|l| l.key.is_empty() && l.bucket.is_empty()));
+        // A non-array logFiles is kept as a field, and lists nothing.
+        let d = digest(r#"{"logFiles":"nope"}"#);
+        assert_eq!(d.field("logFiles"), Some(&Value::String("nope".into())));
+        assert_eq!(d.log_file_count(), 0);
+        assert!(d.log_files().unwrap().is_empty());
+    }
+
+    #[test]
+    fn limits_are_not_format_verdicts() {
+        assert!(FormatError::TooLarge(1).is_limit());
+        assert!(FormatError::TooManyLogFiles(1).is_limit());
+        assert!(!FormatError::NotAnObject.is_limit());
+        let small = Limits::new(10, 5);
+        assert_eq!(
+            parse_inflated(br#"{"logFiles":[]}"#, &small).unwrap_err(),
+            FormatError::TooLarge(10)
+        );
     }
 }

@@ -176,10 +176,12 @@ fn check_rsa_public_key(modulus: &[u8], rest: &[u8]) -> Result<(), KeyError> {
     Ok(())
 }
 
-/// The public keys known for a region, by fingerprint.
+/// The public keys known for a region, by fingerprint, with where they came from.
 #[derive(Clone, Debug, Default)]
 pub struct KeySet {
     keys: BTreeMap<String, PublicKey>,
+    source: String,
+    warnings: Vec<String>,
 }
 
 impl KeySet {
@@ -196,6 +198,32 @@ impl KeySet {
     /// Adds every key of `other`.
     pub fn extend(&mut self, other: KeySet) {
         self.keys.extend(other.keys);
+        if self.source.is_empty() {
+            self.source = other.source;
+        }
+        self.warnings.extend(other.warnings);
+    }
+
+    /// Names where the keys came from (shown in every report).
+    pub fn with_source(mut self, source: impl Into<String>) -> Self {
+        self.source = source.into();
+        self
+    }
+
+    /// Where the keys came from (empty when not said).
+    pub fn source(&self) -> &str {
+        &self.source
+    }
+
+    /// Records an entry that was left out.
+    pub fn push_warning(&mut self, warning: String) {
+        self.warnings.push(warning);
+    }
+
+    /// Entries that were left out, one line each (a key too short, a fingerprint that is not
+    /// the MD5 of its key…): only digests naming them are affected.
+    pub fn warnings(&self) -> &[String] {
+        &self.warnings
     }
 
     /// The key with this fingerprint.
@@ -237,35 +265,50 @@ impl KeySet {
                 .and_then(Value::as_array)
                 .ok_or_else(|| fail("no \"PublicKeyList\" array".to_owned()))?,
         };
-        let mut set = KeySet::new();
+        let mut set = KeySet::new().with_source(format!("file {source_name}"));
         for (i, entry) in list.iter().enumerate() {
-            let value = entry
-                .get("Value")
-                .and_then(Value::as_str)
-                .ok_or_else(|| fail(format!("PublicKeyList[{i}]: no string \"Value\"")))?;
-            let mut key = PublicKey::from_base64(value)
-                .map_err(|e| fail(format!("PublicKeyList[{i}]: {e}")))?;
-            if let Some(given) = entry.get("Fingerprint") {
-                let given = given.as_str().ok_or_else(|| {
-                    fail(format!(
-                        "PublicKeyList[{i}]: \"Fingerprint\" is not a string"
-                    ))
-                })?;
-                if !given.eq_ignore_ascii_case(key.fingerprint()) {
-                    return Err(fail(format!(
-                        "PublicKeyList[{i}]: Fingerprint {given} does not match its key (MD5 {})",
-                        key.fingerprint()
-                    )));
-                }
+            // One unusable entry leaves out that key only: the digests naming it are then
+            // "public key not found", and every other digest is checked as usual.
+            match key_entry(entry) {
+                Ok(key) => set.insert(key),
+                Err(reason) => set.warnings.push(format!(
+                    "public keys {source_name}: PublicKeyList[{i}] left out: {reason}"
+                )),
             }
-            key.validity_start = validity(entry, "ValidityStartTime")
-                .map_err(|r| fail(format!("PublicKeyList[{i}]: {r}")))?;
-            key.validity_end = validity(entry, "ValidityEndTime")
-                .map_err(|r| fail(format!("PublicKeyList[{i}]: {r}")))?;
-            set.insert(key);
+        }
+        if set.is_empty() && !list.is_empty() {
+            return Err(fail(format!(
+                "no usable key: {}",
+                set.warnings
+                    .iter()
+                    .map(|w| w.rsplit(" left out: ").next().unwrap_or(w).to_owned())
+                    .collect::<Vec<_>>()
+                    .join("; ")
+            )));
         }
         Ok(set)
     }
+}
+
+/// One `PublicKeyList` entry as a key, or why it cannot be used.
+fn key_entry(entry: &Value) -> Result<PublicKey, String> {
+    let value = entry
+        .get("Value")
+        .and_then(Value::as_str)
+        .ok_or("no string \"Value\"")?;
+    let mut key = PublicKey::from_base64(value).map_err(|e| e.to_string())?;
+    if let Some(given) = entry.get("Fingerprint") {
+        let given = given.as_str().ok_or("\"Fingerprint\" is not a string")?;
+        if !given.eq_ignore_ascii_case(key.fingerprint()) {
+            return Err(format!(
+                "Fingerprint {given} does not match its key (MD5 {})",
+                key.fingerprint()
+            ));
+        }
+    }
+    key.validity_start = validity(entry, "ValidityStartTime")?;
+    key.validity_end = validity(entry, "ValidityEndTime")?;
+    Ok(key)
 }
 
 impl KeySet {
@@ -391,12 +434,28 @@ mod tests {
     }
 
     #[test]
-    fn fingerprint_mismatch_is_an_error() {
-        let json = format!(
-            r#"{{"PublicKeyList":[{{"Value":"{AWS_DOC_KEY}","Fingerprint":"00000000000000000000000000000000"}}]}}"#
+    fn a_bad_entry_is_left_out_with_a_warning_and_alone_it_is_an_error() {
+        let bad = format!(
+            r#"{{"Value":"{AWS_DOC_KEY}","Fingerprint":"00000000000000000000000000000000"}}"#
         );
+        let json = format!(r#"{{"PublicKeyList":[{bad}]}}"#);
         let err = KeySet::from_list_public_keys_json(json.as_bytes(), "k.json").unwrap_err();
         assert!(err.to_string().contains("does not match its key"), "{err}");
+        // A 1024-bit key beside a good one: the good one is kept.
+        let mut small = vec![0x30, 0x81, 0x89, 0x02, 0x81, 0x81, 0x00, 0xc0];
+        small.extend(std::iter::repeat_n(0x11, 127));
+        small.extend_from_slice(&[0x02, 0x03, 0x01, 0x00, 0x01]);
+        let weak = base64::engine::general_purpose::STANDARD.encode(&small);
+        let json = format!(
+            r#"{{"PublicKeyList":[{{"Value":"{weak}"}},{bad},{{"Value":"{AWS_DOC_KEY}"}}]}}"#
+        );
+        let set = KeySet::from_list_public_keys_json(json.as_bytes(), "k.json").unwrap();
+        assert_eq!(set.len(), 1);
+        assert!(set.get("7f3f401420072e50a65a141430817ab3").is_some());
+        assert_eq!(set.warnings().len(), 2, "{:?}", set.warnings());
+        assert!(set.warnings()[0].contains("PublicKeyList[0]") && set.warnings()[0].contains("1024"));
+        assert!(set.warnings()[1].contains("PublicKeyList[1]"));
+        assert_eq!(set.source(), "file k.json");
     }
 
     #[test]

@@ -52,10 +52,14 @@ pub use error::{Error, StoreError};
 pub use keys::{KeySet, PublicKey};
 pub use layout::{Chain, TrailArn};
 pub use report::{
-    Counts, DigestOutcome, Entry, Finding, LogOutcome, Report, Status, Summary, Verdict,
+    Counts, DigestOutcome, Entry, Finding, KeyUse, LogOutcome, Report, Status, Summary,
+    TextWriter, Verdict,
 };
 pub use state::{Head, State};
 pub use store::{
     Intent, LocalDirStore, MemoryStore, Metadata, MirrorStore, Object, ObjectStore, Prefetch,
 };
-pub use validate::{validate, validate_chains, Options, Parallelism, Progress, PublicKeySource};
+pub use validate::{
+    validate, validate_chains, EntrySink, Options, Parallelism, Progress, PublicKeySource,
+    SinkFactory,
+};

@@ -1,7 +1,7 @@
 //! The run: list a chain's digests, walk it back from the newest exactly as the AWS CLI does,
 //! then hash every log file of every valid digest, in parallel, reporting in the CLI's order.
 
-use std::collections::{HashMap, HashSet};
+use std::collections::{BTreeMap, HashMap, HashSet};
 use std::ops::ControlFlow;
 
 use chrono::{DateTime, Duration, Utc};
@@ -13,7 +13,8 @@ use crate::digest::{
 use crate::keys::{KeySet, PublicKey};
 use crate::layout::{is_backfill_key, key_date, Chain};
 use crate::report::{
-    DigestEntry, DigestOutcome, Entry, Finding, LogEntry, LogOutcome, Report, Status,
+    DigestEntry, DigestOutcome, Entry, Finding, KeyUse, LogEntry, LogOutcome, Report, Status,
+    Summary,
 };
 use crate::state::Head;
 use crate::store::{Intent, Metadata, ObjectStore};
@@ -29,6 +30,16 @@ pub trait PublicKeySource: Sync {
         start: DateTime<Utc>,
         end: DateTime<Utc>,
     ) -> Result<KeySet, Error>;
+
+    /// Where the keys come from, for the report (e.g. `CloudTrail ListPublicKeys`, `file K`).
+    fn describe(&self) -> String {
+        "unnamed key source".to_owned()
+    }
+
+    /// Keys that were offered but left out (too short, wrong fingerprint…), one line each.
+    fn warnings(&self) -> Vec<String> {
+        Vec::new()
+    }
 }
 
 /// A fixed key set (a `list-public-keys` file) answers every request with all its keys: the file
@@ -37,7 +48,29 @@ impl PublicKeySource for KeySet {
     fn public_keys(&self, _: &str, _: DateTime<Utc>, _: DateTime<Utc>) -> Result<KeySet, Error> {
         Ok(self.clone())
     }
+
+    fn warnings(&self) -> Vec<String> {
+        KeySet::warnings(self).to_vec()
+    }
+
+    fn describe(&self) -> String {
+        if self.source().is_empty() {
+            "a fixed key set".to_owned()
+        } else {
+            self.source().to_owned()
+        }
+    }
 }
+
+/// Receives one chain's entries in the walk's order as they are produced, instead of
+/// [`Report::entries`] keeping them: a report of any size in constant memory.
+pub trait EntrySink: Send {
+    /// The next entry.
+    fn entry(&mut self, entry: &Entry) -> std::io::Result<()>;
+}
+
+/// Makes the sink of each chain, by its index in the list given to [`validate_chains`].
+pub type SinkFactory = dyn Fn(usize) -> Box<dyn EntrySink> + Send + Sync;
 
 /// Told how a long run advances (for a progress display). Called from worker threads.
 pub trait Progress: Send + Sync {
@@ -84,13 +117,17 @@ pub struct Options {
     /// List the chain's log folder and report log files no valid digest lists.
     pub check_unreferenced_logs: bool,
     /// Keep an entry for every valid log file in [`Report::entries`] (the default). Off, valid
-    /// log files are only counted ([`Report::omitted_valid_logs`]) and memory stays flat
-    /// whatever the number of log files: what a report of problems only needs.
+    /// log files are only counted ([`Report::counts`]) and memory stays flat whatever the
+    /// number of log files: what a report of problems only needs.
     pub keep_valid_logs: bool,
     /// Digests fetched at once ahead of the walk.
     prefetch: usize,
     /// Log files checked per batch.
     log_batch: usize,
+    /// Bytes of digests held fetched ahead of the walk, at most (beyond one per worker).
+    prefetch_budget: u64,
+    /// Where each chain's entries go, when they are not kept in the report.
+    sinks: Option<std::sync::Arc<SinkFactory>>,
     /// Where to report advancement, if anywhere.
     pub progress: Option<std::sync::Arc<dyn Progress>>,
 }
@@ -106,6 +143,8 @@ impl std::fmt::Debug for Options {
             .field("keep_valid_logs", &self.keep_valid_logs)
             .field("prefetch", &self.prefetch)
             .field("log_batch", &self.log_batch)
+            .field("prefetch_budget", &self.prefetch_budget)
+            .field("sinks", &self.sinks.is_some())
             .field("progress", &self.progress.is_some())
             .finish()
     }
@@ -123,8 +162,24 @@ impl Options {
             keep_valid_logs: true,
             prefetch: PREFETCH,
             log_batch: LOG_BATCH,
+            prefetch_budget: PREFETCH_BUDGET,
+            sinks: None,
             progress: None,
         }
+    }
+
+    /// Streams each chain's entries to the sink `factory` makes for it (called once per chain,
+    /// with the chain's index), instead of keeping them in [`Report::entries`].
+    pub fn stream_entries(mut self, factory: std::sync::Arc<SinkFactory>) -> Self {
+        self.sinks = Some(factory);
+        self
+    }
+
+    /// How many bytes of digests (as stored) may wait fetched ahead of the walk (default
+    /// 64 MiB). A digest that would exceed it is fetched again when the walk reaches it.
+    pub fn prefetch_budget(mut self, bytes: u64) -> Self {
+        self.prefetch_budget = bytes;
+        self
     }
 
     /// Reports advancement to `progress`.
@@ -167,12 +222,16 @@ impl Options {
     }
 }
 
-/// A digest as fetched and parsed, before the walk judges it.
+/// A digest as fetched, before it is parsed: ahead of the walk only the stored (compressed)
+/// bytes wait, and a digest is inflated and parsed when the walk reaches it.
 enum Fetched {
     Missing,
     Unreadable(String),
-    Format(String),
-    Parsed(Box<ParsedDigest>, Option<Metadata>),
+    /// Larger than the limit as stored.
+    TooLarge(u64),
+    Raw(Vec<u8>, Option<Metadata>),
+    /// Fetched ahead but dropped to stay within the prefetch budget: fetch again.
+    Deferred,
 }
 
 /// What the walk learned from a digest about the one it links to.
@@ -182,6 +241,9 @@ struct Link {
     successor_key: String,
     signature: Option<String>,
     hash: Option<String>,
+    /// The successor's signature verified: only then are its claims about this digest checked
+    /// (a signature learnt from it is checked against CloudTrail's key either way).
+    verified: bool,
 }
 
 /// One step of the walk: a digest (with its log files when valid) or a gap.
@@ -231,7 +293,7 @@ pub fn validate_chains(
     })
     .transpose()?;
     let parallel = pool.is_some();
-    let one = |(chain, head): &(Chain, Option<Head>)| {
+    let one = |(index, (chain, head)): (usize, &(Chain, Option<Head>))| {
         let start = match head {
             // Strictly after the head: its own key time is its end time.
             Some(h) => options.start.max(h.end_time + Duration::seconds(1)),
@@ -244,12 +306,13 @@ pub fn validate_chains(
             options,
             parallel,
             start,
+            index,
         }
         .run(trail_arn, head.as_ref())
     };
     match &pool {
-        Some(pool) => pool.install(|| chains.par_iter().map(one).collect()),
-        None => chains.iter().map(one).collect(),
+        Some(pool) => pool.install(|| chains.par_iter().enumerate().map(one).collect()),
+        None => chains.iter().enumerate().map(one).collect(),
     }
 }
 
@@ -259,10 +322,14 @@ pub fn validate_chains(
 struct Prefetched {
     ready: HashMap<(String, String), Fetched>,
     requested: HashSet<(String, String)>,
+    /// Bytes of the digests in `ready`.
+    held: u64,
 }
 
 /// Digests fetched at once ahead of the walk (default).
 const PREFETCH: usize = 64;
+/// Bytes of digests held ahead of the walk (default).
+const PREFETCH_BUDGET: u64 = 64 * 1024 * 1024;
 /// Log files checked per batch (default): enough to keep every worker (and `--concurrency` requests)
 /// busy, few enough that their references and verdicts take a few megabytes.
 const LOG_BATCH: usize = 8192;
@@ -291,14 +358,15 @@ impl References {
     }
 }
 
-/// Receives the walk's steps in order, checks their log files a batch at a time, and keeps what
-/// the report needs.
+/// Receives the walk's steps in order, checks their log files a batch at a time, and keeps or
+/// streams what the report needs.
 struct Collector<'r, 'a> {
     run: &'r Run<'a>,
     pending: Vec<Step>,
     pending_logs: usize,
     entries: Vec<Entry>,
-    omitted_valid_logs: u64,
+    counts: Summary,
+    sink: Option<Box<dyn EntrySink>>,
     /// For the unreferenced-log check, when it is on.
     referenced: Option<References>,
     windows: Vec<(DateTime<Utc>, DateTime<Utc>)>,
@@ -313,7 +381,8 @@ impl<'r, 'a> Collector<'r, 'a> {
             pending: Vec::new(),
             pending_logs: 0,
             entries: Vec::new(),
-            omitted_valid_logs: 0,
+            counts: Summary::default(),
+            sink: run.options.sinks.as_ref().map(|make| make(run.index)),
             referenced: run
                 .options
                 .check_unreferenced_logs
@@ -324,18 +393,32 @@ impl<'r, 'a> Collector<'r, 'a> {
         }
     }
 
-    fn push(&mut self, step: Step) {
+    fn push(&mut self, step: Step) -> Result<(), Error> {
         if let Step::Digest(_, logs) = &step {
             self.pending_logs += logs.len();
         }
         self.pending.push(step);
         if self.pending_logs >= self.run.options.log_batch {
-            self.flush();
+            self.flush()?;
+        }
+        Ok(())
+    }
+
+    fn emit(&mut self, entry: Entry) -> Result<(), Error> {
+        self.counts.add_entry(&entry);
+        match &mut self.sink {
+            Some(sink) => sink
+                .entry(&entry)
+                .map_err(|e| Error::Config(format!("cannot write the report: {e}"))),
+            None => {
+                self.entries.push(entry);
+                Ok(())
+            }
         }
     }
 
     /// Checks the pending steps' log files and turns the steps into report entries.
-    fn flush(&mut self) {
+    fn flush(&mut self) -> Result<(), Error> {
         let steps = std::mem::take(&mut self.pending);
         self.pending_logs = 0;
         let run = self.run;
@@ -371,7 +454,7 @@ impl<'r, 'a> Collector<'r, 'a> {
         let mut outcomes = outcomes.into_iter();
         for step in steps {
             match step {
-                Step::Gap(gap) => self.entries.push(gap),
+                Step::Gap(gap) => self.emit(gap)?,
                 Step::Digest(d, logs) => {
                     if let (Status::Valid, Some(s), Some(e)) = (d.outcome.status(), d.start, d.end)
                     {
@@ -384,25 +467,29 @@ impl<'r, 'a> Collector<'r, 'a> {
                         self.windows.push((s, e));
                     }
                     let digest_key: std::sync::Arc<str> = d.key.as_str().into();
-                    self.entries.push(Entry::Digest(d));
+                    self.emit(Entry::Digest(d))?;
                     for (log, outcome) in logs.into_iter().zip(outcomes.by_ref()) {
                         if let Some(r) = &mut self.referenced {
                             r.insert(&log.bucket, &log.key);
                         }
-                        if outcome == LogOutcome::Valid && !run.options.keep_valid_logs {
-                            self.omitted_valid_logs += 1;
+                        if outcome == LogOutcome::Valid
+                            && !run.options.keep_valid_logs
+                            && self.sink.is_none()
+                        {
+                            self.counts.log_files.add(Status::Valid);
                             continue;
                         }
-                        self.entries.push(Entry::Log(LogEntry {
+                        self.emit(Entry::Log(LogEntry {
                             bucket: log.bucket,
                             key: log.key,
                             digest_key: digest_key.clone(),
                             outcome,
-                        }));
+                        }))?;
                     }
                 }
             }
         }
+        Ok(())
     }
 }
 
@@ -414,6 +501,8 @@ struct Run<'a> {
     parallel: bool,
     /// Start of the range actually validated (after the resumed head, if any).
     start: DateTime<Utc>,
+    /// The chain's index among those validated together (for its entry sink).
+    index: usize,
 }
 
 /// What the walk of the standard chain learnt, for resuming and for the next head.
@@ -519,9 +608,9 @@ impl Run<'_> {
         if let Some(p) = self.options.progress.as_deref() {
             p.digests_listed((standard.len() + backfill.len()) as u64);
         }
-        // Digests are fetched ahead of the walk a window at a time (`fetch_ahead`), and log
+        // Digests are fetched ahead of the walk within a byte budget (`fetch_ahead`), and log
         // files checked a batch at a time as the walk hands over valid digests (`Collector`):
-        // memory is bounded by the window and the batch, not by the size of the range.
+        // memory is bounded by the budget and the batch, not by the size of the range.
         let mut cache = Prefetched::default();
 
         // The CLI loads the standard chain's keys before walking, even when nothing was listed.
@@ -537,6 +626,7 @@ impl Run<'_> {
         }
         let mut out = Collector::new(self);
         let mut findings = Vec::new();
+        let mut used = BTreeMap::new();
         let mut standard_lookup = WalkKeys {
             source: self.keys,
             region: self.chain.home_region.clone(),
@@ -550,9 +640,10 @@ impl Run<'_> {
             &mut cache,
             &mut out,
             &mut findings,
+            &mut used,
         )?;
         if let Some(head) = resume {
-            check_continuity(head, &info, &mut out, &mut findings);
+            check_continuity(head, &info, &mut out, &mut findings)?;
         }
         let mut backfill_lookup = WalkKeys {
             source: self.keys,
@@ -567,11 +658,12 @@ impl Run<'_> {
             &mut cache,
             &mut out,
             &mut findings,
+            &mut used,
         )?;
-        out.flush();
+        out.flush()?;
         let Collector {
             entries,
-            omitted_valid_logs,
+            counts,
             referenced,
             windows,
             found_start,
@@ -589,16 +681,19 @@ impl Run<'_> {
             found_start,
             found_end,
             entries,
-            omitted_valid_logs,
+            counts,
             findings,
             resumed_from: resume.cloned(),
             new_head: info.newest_valid,
+            key_source: self.keys.describe(),
+            keys_used: used.into_values().collect(),
         })
     }
 
     /// The digest `key`, from the prefetched ones or fetched now together with the digests the
-    /// walk will visit next, up to the prefetch window: the listed keys older than `key` not yet
-    /// requested, newest first (`upcoming` is the walk's sorted list of keys not yet jumped to).
+    /// walk will visit next, up to the prefetch window and byte budget: the listed keys older
+    /// than `key` not yet requested, newest first (`upcoming` is the walk's sorted list of keys
+    /// not yet jumped to).
     fn fetch_ahead(
         &self,
         bucket: &str,
@@ -608,7 +703,13 @@ impl Run<'_> {
     ) -> Fetched {
         let id = (bucket.to_owned(), key.to_owned());
         if let Some(found) = prefetched.ready.remove(&id) {
-            return found;
+            if let Fetched::Raw(bytes, _) = &found {
+                prefetched.held -= bytes.len() as u64;
+            }
+            return match found {
+                Fetched::Deferred => self.fetch(bucket, key),
+                found => found,
+            };
         }
         prefetched.requested.insert(id);
         let older = upcoming.partition_point(|k| k.as_str() < key);
@@ -627,8 +728,27 @@ impl Run<'_> {
         let announced: Vec<(&str, &str)> = batch.iter().map(|k| (bucket, *k)).collect();
         let limit = self.options.limits.max_digest_bytes;
         let prefetch = self.store.prefetch(&announced, Intent::Get { limit });
-        let fetched = self.map(&batch, prefetch.is_active(), |k| self.fetch(bucket, k));
+        // Bytes held ahead of the walk: what would pass the budget is dropped as soon as it
+        // arrives and fetched again when the walk reaches it.
+        let held = std::sync::atomic::AtomicU64::new(prefetched.held);
+        let budget = self.options.prefetch_budget;
+        let fetched = self.map(&batch, prefetch.is_active(), |k| {
+            let found = self.fetch(bucket, k);
+            if *k == key {
+                return found;
+            }
+            if let Fetched::Raw(bytes, _) = &found {
+                let n = bytes.len() as u64;
+                let before = held.fetch_add(n, std::sync::atomic::Ordering::Relaxed);
+                if before + n > budget {
+                    held.fetch_sub(n, std::sync::atomic::Ordering::Relaxed);
+                    return Fetched::Deferred;
+                }
+            }
+            found
+        });
         drop(prefetch);
+        prefetched.held = held.into_inner();
         let mut fetched = fetched.into_iter();
         let first = fetched.next().unwrap_or(Fetched::Missing);
         for (k, f) in batch[1..].iter().zip(fetched) {
@@ -677,20 +797,14 @@ impl Run<'_> {
     }
 
     fn fetch(&self, bucket: &str, key: &str) -> Fetched {
-        // Compressed digests are far smaller than inflated ones; the inflated limit bounds both.
         let fetched = match self
             .store
             .get(bucket, key, self.options.limits.max_digest_bytes)
         {
             Err(StoreError::NotFound { .. }) => Fetched::Missing,
-            Err(StoreError::TooLarge { limit, .. }) => {
-                Fetched::Format(format!("object larger than {limit} bytes"))
-            }
+            Err(StoreError::TooLarge { limit, .. }) => Fetched::TooLarge(limit),
             Err(e) => Fetched::Unreadable(e.to_string()),
-            Ok(object) => match digest::parse(&object.bytes, &self.options.limits) {
-                Ok(parsed) => Fetched::Parsed(Box::new(parsed), object.metadata),
-                Err(e) => Fetched::Format(e.to_string()),
-            },
+            Ok(object) => Fetched::Raw(object.bytes, object.metadata),
         };
         if let Some(p) = self.options.progress.as_deref() {
             p.digest_fetched();
@@ -698,9 +812,13 @@ impl Run<'_> {
         fetched
     }
 
-    /// Walks one chain (standard or backfill) from the newest listed digest, following
-    /// `previousDigestS3Object`, jumping to the next older listed digest after a missing or
-    /// invalid digest or a chain start, exactly as the CLI's `DigestTraverser` does.
+    /// Walks one chain (standard or backfill) from the newest listed digest. Only a digest
+    /// whose signature verified steers the walk: from it the walk follows
+    /// `previousDigestS3Object`; from any other (invalid, signature unknown, unreadable) it
+    /// goes to the next older listed digest, as the CLI's `DigestTraverser` does after an
+    /// invalid one. Every digest is visited once and key times strictly decrease, so the walk
+    /// ends; listed digests it never reached are reported.
+    #[allow(clippy::too_many_arguments)]
     fn walk(
         &self,
         mut digests: Vec<String>,
@@ -709,16 +827,24 @@ impl Run<'_> {
         cache: &mut Prefetched,
         steps: &mut Collector<'_, '_>,
         findings: &mut Vec<Finding>,
+        used: &mut BTreeMap<String, KeyUse>,
     ) -> Result<WalkInfo, Error> {
         let start = self.start;
         let mut info = WalkInfo::default();
         let mut bucket = self.chain.bucket.clone();
+        let mut listed: Vec<(String, String)> =
+            digests.iter().map(|k| (bucket.clone(), k.clone())).collect();
+        let mut visited: HashSet<(String, String)> = HashSet::new();
         let (mut next, mut last_start) = pop_before(&mut digests, None);
         let mut link: Option<Link> = None;
         while let Some(key) = next.take() {
             match last_start {
                 Some(t) if start <= t => {}
                 _ => break,
+            }
+            if !visited.insert((bucket.clone(), key.clone())) {
+                next = pop_before(&mut digests, Some(&key)).0;
+                continue;
             }
             let fetched = self.fetch_ahead(&bucket, &key, &digests, cache);
             let from_successor = link.take().filter(|l| l.bucket == bucket && l.key == key);
@@ -729,13 +855,28 @@ impl Run<'_> {
                 outcome,
                 start: parsed.and_then(ParsedDigest::start_time),
                 end: parsed.and_then(ParsedDigest::end_time),
-                log_files: parsed.map_or(0, |p| p.log_files().len()),
+                log_files: parsed.map_or(0, ParsedDigest::log_file_count),
             };
             let unparsed = match fetched {
-                Fetched::Parsed(parsed, metadata) => Ok((parsed, metadata)),
+                Fetched::Raw(bytes, metadata) => {
+                    match digest::parse(&bytes, &self.options.limits) {
+                        Ok(parsed) => Ok((parsed, metadata)),
+                        Err(e) if e.is_limit() => Err(DigestOutcome::TooLarge {
+                            reason: limit_reason(&e),
+                        }),
+                        Err(e) => Err(DigestOutcome::InvalidFormat {
+                            reason: e.to_string(),
+                        }),
+                    }
+                }
                 Fetched::Missing => Err(DigestOutcome::NotFound),
                 Fetched::Unreadable(cause) => Err(DigestOutcome::Unreadable { cause }),
-                Fetched::Format(reason) => Err(DigestOutcome::InvalidFormat { reason }),
+                Fetched::TooLarge(limit) => Err(DigestOutcome::TooLarge {
+                    reason: limit_reason(&digest::FormatError::TooLarge(limit)),
+                }),
+                Fetched::Deferred => Err(DigestOutcome::Unreadable {
+                    cause: "fetched ahead and dropped".to_owned(),
+                }),
             };
             let (mut parsed, metadata) = match unparsed {
                 Ok(found) => found,
@@ -744,7 +885,7 @@ impl Run<'_> {
                     if missing {
                         info.not_found.insert(key.clone());
                     }
-                    steps.push(Step::Digest(entry(outcome, None), Vec::new()));
+                    steps.push(Step::Digest(entry(outcome, None), Vec::new()))?;
                     let (n, n_date) = pop_before(&mut digests, Some(&key));
                     if missing {
                         count_more_missing(&bucket, &key, n_date, backfill, findings);
@@ -755,25 +896,44 @@ impl Run<'_> {
             };
             let source = match &metadata {
                 Some(meta) => SignatureSource::Metadata(meta.clone()),
+                // A signature is self-authenticating: learnt from any successor that names
+                // this digest, it still has to verify with CloudTrail's key.
                 None => SignatureSource::Successor(
                     from_successor.as_ref().and_then(|l| l.signature.clone()),
                 ),
             };
             let outcome = digest::check(&parsed, &bucket, &key, &source, keys)?;
-            // A digest whose signature is unknown is not proven, so its log files are not
-            // checked; but the chain goes on through it: the signature it names for its
-            // predecessor is verified against CloudTrail's key like any other.
-            let follow = matches!(
-                outcome,
-                DigestOutcome::Valid | DigestOutcome::NotVerified { .. }
-            );
-            if !follow {
-                steps.push(Step::Digest(entry(outcome, Some(&parsed)), Vec::new()));
+            if outcome != DigestOutcome::Valid {
+                // Unverified: its fields are untrusted input. Only a signature it names for its
+                // predecessor is taken, to be verified like any other.
+                link = parsed
+                    .previous()
+                    .filter(|_| !parsed.has_no_previous_link())
+                    .map(|(b, k)| Link {
+                        bucket: b.to_owned(),
+                        key: k.to_owned(),
+                        successor_key: key.clone(),
+                        signature: parsed.previous_signature().map(str::to_owned),
+                        hash: None,
+                        verified: false,
+                    });
+                steps.push(Step::Digest(entry(outcome, Some(&parsed)), Vec::new()))?;
                 next = pop_before(&mut digests, Some(&key)).0;
                 continue;
             }
-            if let Some(l) = &from_successor {
+            if let Some(l) = from_successor.as_ref().filter(|l| l.verified) {
                 check_link(l, &bucket, &parsed, metadata.as_ref(), findings);
+            }
+            if let Some(k) = parsed
+                .str_field("digestPublicKeyFingerprint")
+                .and_then(|f| keys.keys.get(f))
+            {
+                used.entry(k.fingerprint().to_owned())
+                    .or_insert_with(|| KeyUse {
+                        fingerprint: k.fingerprint().to_owned(),
+                        validity_start: k.validity_start,
+                        validity_end: k.validity_end,
+                    });
             }
             let digest_start = parsed.start_time();
             last_start = digest_start;
@@ -785,11 +945,11 @@ impl Run<'_> {
                 bucket: bucket.clone(),
                 key: key.clone(),
                 start: digest_start,
-                previous,
+                previous: previous.clone(),
                 previous_signature: parsed.previous_signature().map(str::to_owned),
                 previous_hash: parsed.previous_hash().map(str::to_owned),
             });
-            if outcome == DigestOutcome::Valid && info.newest_valid.is_none() {
+            if info.newest_valid.is_none() {
                 let signature = match &source {
                     SignatureSource::Metadata(meta) => meta.get("signature").cloned(),
                     SignatureSource::Successor(sig) => sig.clone(),
@@ -804,41 +964,88 @@ impl Run<'_> {
                     });
                 }
             }
-            let logs = parsed.take_log_files();
-            let log_count = logs.len();
-            let logs = if outcome == DigestOutcome::Valid {
-                logs
-            } else {
-                Vec::new()
+            // Verified: now its entries are worth building.
+            let logs = match parsed.log_files() {
+                Ok(logs) => logs,
+                Err(e) => {
+                    let outcome = DigestOutcome::InvalidFormat {
+                        reason: e.to_string(),
+                    };
+                    steps.push(Step::Digest(entry(outcome, Some(&parsed)), Vec::new()))?;
+                    next = pop_before(&mut digests, Some(&key)).0;
+                    continue;
+                }
             };
-            let mut done = entry(outcome, Some(&parsed));
-            done.log_files = log_count;
-            steps.push(Step::Digest(done, logs));
-            match parsed.previous() {
-                Some((prev_bucket, prev_key)) if !parsed.has_no_previous_link() => {
+            parsed.drop_bytes();
+            let done = entry(DigestOutcome::Valid, Some(&parsed));
+            steps.push(Step::Digest(done, logs))?;
+            let key_time = parse_key_time(key_date(&key));
+            match previous {
+                Some((prev_bucket, prev_key))
+                    if parse_key_time(key_date(&prev_key))
+                        .zip(key_time)
+                        .is_some_and(|(p, k)| p < k) =>
+                {
                     link = Some(Link {
-                        bucket: prev_bucket.to_owned(),
-                        key: prev_key.to_owned(),
+                        bucket: prev_bucket.clone(),
+                        key: prev_key.clone(),
                         successor_key: key.clone(),
                         signature: parsed.previous_signature().map(str::to_owned),
                         hash: parsed.previous_hash().map(str::to_owned),
+                        verified: true,
                     });
-                    next = Some(prev_key.to_owned());
+                    next = Some(prev_key);
                     if prev_bucket != bucket {
-                        // The chain continues in another bucket: list it for later jumps.
-                        bucket = prev_bucket.to_owned();
+                        // The chain continues in another bucket: list it for later jumps. A
+                        // bucket that cannot be listed leaves only the linked digest to read,
+                        // whose own verdict says what is wrong.
+                        bucket = prev_bucket;
                         let end = parsed.end_time().unwrap_or(self.options.end);
-                        let (standard, backfills) = self.list_digests(&bucket, start, end)?;
-                        digests = if backfill { backfills } else { standard };
+                        digests = match self.list_digests(&bucket, start, end) {
+                            Ok((standard, backfills)) => {
+                                if backfill {
+                                    backfills
+                                } else {
+                                    standard
+                                }
+                            }
+                            Err(_) => Vec::new(),
+                        };
+                        listed.extend(digests.iter().map(|k| (bucket.clone(), k.clone())));
                     }
                 }
-                _ => {
+                Some((prev_bucket, prev_key)) => {
+                    // A signed link that does not go back in time: not followed.
+                    findings.push(Finding::LinkMismatch {
+                        bucket: bucket.clone(),
+                        key: key.clone(),
+                        previous_key: prev_key.clone(),
+                        field: "previousDigestS3Object",
+                        expected: format!("s3://{prev_bucket}/{prev_key}"),
+                        actual: "a digest older than this one".to_owned(),
+                    });
+                    next = pop_before(&mut digests, Some(&key)).0;
+                }
+                None => {
                     let (n, n_date) = pop_before(&mut digests, Some(&key));
                     if let (Some(from), Some(to)) = (n_date, digest_start) {
-                        steps.push(Step::Gap(Entry::Gap { backfill, from, to }));
+                        // Gap lines never run backwards: an older digest ending after this
+                        // one starts is not a gap (it is reported on its own).
+                        if from < to {
+                            steps.push(Step::Gap(Entry::Gap { backfill, from, to }))?;
+                        }
                     }
                     next = n;
                 }
+            }
+        }
+        for (b, k) in listed {
+            if !visited.contains(&(b.clone(), k.clone())) {
+                findings.push(Finding::UnreachedDigest {
+                    bucket: b,
+                    key: k,
+                    backfill,
+                });
             }
         }
         Ok(info)
@@ -927,8 +1134,10 @@ fn check_continuity(
     info: &WalkInfo,
     steps: &mut Collector<'_, '_>,
     findings: &mut Vec<Finding>,
-) {
-    let Some(oldest) = &info.oldest else { return };
+) -> Result<(), Error> {
+    let Some(oldest) = &info.oldest else {
+        return Ok(());
+    };
     let mismatch = |field, expected: String, actual: String| Finding::LinkMismatch {
         bucket: oldest.bucket.clone(),
         key: oldest.key.clone(),
@@ -939,12 +1148,12 @@ fn check_continuity(
     };
     match &oldest.previous {
         None => {
-            if let Some(to) = oldest.start {
+            if let Some(to) = oldest.start.filter(|to| head.end_time < *to) {
                 steps.push(Step::Gap(Entry::Gap {
                     backfill: false,
                     from: head.end_time,
                     to,
-                }));
+                }))?;
             }
         }
         Some((b, k)) if *b == head.bucket && *k == head.key => {
@@ -971,6 +1180,20 @@ fn check_continuity(
             format!("s3://{b}/{k}"),
             format!("s3://{}/{}", head.bucket, head.key),
         )),
+    }
+    Ok(())
+}
+
+/// The message of a digest not read because of a limit, naming the flag that raises it.
+fn limit_reason(e: &digest::FormatError) -> String {
+    match e {
+        digest::FormatError::TooManyLogFiles(n) => format!(
+            "lists more than {n} log files, the limit (raise it with --max-digest-entries)"
+        ),
+        digest::FormatError::TooLarge(n) => format!(
+            "larger than {n} bytes, the limit (raise it with --max-digest-size)"
+        ),
+        other => other.to_string(),
     }
 }
 

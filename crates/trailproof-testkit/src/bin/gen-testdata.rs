@@ -19,7 +19,7 @@ fn write(root: &Path, s: &Scenario) -> std::io::Result<()> {
         for entry in fs::read_dir(&dir)? {
             let entry = entry?;
             let name = entry.file_name().to_string_lossy().into_owned();
-            if name == "archive" || name.starts_with("bucket-") {
+            if name == "archive" || name == "public-keys.json" || name.starts_with("bucket-") {
                 fs::remove_dir_all(entry.path())?;
             }
         }
@@ -34,10 +34,9 @@ fn write(root: &Path, s: &Scenario) -> std::io::Result<()> {
         };
         s.archive.write_bucket(&bucket, &target)?;
     }
-    fs::write(
-        archive.join("public-keys.json"),
-        s.archive.public_keys_json(),
-    )?;
+    // Beside the archive, not in it: the keys are the trust anchor, obtained apart from the
+    // data they check.
+    fs::write(dir.join("public-keys.json"), s.archive.public_keys_json())?;
     let meta = json!({
         "description": s.description,
         "bucket": s.trail.bucket(),
