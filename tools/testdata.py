@@ -46,7 +46,10 @@ def run_trailproof(path, s):
         if entry.startswith("bucket-"):
             cmd += ["--archive-bucket", f"{entry[len('bucket-'):]}={os.path.join(path, entry)}"]
     cmd += s["args"]
-    return subprocess.run(cmd, capture_output=True, text=True)
+    r = subprocess.run(cmd, capture_output=True, text=True)
+    # The line naming the key file holds a local path: tests check it apart.
+    r.stdout = "".join(l for l in r.stdout.splitlines(keepends=True) if not l.startswith("Public keys: "))
+    return r
 
 
 def main():

@@ -19,7 +19,7 @@ fn write(root: &Path, s: &Scenario) -> std::io::Result<()> {
         for entry in fs::read_dir(&dir)? {
             let entry = entry?;
             let name = entry.file_name().to_string_lossy().into_owned();
-            if name == "archive" || name == "public-keys.json" || name.starts_with("bucket-") {
+            if name == "archive" || name.starts_with("bucket-") {
                 fs::remove_dir_all(entry.path())?;
             }
         }
