@@ -174,7 +174,9 @@ fn a_china_trail_end_to_end_on_the_local_servers() {
         .trail_name("t")
         .hours(3)
         .build();
-    assert!(trail.trail_arn().starts_with("arn:aws-cn:cloudtrail:cn-north-1:"));
+    assert!(trail
+        .trail_arn()
+        .starts_with("arn:aws-cn:cloudtrail:cn-north-1:"));
     let h = Harness::start(1);
     h.cloudtrail.serve_trail(&trail);
     h.cloudtrail.add_decoy_key();
@@ -182,7 +184,9 @@ fn a_china_trail_end_to_end_on_the_local_servers() {
 
     let ctx = h.context(&test_options().region(Some("cn-north-1")));
     assert_eq!(ctx.region(), Some("cn-north-1"));
-    let info = h.rt.block_on(describe_trail(&ctx, &trail.trail_arn())).unwrap();
+    let info =
+        h.rt.block_on(describe_trail(&ctx, &trail.trail_arn()))
+            .unwrap();
     assert_eq!(
         (info.bucket.as_str(), info.home_region.as_str()),
         ("cntb", "cn-north-1")

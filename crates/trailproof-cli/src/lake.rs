@@ -3,7 +3,7 @@
 
 use std::io::{self, Write};
 
-use trailproof::lake::{folder_prefix, verify_folder, LakeOptions, LakeReport, ResultFolder};
+use trailproof::lake::{folder_prefix, verify_folder, LakeOptions, LakeReport};
 use trailproof::{Error, KeySet, LocalFolder, Parallelism, PublicKeySource, StoreFolder};
 use trailproof_aws::{AwsContext, CloudTrailKeys, S3Store};
 
@@ -83,24 +83,16 @@ pub fn verify(args: VerifyQueryResultsArgs) -> Result<u8, Error> {
         .parallelism(parallelism)
         .key_source(&key_source);
     let report = match &source {
-        Source::Local(dir) => run(&LocalFolder::new(dir), keys, &options)?,
+        Source::Local(dir) => verify_folder(&LocalFolder::new(dir), keys, &options)?,
         Source::S3 { bucket, prefix } => {
             let Some((rt, ctx)) = &aws else {
                 return Err(Error::Config("S3 needs the AWS configuration".to_owned()));
             };
             let store = S3Store::new(ctx, rt.handle().clone())?;
-            run(&StoreFolder::new(&store, bucket, prefix), keys, &options)?
+            verify_folder(&StoreFolder::new(&store, bucket, prefix), keys, &options)?
         }
     };
     print(&report, args.format)
-}
-
-fn run(
-    folder: &dyn ResultFolder,
-    keys: &dyn PublicKeySource,
-    options: &LakeOptions,
-) -> Result<LakeReport, Error> {
-    verify_folder(folder, keys, options)
 }
 
 /// Prints the report and returns the exit status.

@@ -131,12 +131,15 @@ fn json_reports_the_whole_result() {
         .find(|s| s.name == "deleted-file")
         .unwrap();
     let tmp = tempfile::tempdir().unwrap();
-    s.results.write_folder(tmp.path()).unwrap();
+    let dir = tmp.path().join("export");
+    s.results.write_folder(&dir).unwrap();
     let keys = write_keys(tmp.path(), &s);
-    let (stdout, stderr, code) = run(trailproof()
-        .arg("--local-export-path")
-        .arg(tmp.path())
-        .args(["--public-keys", &keys, "--format", "json"]));
+    let (stdout, stderr, code) = run(trailproof().arg("--local-export-path").arg(&dir).args([
+        "--public-keys",
+        &keys,
+        "--format",
+        "json",
+    ]));
     assert_eq!((stderr.as_str(), code), ("", 1));
     let v: Value = serde_json::from_str(&stdout).unwrap();
     assert_eq!(v["version"], 1);
@@ -145,7 +148,10 @@ fn json_reports_the_whole_result() {
     assert_eq!(v["sign_file"]["signature"]["outcome"], "valid");
     assert_eq!(v["sign_file"]["status"], "valid");
     assert_eq!(v["sign_file"]["region"], "us-east-1");
-    assert_eq!(v["sign_file"]["query_complete_time"], "2024-03-02T06:07:08Z");
+    assert_eq!(
+        v["sign_file"]["query_complete_time"],
+        "2024-03-02T06:07:08Z"
+    );
     let outcomes: Vec<(&str, &str)> = v["files"]
         .as_array()
         .unwrap()
@@ -219,7 +225,7 @@ fn every_scenario_from_the_local_s3_server() {
     let mut published = false;
     for i in 0..count {
         let base = QueryResultsBuilder::new()
-            .bucket("lq")
+            .bucket("lqb")
             .prefix(&format!("s{i}"));
         let s = scenarios(&base).swap_remove(i);
         h.upload_archive(&ctx, &s.results.archive);
@@ -238,14 +244,14 @@ fn every_scenario_from_the_local_s3_server() {
         // The AWS CLI appends the '/' to the prefix; give it without.
         cmd.args([
             "--s3-bucket",
-            "lq",
+            "lqb",
             "--s3-prefix",
             s.results.folder().trim_end_matches('/'),
         ]);
         h.point_at(&mut cmd, home.path());
         let got = run(&mut cmd);
         let folder = s.results.folder().to_owned();
-        let want = expected(&s, &|name| format!("s3://lq/{folder}{name}"));
+        let want = expected(&s, &|name| format!("s3://lqb/{folder}{name}"));
         if got != want {
             failures.push(format!("{}:\n got {got:?}\nwant {want:?}", s.name));
         }
@@ -253,7 +259,10 @@ fn every_scenario_from_the_local_s3_server() {
     assert!(failures.is_empty(), "{}", failures.join("\n"));
     // Keys were listed over [queryCompleteTime, +20 days] in the sign file's region, every page.
     let calls = h.cloudtrail.state.calls_to("ListPublicKeys");
-    assert!(calls.iter().any(|c| c.get("NextToken").is_some()), "{calls:?}");
+    assert!(
+        calls.iter().any(|c| c.get("NextToken").is_some()),
+        "{calls:?}"
+    );
     let first = &calls[0];
     let start = first["StartTime"].as_f64().unwrap();
     let end = first["EndTime"].as_f64().unwrap();
@@ -311,7 +320,10 @@ fn a_china_trail_validates_live() {
         .hours(3)
         .build();
     let arn = trail.trail_arn();
-    assert!(arn.starts_with("arn:aws-cn:cloudtrail:cn-north-1:"), "{arn}");
+    assert!(
+        arn.starts_with("arn:aws-cn:cloudtrail:cn-north-1:"),
+        "{arn}"
+    );
     let h = Harness::start(1);
     h.cloudtrail.serve_trail(&trail);
     h.upload(&h.context(&test_options()), &trail);
@@ -325,13 +337,19 @@ fn a_china_trail_validates_live() {
     ];
     let home = tempfile::tempdir().unwrap();
     let mut live = Command::new(env!("CARGO_BIN_EXE_trailproof"));
-    live.arg("validate").args(range).args(["--region", "cn-north-1"]);
+    live.arg("validate")
+        .args(range)
+        .args(["--region", "cn-north-1"]);
     h.point_at(&mut live, home.path());
     let live = run(&mut live);
 
     let archive = home.path().join("archive");
     trail.archive.write_bucket("cntb", &archive).unwrap();
-    std::fs::write(archive.join("public-keys.json"), trail.archive.public_keys_json()).unwrap();
+    std::fs::write(
+        archive.join("public-keys.json"),
+        trail.archive.public_keys_json(),
+    )
+    .unwrap();
     let offline = run(Command::new(env!("CARGO_BIN_EXE_trailproof"))
         .arg("validate")
         .args(range)
@@ -340,7 +358,8 @@ fn a_china_trail_validates_live() {
     assert_eq!(live.2, 0, "{live:?}");
     assert_eq!(live, offline);
     assert!(
-        live.0.starts_with(&format!("Validating log files for trail {arn} between ")),
+        live.0
+            .starts_with(&format!("Validating log files for trail {arn} between ")),
         "{}",
         live.0
     );

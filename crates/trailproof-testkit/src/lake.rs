@@ -452,15 +452,18 @@ pub fn scenarios(base: &QueryResultsBuilder) -> Vec<LakeScenario> {
         "One CSV character of the first result file changed (re-gzipped).",
         &|r| r.modify_file(&first),
     );
-    push(
-        "deleted-file",
-        "The second result file deleted.",
-        &|r| r.delete(&second),
-    );
+    push("deleted-file", "The second result file deleted.", &|r| {
+        r.delete(&second)
+    });
     push(
         "extra-unlisted-file",
         "A result_9.csv.gz the sign file does not list.",
-        &|r| r.put("result_9.csv.gz", gzip(b"eventID,eventTime\nforged,2024-03-02\n")),
+        &|r| {
+            r.put(
+                "result_9.csv.gz",
+                gzip(b"eventID,eventTime\nforged,2024-03-02\n"),
+            )
+        },
     );
     push(
         "swapped-file-order",
@@ -510,16 +513,12 @@ pub fn scenarios(base: &QueryResultsBuilder) -> Vec<LakeScenario> {
             r.edit_sign(|v| v["queryCompleteTime"] = Value::from(fmt_time(t)));
         },
     );
-    push(
-        "bad-hex-signature",
-        "hashSignature is not hex.",
-        &|r| {
-            r.edit_sign(|v| {
-                let s = v["hashSignature"].as_str().unwrap_or("").to_owned();
-                v["hashSignature"] = Value::from(format!("zz{}", &s[2.min(s.len())..]));
-            })
-        },
-    );
+    push("bad-hex-signature", "hashSignature is not hex.", &|r| {
+        r.edit_sign(|v| {
+            let s = v["hashSignature"].as_str().unwrap_or("").to_owned();
+            v["hashSignature"] = Value::from(format!("zz{}", &s[2.min(s.len())..]));
+        })
+    });
     push(
         "corrupt-signature",
         "One hex digit of hashSignature changed.",
@@ -554,11 +553,9 @@ pub fn scenarios(base: &QueryResultsBuilder) -> Vec<LakeScenario> {
             r.edit_sign(|v| v["files"][1]["fileName"] = Value::from(format!("../{second}")));
         },
     );
-    push(
-        "empty-files",
-        "files is an empty list.",
-        &|r| r.edit_sign(|v| v["files"] = Value::Array(Vec::new())),
-    );
+    push("empty-files", "files is an empty list.", &|r| {
+        r.edit_sign(|v| v["files"] = Value::Array(Vec::new()))
+    });
     push(
         "everything-at-once",
         "First file modified, second deleted, an unlisted file, wrong algorithms: every problem \
@@ -588,15 +585,23 @@ mod tests {
             assert_eq!(f["fileName"], name.as_str());
             assert_eq!(f["fileHashValue"], r.file_hash(name).as_str());
         }
-        assert_eq!(v["publicKeyFingerprint"], TestKey::a().fingerprint().as_str());
+        assert_eq!(
+            v["publicKeyFingerprint"],
+            TestKey::a().fingerprint().as_str()
+        );
         assert_eq!(v["queryCompleteTime"], "2024-03-02T06:07:08Z");
-        assert!(r.folder().starts_with("AWSLogs/111122223333/CloudTrail-Lake/Query/2024/03/02/"));
+        assert!(r
+            .folder()
+            .starts_with("AWSLogs/111122223333/CloudTrail-Lake/Query/2024/03/02/"));
         let message = r.string_to_sign_of(r.file_names());
         assert_eq!(message.matches(' ').count(), 2);
         let sig = hex::decode(v["hashSignature"].as_str().unwrap()).unwrap();
         assert_eq!(sig, TestKey::a().sign(message.as_bytes()));
         // Deterministic.
-        assert_eq!(r.sign_file(), QueryResultsBuilder::new().build().sign_file());
+        assert_eq!(
+            r.sign_file(),
+            QueryResultsBuilder::new().build().sign_file()
+        );
     }
 
     #[test]

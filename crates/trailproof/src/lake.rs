@@ -760,6 +760,17 @@ pub fn unsafe_name(name: &str) -> Option<&'static str> {
     }
 }
 
+/// Where `name` is, as printed: quoted when it holds control characters (S3 keys may), so that
+/// an object's name cannot add or forge lines of the report.
+fn shown(folder: &dyn ResultFolder, name: &str) -> String {
+    let location = folder.location(name);
+    if location.chars().any(char::is_control) {
+        format!("{location:?}")
+    } else {
+        location
+    }
+}
+
 /// A listed file, once its entry was read.
 struct Listed<'s> {
     index: usize,
@@ -862,7 +873,7 @@ pub fn verify_query_results(
                 let name = entry.get("fileName").and_then(Value::as_str);
                 let hash = entry.get("fileHashValue").and_then(Value::as_str);
                 let location = |name: &str| match unsafe_name(name) {
-                    None => folder.location(name),
+                    None => shown(folder, name),
                     Some(_) => format!("{name:?}"),
                 };
                 match (name, hash) {
@@ -904,9 +915,7 @@ pub fn verify_query_results(
     }
 
     hash_files(folder, &listed, options, &mut report.files)?;
-    report
-        .files
-        .sort_by_key(|f| f.index.unwrap_or(usize::MAX));
+    report.files.sort_by_key(|f| f.index.unwrap_or(usize::MAX));
 
     if options.check_unlisted {
         report.listing = match folder.list() {
@@ -926,7 +935,7 @@ pub fn verify_query_results(
                 for name in unlisted.into_iter().take(MAX_UNLISTED_NAMED) {
                     report.files.push(ResultFile {
                         name: Some(name.clone()),
-                        location: folder.location(name),
+                        location: shown(folder, name),
                         index: None,
                         outcome: FileOutcome::Unlisted,
                     });
@@ -1093,7 +1102,7 @@ fn hash_files(
         };
         ResultFile {
             name: Some(l.name.to_owned()),
-            location: folder.location(l.name),
+            location: shown(folder, l.name),
             index: Some(l.index),
             outcome,
         }
@@ -1196,36 +1205,159 @@ mod tests {
         }
         let all_valid: &[(&str, &str)] = &[(R1, "valid"), (R2, "valid"), (R3, "valid")];
         let table: Vec<(&str, Want)> = vec![
-            ("clean", Want { verdict: Verdict::Valid, signature: "valid", problems: &[], files: all_valid }),
-            ("modified-file", Want { verdict: Verdict::Invalid, signature: "valid", problems: &[],
-                files: &[(R1, "hash_mismatch"), (R2, "valid"), (R3, "valid")] }),
-            ("deleted-file", Want { verdict: Verdict::Invalid, signature: "valid", problems: &[],
-                files: &[(R1, "valid"), (R2, "not_found"), (R3, "valid")] }),
-            ("extra-unlisted-file", Want { verdict: Verdict::Invalid, signature: "valid", problems: &[],
-                files: &[(R1, "valid"), (R2, "valid"), (R3, "valid"), ("result_9.csv.gz", "unlisted")] }),
+            (
+                "clean",
+                Want {
+                    verdict: Verdict::Valid,
+                    signature: "valid",
+                    problems: &[],
+                    files: all_valid,
+                },
+            ),
+            (
+                "modified-file",
+                Want {
+                    verdict: Verdict::Invalid,
+                    signature: "valid",
+                    problems: &[],
+                    files: &[(R1, "hash_mismatch"), (R2, "valid"), (R3, "valid")],
+                },
+            ),
+            (
+                "deleted-file",
+                Want {
+                    verdict: Verdict::Invalid,
+                    signature: "valid",
+                    problems: &[],
+                    files: &[(R1, "valid"), (R2, "not_found"), (R3, "valid")],
+                },
+            ),
+            (
+                "extra-unlisted-file",
+                Want {
+                    verdict: Verdict::Invalid,
+                    signature: "valid",
+                    problems: &[],
+                    files: &[
+                        (R1, "valid"),
+                        (R2, "valid"),
+                        (R3, "valid"),
+                        ("result_9.csv.gz", "unlisted"),
+                    ],
+                },
+            ),
             // The files still match their entries; only the signed string's order changed.
-            ("swapped-file-order", Want { verdict: Verdict::Invalid, signature: "signature_failed", problems: &[],
-                files: &[(R2, "valid"), (R1, "valid"), (R3, "valid")] }),
-            ("swapped-file-contents", Want { verdict: Verdict::Invalid, signature: "valid", problems: &[],
-                files: &[(R1, "hash_mismatch"), (R2, "hash_mismatch"), (R3, "valid")] }),
+            (
+                "swapped-file-order",
+                Want {
+                    verdict: Verdict::Invalid,
+                    signature: "signature_failed",
+                    problems: &[],
+                    files: &[(R2, "valid"), (R1, "valid"), (R3, "valid")],
+                },
+            ),
+            (
+                "swapped-file-contents",
+                Want {
+                    verdict: Verdict::Invalid,
+                    signature: "valid",
+                    problems: &[],
+                    files: &[(R1, "hash_mismatch"), (R2, "hash_mismatch"), (R3, "valid")],
+                },
+            ),
             // Key B is published but did not sign, and was not valid at queryCompleteTime either.
-            ("wrong-fingerprint", Want { verdict: Verdict::Invalid, signature: "signature_failed",
-                problems: &["outside_key_validity"], files: all_valid }),
-            ("unknown-fingerprint", Want { verdict: Verdict::Invalid, signature: "public_key_not_found",
-                problems: &[], files: all_valid }),
-            ("key-out-of-validity", Want { verdict: Verdict::Invalid, signature: "valid",
-                problems: &["outside_key_validity"], files: all_valid }),
-            ("bad-hex-signature", Want { verdict: Verdict::Invalid, signature: "malformed", problems: &[], files: all_valid }),
-            ("corrupt-signature", Want { verdict: Verdict::Invalid, signature: "signature_failed", problems: &[], files: all_valid }),
-            ("wrong-algorithms", Want { verdict: Verdict::Invalid, signature: "valid",
-                problems: &["hash_algorithm", "signature_algorithm"], files: all_valid }),
+            (
+                "wrong-fingerprint",
+                Want {
+                    verdict: Verdict::Invalid,
+                    signature: "signature_failed",
+                    problems: &["outside_key_validity"],
+                    files: all_valid,
+                },
+            ),
+            (
+                "unknown-fingerprint",
+                Want {
+                    verdict: Verdict::Invalid,
+                    signature: "public_key_not_found",
+                    problems: &[],
+                    files: all_valid,
+                },
+            ),
+            (
+                "key-out-of-validity",
+                Want {
+                    verdict: Verdict::Invalid,
+                    signature: "valid",
+                    problems: &["outside_key_validity"],
+                    files: all_valid,
+                },
+            ),
+            (
+                "bad-hex-signature",
+                Want {
+                    verdict: Verdict::Invalid,
+                    signature: "malformed",
+                    problems: &[],
+                    files: all_valid,
+                },
+            ),
+            (
+                "corrupt-signature",
+                Want {
+                    verdict: Verdict::Invalid,
+                    signature: "signature_failed",
+                    problems: &[],
+                    files: all_valid,
+                },
+            ),
+            (
+                "wrong-algorithms",
+                Want {
+                    verdict: Verdict::Invalid,
+                    signature: "valid",
+                    problems: &["hash_algorithm", "signature_algorithm"],
+                    files: all_valid,
+                },
+            ),
             // The renamed entry is not read; the real file is then in the folder unlisted.
-            ("unsafe-file-name", Want { verdict: Verdict::Invalid, signature: "valid", problems: &[],
-                files: &[(R1, "valid"), ("../result_2.csv.gz", "unsafe_name"), (R3, "valid"), (R2, "unlisted")] }),
-            ("empty-files", Want { verdict: Verdict::Invalid, signature: "not_checked", problems: &["no_files"],
-                files: &[(R1, "unlisted"), (R2, "unlisted"), (R3, "unlisted")] }),
-            ("everything-at-once", Want { verdict: Verdict::Invalid, signature: "valid", problems: &["hash_algorithm"],
-                files: &[(R1, "hash_mismatch"), (R2, "not_found"), (R3, "valid"), ("notes.txt", "unlisted")] }),
+            (
+                "unsafe-file-name",
+                Want {
+                    verdict: Verdict::Invalid,
+                    signature: "valid",
+                    problems: &[],
+                    files: &[
+                        (R1, "valid"),
+                        ("../result_2.csv.gz", "unsafe_name"),
+                        (R3, "valid"),
+                        (R2, "unlisted"),
+                    ],
+                },
+            ),
+            (
+                "empty-files",
+                Want {
+                    verdict: Verdict::Invalid,
+                    signature: "not_checked",
+                    problems: &["no_files"],
+                    files: &[(R1, "unlisted"), (R2, "unlisted"), (R3, "unlisted")],
+                },
+            ),
+            (
+                "everything-at-once",
+                Want {
+                    verdict: Verdict::Invalid,
+                    signature: "valid",
+                    problems: &["hash_algorithm"],
+                    files: &[
+                        (R1, "hash_mismatch"),
+                        (R2, "not_found"),
+                        (R3, "valid"),
+                        ("notes.txt", "unlisted"),
+                    ],
+                },
+            ),
         ];
         let all = scenarios(&QueryResultsBuilder::new());
         assert_eq!(
@@ -1236,9 +1368,18 @@ mod tests {
         for (s, (_, want)) in all.iter().zip(&table) {
             let report = verify(&s.results);
             let problems: Vec<&str> = report.sign_problems.iter().map(SignProblem::code).collect();
-            let files: Vec<(String, &str)> = want.files.iter().map(|(n, c)| ((*n).to_owned(), *c)).collect();
+            let files: Vec<(String, &str)> = want
+                .files
+                .iter()
+                .map(|(n, c)| ((*n).to_owned(), *c))
+                .collect();
             assert_eq!(
-                (report.verdict(), report.signature.code(), problems, outcomes(&report)),
+                (
+                    report.verdict(),
+                    report.signature.code(),
+                    problems,
+                    outcomes(&report)
+                ),
                 (want.verdict, want.signature, want.problems.to_vec(), files),
                 "{}: {report:#?}",
                 s.name
@@ -1252,9 +1393,15 @@ mod tests {
         let r = QueryResultsBuilder::new().build();
         let report = verify(&r);
         let key = report.public_key.clone().unwrap();
-        assert_eq!(key.fingerprint, trailproof_testkit::TestKey::a().fingerprint());
+        assert_eq!(
+            key.fingerprint,
+            trailproof_testkit::TestKey::a().fingerprint()
+        );
         assert!(key.validity_checked);
-        assert_eq!(key.validity_start.map(display).as_deref(), Some("2024-02-20T00:00:00Z"));
+        assert_eq!(
+            key.validity_start.map(display).as_deref(),
+            Some("2024-02-20T00:00:00Z")
+        );
         assert_eq!(report.sign_file.region.as_deref(), Some("us-east-1"));
         assert_eq!(report.key_region, "us-east-1");
         assert!(report.notes().is_empty());
@@ -1262,7 +1409,10 @@ mod tests {
         assert_eq!(json["verdict"], "valid");
         assert_eq!(json["exit_code"], 0);
         assert_eq!(json["public_key"]["validity"]["checked"], true);
-        assert_eq!(json["sign_file"]["query_complete_time"], "2024-03-02T06:07:08Z");
+        assert_eq!(
+            json["sign_file"]["query_complete_time"],
+            "2024-03-02T06:07:08Z"
+        );
         assert_eq!(json["files"].as_array().unwrap().len(), 3);
     }
 
@@ -1280,15 +1430,26 @@ mod tests {
         let folder = StoreFolder::new(&store, r.bucket(), r.folder());
         let report = verify_folder(&folder, &undated, &LakeOptions::new()).unwrap();
         assert_eq!(report.verdict(), Verdict::Valid);
-        assert_eq!(report.public_key.as_ref().map(|k| k.validity_checked), Some(false));
+        assert_eq!(
+            report.public_key.as_ref().map(|k| k.validity_checked),
+            Some(false)
+        );
         let notes = report.notes();
         assert_eq!(notes.len(), 1);
-        assert!(notes[0].contains("unknown") && notes[0].contains("not checked"), "{notes:?}");
+        assert!(
+            notes[0].contains("unknown") && notes[0].contains("not checked"),
+            "{notes:?}"
+        );
         let mut out = Vec::new();
         let mut err = Vec::new();
         report.write_text(&mut out, &mut err).unwrap();
-        assert_eq!(String::from_utf8(out).unwrap(), "Successfully validated sign and query result files\n");
-        assert!(String::from_utf8(err).unwrap().starts_with("Note: the validity of public key "));
+        assert_eq!(
+            String::from_utf8(out).unwrap(),
+            "Successfully validated sign and query result files\n"
+        );
+        assert!(String::from_utf8(err)
+            .unwrap()
+            .starts_with("Note: the validity of public key "));
     }
 
     #[test]
@@ -1313,8 +1474,18 @@ mod tests {
         let folder = Broken(store(&r), r.bucket().to_owned(), r.folder().to_owned());
         let report = verify_folder(&folder, &keys(&r), &LakeOptions::new()).unwrap();
         assert_eq!(report.verdict(), Verdict::Incomplete);
-        assert_eq!(report.files[1].outcome, FileOutcome::Unreadable { cause: "access denied".into() });
-        assert_eq!(report.listing, Listing::Failed { cause: "listing denied".into() });
+        assert_eq!(
+            report.files[1].outcome,
+            FileOutcome::Unreadable {
+                cause: "access denied".into()
+            }
+        );
+        assert_eq!(
+            report.listing,
+            Listing::Failed {
+                cause: "listing denied".into()
+            }
+        );
         let mut err = Vec::new();
         report.write_text(&mut Vec::new(), &mut err).unwrap();
         assert_eq!(
@@ -1328,13 +1499,26 @@ mod tests {
     fn a_key_source_that_fails_leaves_the_signature_not_checked() {
         struct Down;
         impl PublicKeySource for Down {
-            fn public_keys(&self, region: &str, _: DateTime<Utc>, _: DateTime<Utc>) -> Result<KeySet, Error> {
-                Err(Error::PublicKeys { source_name: format!("ListPublicKeys in {region}"), reason: "throttled".into() })
+            fn public_keys(
+                &self,
+                region: &str,
+                _: DateTime<Utc>,
+                _: DateTime<Utc>,
+            ) -> Result<KeySet, Error> {
+                Err(Error::PublicKeys {
+                    source_name: format!("ListPublicKeys in {region}"),
+                    reason: "throttled".into(),
+                })
             }
         }
         let r = QueryResultsBuilder::new().build();
         let store = store(&r);
-        let report = verify_folder(&StoreFolder::new(&store, r.bucket(), r.folder()), &Down, &LakeOptions::new()).unwrap();
+        let report = verify_folder(
+            &StoreFolder::new(&store, r.bucket(), r.folder()),
+            &Down,
+            &LakeOptions::new(),
+        )
+        .unwrap();
         assert_eq!(report.verdict(), Verdict::Incomplete);
         assert_eq!(
             report.signature.message(),
@@ -1348,8 +1532,35 @@ mod tests {
         r.delete(trailproof_testkit::lake::SIGN_FILE);
         let store = store(&r);
         let folder = StoreFolder::new(&store, r.bucket(), r.folder());
-        let err = verify_folder(&folder, &keys(&r), &LakeOptions::new()).unwrap_err().to_string();
-        assert_eq!(err, format!("s3://lake-bucket/{}result_sign.json: not found", r.folder()));
+        let err = verify_folder(&folder, &keys(&r), &LakeOptions::new())
+            .unwrap_err()
+            .to_string();
+        assert_eq!(
+            err,
+            format!("s3://lake-bucket/{}result_sign.json: not found", r.folder())
+        );
+    }
+
+    #[test]
+    fn object_names_cannot_forge_report_lines() {
+        let mut r = QueryResultsBuilder::new().build();
+        let forged = "x\nSuccessfully validated sign and query result files";
+        r.put(forged, b"forged".to_vec());
+        let report = verify(&r);
+        assert_eq!(report.verdict(), Verdict::Invalid);
+        let mut out = Vec::new();
+        let mut err = Vec::new();
+        report.write_text(&mut out, &mut err).unwrap();
+        assert!(out.is_empty());
+        let err = String::from_utf8(err).unwrap();
+        assert_eq!(err.lines().count(), 1, "{err}");
+        assert_eq!(
+            err,
+            format!(
+                "Result file\t\"s3://lake-bucket/{}x\\nSuccessfully validated sign and query result files\"\tINVALID: not listed in the sign file\n",
+                r.folder()
+            )
+        );
     }
 
     #[test]
@@ -1382,12 +1593,18 @@ mod tests {
             folder.list().unwrap(),
             vec![R1, R2, R3, SIGN_FILE_NAME, "sub/x.meta.json"]
         );
-        assert!(matches!(folder.open("nope"), Err(StoreError::NotFound { .. })));
+        assert!(matches!(
+            folder.open("nope"),
+            Err(StoreError::NotFound { .. })
+        ));
         let report = verify_folder(&folder, &keys(&r), &LakeOptions::new()).unwrap();
         assert_eq!(
             outcomes(&report).last().cloned(),
             Some(("sub/x.meta.json".to_owned(), "unlisted"))
         );
-        assert_eq!(report.files[0].location, dir.path().join(R1).display().to_string());
+        assert_eq!(
+            report.files[0].location,
+            dir.path().join(R1).display().to_string()
+        );
     }
 }

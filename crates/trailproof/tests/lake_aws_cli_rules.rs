@@ -51,7 +51,11 @@ fn verify_with(r: &QueryResults, keys: &dyn PublicKeySource, options: &LakeOptio
 }
 
 fn verify(r: &QueryResults) -> LakeReport {
-    verify_with(r, &keys(r), &LakeOptions::new().parallelism(Parallelism::Serial))
+    verify_with(
+        r,
+        &keys(r),
+        &LakeOptions::new().parallelism(Parallelism::Serial),
+    )
 }
 
 /// Signs `hashes` joined by `sep` with key A and stores them as the sign file's hashes and
@@ -80,7 +84,11 @@ fn hashes_are_over_the_bytes_as_stored_not_inflated() {
     let inflated: Vec<String> = r
         .file_names()
         .iter()
-        .map(|n| hex::encode(Sha256::digest(trailproof_testkit::gunzip(r.get(n).unwrap()))))
+        .map(|n| {
+            hex::encode(Sha256::digest(trailproof_testkit::gunzip(
+                r.get(n).unwrap(),
+            )))
+        })
         .collect();
     sign_hashes(&mut r, &inflated, " ");
     let report = verify(&r);
@@ -136,10 +144,13 @@ fn hashes_are_compared_as_text_like_the_cli() {
     );
 }
 
+/// A ListPublicKeys call: region, start, end.
+type Call = (String, DateTime<Utc>, DateTime<Utc>);
+
 /// Records each ListPublicKeys call.
 struct Recording {
     keys: KeySet,
-    calls: Mutex<Vec<(String, DateTime<Utc>, DateTime<Utc>)>>,
+    calls: Mutex<Vec<Call>>,
 }
 
 impl PublicKeySource for Recording {
@@ -173,7 +184,11 @@ fn keys_are_listed_over_query_complete_time_plus_20_days() {
         verify_with(&r, &source, &LakeOptions::new()).verdict(),
         Verdict::Valid
     );
-    let report = verify_with(&r, &source, &LakeOptions::new().region(Some("eusc-de-east-1")));
+    let report = verify_with(
+        &r,
+        &source,
+        &LakeOptions::new().region(Some("eusc-de-east-1")),
+    );
     assert_eq!(report.key_region, "eusc-de-east-1");
     assert_eq!(
         *source.calls.lock().unwrap(),
@@ -205,12 +220,20 @@ fn a_fingerprint_no_listed_key_has_is_invalid() {
 #[test]
 fn a_signature_that_does_not_verify_is_invalid() {
     // Rule: verify the signature ("ValidationError: Invalid signature in sign file").
-    for name in ["corrupt-signature", "swapped-file-order", "wrong-fingerprint"] {
+    for name in [
+        "corrupt-signature",
+        "swapped-file-order",
+        "wrong-fingerprint",
+    ] {
         let s = scenarios(&QueryResultsBuilder::new())
             .into_iter()
             .find(|s| s.name == name)
             .unwrap();
-        assert_eq!(verify(&s.results).signature, SignatureOutcome::Failed, "{name}");
+        assert_eq!(
+            verify(&s.results).signature,
+            SignatureOutcome::Failed,
+            "{name}"
+        );
     }
 }
 
@@ -223,7 +246,10 @@ fn a_signature_that_is_not_hex_is_invalid() {
         .find(|s| s.name == "bad-hex-signature")
         .unwrap();
     let report = verify(&s.results);
-    assert_eq!(report.signature.message(), "INVALID: hashSignature is not hex");
+    assert_eq!(
+        report.signature.message(),
+        "INVALID: hashSignature is not hex"
+    );
     assert_eq!(report.verdict(), Verdict::Invalid);
 }
 
@@ -241,7 +267,10 @@ fn files_must_be_a_non_empty_list() {
             Value::Array(Vec::new()),
             "INVALID: No export file was found in sign file.",
         ),
-        (Value::Null, "INVALID: invalid format: \"files\" is not a list"),
+        (
+            Value::Null,
+            "INVALID: invalid format: \"files\" is not a list",
+        ),
         (
             Value::from("result_1.csv.gz"),
             "INVALID: invalid format: \"files\" is not a list",
@@ -251,7 +280,11 @@ fn files_must_be_a_non_empty_list() {
         let bytes = serde_json::to_vec(&sign).unwrap();
         let report = verify_query_results(&bytes, &folder, &keys(&r), &opts).unwrap();
         assert_eq!(report.verdict(), Verdict::Invalid);
-        let messages: Vec<String> = report.sign_problems.iter().map(SignProblem::message).collect();
+        let messages: Vec<String> = report
+            .sign_problems
+            .iter()
+            .map(SignProblem::message)
+            .collect();
         assert_eq!(messages, vec![want.to_owned()]);
     }
 }
@@ -348,10 +381,9 @@ fn what_the_cli_does_not_check_is_checked() {
     );
     // MD5(key) = fingerprint: a key list that says otherwise is refused when loaded.
     let r = QueryResultsBuilder::new().build();
-    let forged = r.public_keys_json().replace(
-        &TestKey::a().fingerprint(),
-        &TestKey::b().fingerprint(),
-    );
+    let forged = r
+        .public_keys_json()
+        .replace(&TestKey::a().fingerprint(), &TestKey::b().fingerprint());
     let err = KeySet::from_list_public_keys_json(forged.as_bytes(), "keys.json")
         .unwrap_err()
         .to_string();
