@@ -21,6 +21,9 @@ pub enum Command {
     /// they list, the public keys) into a directory that `validate --archive` checks offline;
     /// validates while downloading. Re-running resumes.
     Mirror(MirrorArgs),
+    /// Verify CloudTrail Lake query results saved to S3 (or copied to a folder) against their
+    /// signed result_sign.json, like `aws cloudtrail verify-query-results`.
+    VerifyQueryResults(VerifyQueryResultsArgs),
 }
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq, ValueEnum)]
@@ -168,6 +171,38 @@ pub struct MirrorArgs {
     #[arg(long)]
     pub verbose: bool,
     /// Output format of the validation report.
+    #[arg(long, value_enum, default_value = "text")]
+    pub format: Format,
+}
+
+/// The flags of `aws cloudtrail verify-query-results`, plus trailproof's own.
+#[derive(Debug, Args)]
+pub struct VerifyQueryResultsArgs {
+    /// Local folder holding result_sign.json and the result files.
+    #[arg(long, value_name = "DIR")]
+    pub local_export_path: Option<PathBuf>,
+    /// Bucket the query results were saved to.
+    #[arg(long)]
+    pub s3_bucket: Option<String>,
+    /// Folder of the results in the bucket (a `/` is appended when missing), e.g.
+    /// AWSLogs/111122223333/CloudTrail-Lake/Query/2024/03/02/QUERY-ID/.
+    #[arg(long)]
+    pub s3_prefix: Option<String>,
+    /// Public keys: the JSON output of `aws cloudtrail list-public-keys` (default: ListPublicKeys
+    /// in the region).
+    #[arg(long, value_name = "FILE")]
+    pub public_keys: Option<PathBuf>,
+    /// Region whose public keys to list (default: the sign file's `region`). Also the AWS region
+    /// for API calls.
+    #[arg(long)]
+    pub region: Option<String>,
+    /// AWS profile.
+    #[arg(long)]
+    pub profile: Option<String>,
+    /// Worker threads hashing result files (0: one per core, 1: serial).
+    #[arg(long, default_value_t = 0)]
+    pub threads: usize,
+    /// Output format.
     #[arg(long, value_enum, default_value = "text")]
     pub format: Format,
 }

@@ -6,6 +6,7 @@
 
 mod archive;
 mod cli;
+mod lake;
 mod live;
 mod output;
 mod progress;
@@ -40,5 +41,6 @@ fn run(args: cli::Cli) -> Result<u8, trailproof::Error> {
         cli::Command::Validate(v) if v.archive.is_some() => archive::validate(v),
         cli::Command::Validate(v) => live::validate(v),
         cli::Command::Mirror(m) => live::mirror(m),
+        cli::Command::VerifyQueryResults(q) => lake::verify(q),
     }
 }

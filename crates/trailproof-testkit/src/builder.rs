@@ -33,6 +33,7 @@ pub const MANAGEMENT_ACCOUNT: &str = "999988887777";
 #[derive(Clone, Debug)]
 pub struct TrailBuilder {
     pub(crate) account: String,
+    partition: String,
     organization: Option<String>,
     trail_name: String,
     home_region: String,
@@ -65,6 +66,7 @@ impl TrailBuilder {
     pub fn new() -> Self {
         TrailBuilder {
             account: "111122223333".to_owned(),
+            partition: "aws".to_owned(),
             organization: None,
             trail_name: "management-events".to_owned(),
             home_region: "us-east-1".to_owned(),
@@ -91,6 +93,14 @@ impl TrailBuilder {
     /// organization trails).
     pub fn account(mut self, account: &str) -> Self {
         self.account = account.to_owned();
+        self
+    }
+
+    /// The ARN's partition (`aws`, `aws-cn`, `aws-us-gov`, `aws-eusc`, …); pair it with a
+    /// [`TrailBuilder::home_region`] of that partition. Only the ARN changes: the bucket layout
+    /// is the same in every partition.
+    pub fn partition(mut self, partition: &str) -> Self {
+        self.partition = partition.to_owned();
         self
     }
 
@@ -580,7 +590,7 @@ pub struct Trail {
 }
 
 impl Trail {
-    /// `arn:aws:cloudtrail:<home region>:<account>:trail/<name>`; the account is
+    /// `arn:<partition>:cloudtrail:<home region>:<account>:trail/<name>`; the account is
     /// [`MANAGEMENT_ACCOUNT`] for organization trails.
     pub fn trail_arn(&self) -> String {
         let c = &self.config;
@@ -590,8 +600,8 @@ impl Trail {
             &c.account
         };
         format!(
-            "arn:aws:cloudtrail:{}:{account}:trail/{}",
-            c.home_region, c.trail_name
+            "arn:{}:cloudtrail:{}:{account}:trail/{}",
+            c.partition, c.home_region, c.trail_name
         )
     }
 

@@ -19,6 +19,7 @@ mod archive;
 mod builder;
 mod json;
 mod keys;
+pub mod lake;
 mod records;
 pub mod scenarios;
 #[cfg(test)]
@@ -32,6 +33,7 @@ pub use archive::{Archive, Object, PublicKeyEntry};
 pub use builder::{DigestInfo, Trail, TrailBuilder, MANAGEMENT_ACCOUNT};
 pub use json::to_aws_json;
 pub use keys::{string_to_sign, TestKey};
+pub use lake::{QueryResults, QueryResultsBuilder};
 
 /// Formats a time like CloudTrail does in digests and records: `2024-03-01T00:37:12Z`.
 pub fn fmt_time(t: DateTime<Utc>) -> String {

@@ -8,6 +8,9 @@
 //! Tampering is a verdict in the [`Report`], never an `Err`: `Err` means a check could not be
 //! performed at all.
 //!
+//! [`lake`] does the same for CloudTrail Lake query results saved to S3 (`result_sign.json`
+//! and the result files it signs), with the verdicts of `aws cloudtrail verify-query-results`.
+//!
 //! ```
 //! use trailproof::{validate, Chain, KeySet, MemoryStore, Object, Options, Parallelism, Verdict};
 //! use trailproof_testkit::TrailBuilder;
@@ -39,6 +42,7 @@ pub mod digest;
 pub mod discover;
 mod error;
 pub mod keys;
+pub mod lake;
 pub mod layout;
 pub mod loghash;
 pub mod report;
@@ -50,6 +54,10 @@ mod validate;
 pub use discover::{discover_chains, Discovery};
 pub use error::{Error, StoreError};
 pub use keys::{KeySet, PublicKey};
+pub use lake::{
+    verify_folder, verify_query_results, LakeOptions, LakeReport, LocalFolder, ResultFolder,
+    StoreFolder,
+};
 pub use layout::{Chain, TrailArn};
 pub use report::{
     Counts, DigestOutcome, Entry, Finding, KeyUse, LogOutcome, Report, Status, Summary,
