@@ -193,6 +193,9 @@ if [ "$E2E" = 1 ]; then
     START=$(json_field "$DATA/$size/trail.json" start)
     END=$(json_field "$DATA/$size/trail.json" end)
     RANGE=(--trail-arn "$ARN" --start-time "$START" --end-time "$END")
+    # The trust anchor sits beside the archive, as a user would keep it.
+    cp -f "$DATA/$size/archive/public-keys.json" "$DATA/$size/public-keys.json"
+    KEYS=(--public-keys "$DATA/$size/public-keys.json")
 
     log "$size: ceiling probe"
     repeat=3
@@ -200,16 +203,16 @@ if [ "$E2E" = 1 ]; then
     "$BENCH" ceiling --archive "$DATA/$size/archive" --repeat "$repeat" | tee "$RAW/ceiling-$size.jsonl" >&2
 
     log "$size: trailproof validate --archive"
-    "$TP" validate --archive "$DATA/$size/archive" "${RANGE[@]}" --no-progress >/dev/null # warms the page cache
+    "$TP" validate --archive "$DATA/$size/archive" "${KEYS[@]}" "${RANGE[@]}" --no-progress >/dev/null # warms the page cache
     for rep in $(seq 1 "$REPS"); do
-      measure "$size" archive trailproof "$rep" -- "$TP" validate --archive "$DATA/$size/archive" "${RANGE[@]}" --no-progress
+      measure "$size" archive trailproof "$rep" -- "$TP" validate --archive "$DATA/$size/archive" "${KEYS[@]}" "${RANGE[@]}" --no-progress
     done
     # Experiment: the same with glibc's heap trimming off. trailproof allocates ~170 kB of
     # buffers and inflate state per log file; glibc gives the top of the heap back to the
     # kernel after each file and faults it in again for the next (see benches/README.md).
     for rep in $(seq 1 "$REPS"); do
       measure "$size" archive trailproof-notrim "$rep" -- env MALLOC_TRIM_THRESHOLD_=67108864 MALLOC_TOP_PAD_=67108864 \
-        "$TP" validate --archive "$DATA/$size/archive" "${RANGE[@]}" --no-progress
+        "$TP" validate --archive "$DATA/$size/archive" "${KEYS[@]}" "${RANGE[@]}" --no-progress
     done
 
     for delay in ${LIVE[$size]}; do

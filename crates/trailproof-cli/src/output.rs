@@ -10,9 +10,8 @@ use serde_json::Value;
 use trailproof::report::{chains_json_fields, entry_json, entry_line};
 use trailproof::state::chain_id;
 use trailproof::{
-    discover_chains, time, validate_chains, Chain, Discovery, EntrySink, Error, Head,
-    ObjectStore, Options, Parallelism, PublicKeySource, Report, State, TextWriter, TrailArn,
-    Verdict,
+    discover_chains, time, validate_chains, Chain, Discovery, EntrySink, Error, Head, ObjectStore,
+    Options, Parallelism, PublicKeySource, Report, State, TextWriter, TrailArn, Verdict,
 };
 
 use crate::cli::{Format, Selection};

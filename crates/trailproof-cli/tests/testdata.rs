@@ -108,7 +108,10 @@ fn every_scenario_gives_its_recorded_output() {
         // digest verified.
         match keys_line {
             Some(line) if !line.contains(&s.dir.join("public-keys.json").display().to_string()) => {
-                failures.push(format!("{}: the keys line names another file: {line}", s.name))
+                failures.push(format!(
+                    "{}: the keys line names another file: {line}",
+                    s.name
+                ))
             }
             None if stdout.contains(" digest files valid") && !stdout.contains("\n0/") => {
                 failures.push(format!("{}: no line names the public keys", s.name))

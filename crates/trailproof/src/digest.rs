@@ -737,10 +737,7 @@ pub fn signed_in_validity(
 ) -> bool {
     let Some(end) = end else { return true };
     let (earliest, latest) = match (backfill, generated) {
-        (true, Some(g)) => (
-            (g - BACKFILL_TOLERANCE).max(end),
-            g + BACKFILL_TOLERANCE,
-        ),
+        (true, Some(g)) => ((g - BACKFILL_TOLERANCE).max(end), g + BACKFILL_TOLERANCE),
         // The generation time is S3 metadata, unknown without a sidecar: the signed end time
         // is still a lower bound.
         (true, None) => (end, DateTime::<Utc>::MAX_UTC),
@@ -753,11 +750,7 @@ pub fn signed_in_validity(
 
 fn validity_text(key: &PublicKey) -> String {
     let show = |t: Option<DateTime<Utc>>| t.map_or("unknown".to_owned(), crate::time::display);
-    format!(
-        "{} to {}",
-        show(key.validity_start),
-        show(key.validity_end)
-    )
+    format!("{} to {}", show(key.validity_start), show(key.validity_end))
 }
 
 /// `binascii.unhexlify`, with its error messages (the AWS CLI prints them as the verdict).
@@ -894,7 +887,9 @@ mod tests {
                 hash: "h".into()
             }
         );
-        assert!(logs[1..].iter().all(|l| l.key.is_empty() && l.bucket.is_empty()));
+        assert!(logs[1..]
+            .iter()
+            .all(|l| l.key.is_empty() && l.bucket.is_empty()));
         // A non-array logFiles is kept as a field, and lists nothing.
         let d = digest(r#"{"logFiles":"nope"}"#);
         assert_eq!(d.field("logFiles"), Some(&Value::String("nope".into())));

@@ -453,7 +453,9 @@ mod tests {
         assert_eq!(set.len(), 1);
         assert!(set.get("7f3f401420072e50a65a141430817ab3").is_some());
         assert_eq!(set.warnings().len(), 2, "{:?}", set.warnings());
-        assert!(set.warnings()[0].contains("PublicKeyList[0]") && set.warnings()[0].contains("1024"));
+        assert!(
+            set.warnings()[0].contains("PublicKeyList[0]") && set.warnings()[0].contains("1024")
+        );
         assert!(set.warnings()[1].contains("PublicKeyList[1]"));
         assert_eq!(set.source(), "file k.json");
     }

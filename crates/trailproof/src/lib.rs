@@ -60,8 +60,8 @@ pub use lake::{
 };
 pub use layout::{Chain, TrailArn};
 pub use report::{
-    Counts, DigestOutcome, Entry, Finding, KeyUse, LogOutcome, Report, Status, Summary,
-    TextWriter, Verdict,
+    Counts, DigestOutcome, Entry, Finding, KeyUse, LogOutcome, Report, Status, Summary, TextWriter,
+    Verdict,
 };
 pub use state::{Head, State};
 pub use store::{

@@ -1092,7 +1092,11 @@ impl<O: Write, E: Write> TextWriter<O, E> {
             }
             write!(self.out, "\n{}/{total} {name} files valid", counts.valid)?;
             if counts.invalid > 0 {
-                write!(self.out, ", {}/{total} {name} files INVALID", counts.invalid)?;
+                write!(
+                    self.out,
+                    ", {}/{total} {name} files INVALID",
+                    counts.invalid
+                )?;
             }
             if counts.not_checked > 0 {
                 write!(

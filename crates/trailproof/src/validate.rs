@@ -832,8 +832,10 @@ impl Run<'_> {
         let start = self.start;
         let mut info = WalkInfo::default();
         let mut bucket = self.chain.bucket.clone();
-        let mut listed: Vec<(String, String)> =
-            digests.iter().map(|k| (bucket.clone(), k.clone())).collect();
+        let mut listed: Vec<(String, String)> = digests
+            .iter()
+            .map(|k| (bucket.clone(), k.clone()))
+            .collect();
         let mut visited: HashSet<(String, String)> = HashSet::new();
         let (mut next, mut last_start) = pop_before(&mut digests, None);
         let mut link: Option<Link> = None;
@@ -1187,12 +1189,12 @@ fn check_continuity(
 /// The message of a digest not read because of a limit, naming the flag that raises it.
 fn limit_reason(e: &digest::FormatError) -> String {
     match e {
-        digest::FormatError::TooManyLogFiles(n) => format!(
-            "lists more than {n} log files, the limit (raise it with --max-digest-entries)"
-        ),
-        digest::FormatError::TooLarge(n) => format!(
-            "larger than {n} bytes, the limit (raise it with --max-digest-size)"
-        ),
+        digest::FormatError::TooManyLogFiles(n) => {
+            format!("lists more than {n} log files, the limit (raise it with --max-digest-entries)")
+        }
+        digest::FormatError::TooLarge(n) => {
+            format!("larger than {n} bytes, the limit (raise it with --max-digest-size)")
+        }
         other => other.to_string(),
     }
 }

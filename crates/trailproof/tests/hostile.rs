@@ -178,8 +178,12 @@ fn generated_hostile_digests() {
             gzip(&fill(&many_logs, &s, &key)),
             "signature_failed",
         ),
-        // Inflates past the 32 MiB digest limit: refused without inflating it all.
-        ("64 MiB bomb", gzip(&vec![b' '; 64 << 20]), "invalid_format"),
+        // Inflates within the limit, and is not JSON.
+        (
+            "64 MiB of spaces",
+            gzip(&vec![b' '; 64 << 20]),
+            "invalid_format",
+        ),
     ] {
         let (code, status) = digest_outcome(&run(&s, &key, body), &key);
         assert_eq!(code, expected, "{what}");
@@ -235,5 +239,90 @@ fn hostile_key_files_parse_or_fail_as_named() {
             }
             (_, other) => panic!("{name}: {other:?}"),
         }
+    }
+}
+
+/// A genuine, validly signed digest is never called tampered because of its size: 250,000
+/// entries (about 90 MB inflated) are processed under the default limits, and a digest over a
+/// limit is NOT CHECKED, naming the flag that raises it.
+#[test]
+fn a_signed_digest_of_250000_entries_is_processed_and_limits_are_not_verdicts() {
+    let s = setup();
+    let newest = s
+        .trail
+        .digests_in("us-east-1")
+        .last()
+        .expect("digest")
+        .key
+        .clone();
+    let mut archive = s.trail.archive.clone();
+    archive.edit_digest_json(s.trail.bucket(), &newest, |v| {
+        let logs = v["logFiles"].as_array_mut().expect("logFiles");
+        for i in 0..250_000 {
+            logs.push(serde_json::json!({
+                "s3Bucket": "trail-bucket",
+                "s3Object": format!("AWSLogs/111122223333/CloudTrail/us-east-1/2024/03/01/gone-{i:06}.json.gz"),
+                "hashValue": "00",
+                "hashAlgorithm": "SHA-256",
+            }));
+        }
+    });
+    archive.resign_digest(s.trail.bucket(), &newest, &trailproof_testkit::TestKey::a());
+    let store: MemoryStore = archive
+        .objects
+        .iter()
+        .map(|(k, o)| {
+            (
+                k.clone(),
+                Object {
+                    bytes: o.body.clone(),
+                    metadata: Some(o.metadata.clone()),
+                },
+            )
+        })
+        .collect();
+    let range = |o: Options| {
+        o.parallelism(Parallelism::Threads(2))
+            .keep_valid_logs(false)
+    };
+    let options = range(Options::new(
+        s.trail.start(),
+        s.trail.start() + chrono::Duration::hours(3),
+    ));
+    let report = validate(&store, &s.keys, &s.chain, &s.arn, &options).expect("run");
+    assert_eq!(digest_outcome(&report, &newest).0, "valid");
+    let summary = report.summary();
+    assert!(summary.log_files.invalid >= 250_000, "{summary:?}");
+    assert_eq!(report.verdict(), trailproof::Verdict::Invalid);
+
+    for limits in [
+        trailproof::digest::Limits::new(1 << 20, 2_000_000),
+        trailproof::digest::Limits::new(1 << 30, 1_000),
+    ] {
+        let options = range(Options::new(
+            s.trail.start(),
+            s.trail.start() + chrono::Duration::hours(3),
+        ))
+        .limits(limits);
+        let report = validate(&store, &s.keys, &s.chain, &s.arn, &options).expect("run");
+        let d = report
+            .entries
+            .iter()
+            .find_map(|e| match e {
+                Entry::Digest(d) if d.key == newest => Some(d.clone()),
+                _ => None,
+            })
+            .expect("digest reported");
+        assert_eq!(d.outcome.status(), Status::NotChecked, "{limits:?}");
+        let message = d.outcome.message();
+        assert!(
+            message.contains("--max-digest-size") || message.contains("--max-digest-entries"),
+            "{message}"
+        );
+        assert_eq!(
+            report.verdict(),
+            trailproof::Verdict::Incomplete,
+            "{limits:?}"
+        );
     }
 }
