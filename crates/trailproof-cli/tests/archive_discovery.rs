@@ -28,16 +28,15 @@ fn every_chain_of_a_local_copy_and_state_across_runs() {
         .archive
         .write_bucket("trail-bucket", &root)
         .expect("write");
-    std::fs::write(
-        root.join("public-keys.json"),
-        archive.archive.public_keys_json(),
-    )
-    .expect("keys");
+    let keys = dir.path().join("keys.json");
+    std::fs::write(&keys, archive.archive.public_keys_json()).expect("keys");
     let state = dir.path().join("state.json");
     let run = || {
         Command::new(env!("CARGO_BIN_EXE_trailproof"))
             .args(["validate", "--archive"])
             .arg(&root)
+            .arg("--public-keys")
+            .arg(&keys)
             .args([
                 "--trail-arn",
                 &arn,

@@ -68,7 +68,7 @@ fn errors_are_one_line_and_exit_2() {
 }
 
 #[test]
-fn missing_default_key_file_says_how_to_get_one() {
+fn archive_mode_without_keys_says_how_to_give_them() {
     let dir = tempfile::tempdir().expect("tempdir");
     let (_, stderr, code) = trailproof(&[
         "validate",
@@ -81,7 +81,9 @@ fn missing_default_key_file_says_how_to_get_one() {
     ]);
     assert_eq!(code, 2);
     assert!(
-        stderr.contains("public-keys.json") && stderr.contains("list-public-keys"),
+        stderr.contains("--public-keys FILE")
+            && stderr.contains("--fetch-public-keys")
+            && stderr.contains("list-public-keys"),
         "{stderr}"
     );
     assert_eq!(stderr.lines().count(), 1, "{stderr}");
@@ -109,7 +111,7 @@ fn a_bad_key_file_is_named() {
     assert_eq!(stdout, "");
     assert!(
         stderr.starts_with(&format!(
-            "trailproof: error: public keys {keys_arg}: PublicKeyList[0]:"
+            "trailproof: error: public keys {keys_arg}: no usable key: Value is not an RSA public key"
         )),
         "{stderr}"
     );
