@@ -122,6 +122,9 @@ pub fn mirror(args: MirrorArgs) -> Result<u8, Error> {
     }
     std::fs::create_dir_all(out)
         .map_err(|e| Error::Config(format!("--output {}: {e}", out.display())))?;
+    let keys_path = out.join("public-keys.json");
+    // Refused now rather than after the whole download.
+    refuse_link(&keys_path)?;
     let live = connect(&args.selection, &range)?;
     let store = MirrorStore::new(
         S3Store::new(&live.ctx, live.rt.handle().clone())?
@@ -129,9 +132,6 @@ pub fn mirror(args: MirrorArgs) -> Result<u8, Error> {
         &live.chain.bucket,
         out,
     );
-    let keys_path = out.join("public-keys.json");
-    // Refused now rather than after the whole download.
-    refuse_link(&keys_path)?;
     let mut known = KeySet::new();
     if let Ok(bytes) = std::fs::read(&keys_path) {
         known = KeySet::from_list_public_keys_json(&bytes, &keys_path.display().to_string())?;

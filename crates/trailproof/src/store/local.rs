@@ -229,6 +229,9 @@ fn link_error(bucket: &str, key: &str, path: &Path) -> StoreError {
     )
 }
 
+/// A directory entry met by a listing: its key, its type (never a link) and its path.
+type Listed = (String, fs::FileType, PathBuf);
+
 /// Buckets copied to local directories: `DIR/KEY` is the object, `DIR/KEY.meta.json` its
 /// metadata (when known). This is what `aws s3 sync s3://BUCKET DIR` produces, plus sidecars.
 ///
@@ -437,7 +440,7 @@ impl LocalDirStore {
         bucket: &str,
         dir_part: &str,
         name_prefix: &str,
-    ) -> Result<Option<Vec<(String, fs::FileType, PathBuf)>>, StoreError> {
+    ) -> Result<Option<Vec<Listed>>, StoreError> {
         let root = self.dir(bucket)?;
         let prefix = if dir_part.is_empty() {
             name_prefix.to_owned()
@@ -447,7 +450,14 @@ impl LocalDirStore {
         let present = match self.dirs.check(root, dir_part) {
             Ok(present) => present,
             Err(DirFault::NotDir(_)) => false,
-            Err(DirFault::Link(link)) => return Err(link_error(bucket, dir_part, &link)),
+            Err(DirFault::Link(link)) => {
+                // Named by its own key, as when a listing meets it below the prefix.
+                let key = link.strip_prefix(root).map_or_else(
+                    |_| dir_part.to_owned(),
+                    |k| k.to_string_lossy().into_owned(),
+                );
+                return Err(link_error(bucket, &key, &link));
+            }
             Err(DirFault::Io(at, e)) => {
                 return Err(StoreError::unreadable(
                     bucket,
