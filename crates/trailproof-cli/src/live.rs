@@ -113,8 +113,9 @@ pub fn mirror(args: MirrorArgs) -> Result<u8, Error> {
     let range = Range::parse(&args.selection)?;
     let out = &args.output;
     // The output folder itself may be a link to a folder (the user chose it); below it the
-    // mirror follows none.
-    if out.exists() && !out.is_dir() {
+    // mirror follows none. A file, or a link to nothing, is named rather than left to
+    // create_dir_all's "File exists".
+    if out.symlink_metadata().is_ok() && !out.is_dir() {
         return Err(Error::Config(format!(
             "--output {}: exists and is not a directory",
             out.display()

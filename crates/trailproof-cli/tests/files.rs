@@ -157,6 +157,17 @@ fn mirror_into_a_file_says_so_in_one_line() {
         )
     );
     assert_eq!(fs::read_to_string(&file).unwrap(), "x");
+    let dangling = dir.path().join("dangling");
+    symlink(dir.path().join("nowhere"), &dangling).unwrap();
+    let (_, stderr, code) = mirror(&dangling);
+    assert_eq!(code, 2);
+    assert_eq!(
+        stderr,
+        format!(
+            "trailproof: error: --output {}: exists and is not a directory\n",
+            dangling.display()
+        )
+    );
 }
 
 #[test]
