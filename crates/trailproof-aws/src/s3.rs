@@ -420,6 +420,33 @@ impl ObjectStore for S3Store {
         Ok(Box::new(reader))
     }
 
+    /// `HeadObject`'s `Content-Length` (a mirror checks a copy left by an earlier run with it).
+    fn object_size(&self, bucket: &str, key: &str) -> Result<Option<u64>, StoreError> {
+        self.block_on(bucket, key, async {
+            let client = self.fetcher.client(bucket).await?;
+            let out = client
+                .head_object()
+                .bucket(bucket)
+                .key(key)
+                .send()
+                .await
+                .map_err(|e| match (code(&e), status(&e)) {
+                    // HEAD answers have no body: a missing key is only a 404.
+                    (Some("NoSuchKey" | "NotFound"), _) | (None, Some(404)) => {
+                        StoreError::NotFound {
+                            bucket: bucket.to_owned(),
+                            key: key.to_owned(),
+                        }
+                    }
+                    (Some("NoSuchBucket"), _) => no_such_bucket(bucket, &e),
+                    _ => {
+                        StoreError::unreadable(bucket, key, format!("HeadObject: {}", describe(&e)))
+                    }
+                })?;
+            Ok(out.content_length().and_then(|n| u64::try_from(n).ok()))
+        })
+    }
+
     /// Starts the requests on the runtime, `concurrency` at a time, in the order given: each
     /// takes a permit before its request and keeps it until its object is consumed (or the
     /// guard dropped), so the objects asked for first are always the ones in flight and a

@@ -129,8 +129,20 @@ impl<K: PublicKeySource> PublicKeySource for RecordingKeys<K> {
 pub fn mirror(args: MirrorArgs) -> Result<u8, Error> {
     let range = Range::parse(&args.selection)?;
     let out = &args.output;
+    // The output folder itself may be a link to a folder (the user chose it); below it the
+    // mirror follows none. A file, or a link to nothing, is named rather than left to
+    // create_dir_all's "File exists".
+    if out.symlink_metadata().is_ok() && !out.is_dir() {
+        return Err(Error::Config(format!(
+            "--output {}: exists and is not a directory",
+            out.display()
+        )));
+    }
     std::fs::create_dir_all(out)
         .map_err(|e| Error::Config(format!("--output {}: {e}", out.display())))?;
+    let keys_path = out.join("public-keys.json");
+    // Refused now rather than after the whole download.
+    refuse_link(&keys_path)?;
     let live = connect(&args.selection, &range)?;
     let store = MirrorStore::new(
         S3Store::new(&live.ctx, live.rt.handle().clone())?
@@ -138,7 +150,6 @@ pub fn mirror(args: MirrorArgs) -> Result<u8, Error> {
         &live.chain.bucket,
         out,
     );
-    let keys_path = out.join("public-keys.json");
     let mut known = KeySet::new();
     if let Ok(bytes) = std::fs::read(&keys_path) {
         known = KeySet::from_list_public_keys_json(&bytes, &keys_path.display().to_string())?;
@@ -161,9 +172,22 @@ pub fn mirror(args: MirrorArgs) -> Result<u8, Error> {
     Ok(code)
 }
 
+/// A symbolic link where the mirror writes a file of its own is an error: the file would be
+/// written elsewhere, wherever the link points.
+fn refuse_link(path: &Path) -> Result<(), Error> {
+    match std::fs::symlink_metadata(path) {
+        Ok(m) if m.file_type().is_symlink() => Err(Error::Config(format!(
+            "cannot write {}: it is a symbolic link",
+            path.display()
+        ))),
+        _ => Ok(()),
+    }
+}
+
+/// Writes the mirror's `public-keys.json`: a new file under a random name (created
+/// exclusively), synced, renamed into place.
 fn write_keys(path: &Path, keys: &KeySet) -> Result<(), Error> {
-    let tmp = path.with_extension("json.part");
-    std::fs::write(&tmp, keys.to_list_public_keys_json())
-        .and_then(|()| std::fs::rename(&tmp, path))
+    refuse_link(path)?;
+    trailproof::store::replace_file(path, keys.to_list_public_keys_json().as_bytes())
         .map_err(|e| Error::Config(format!("cannot write {}: {e}", path.display())))
 }

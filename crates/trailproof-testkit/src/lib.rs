@@ -17,6 +17,7 @@
 
 mod archive;
 mod builder;
+pub mod conformance;
 mod json;
 mod keys;
 pub mod lake;

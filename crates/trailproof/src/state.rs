@@ -4,7 +4,6 @@
 
 use std::collections::BTreeMap;
 use std::fs;
-use std::io::Write;
 use std::path::Path;
 
 use chrono::{DateTime, Utc};
@@ -119,7 +118,10 @@ impl State {
         Ok(state)
     }
 
-    /// Writes the state atomically: a temporary file beside it, synced, then renamed over it.
+    /// Writes the state atomically: a new file under a random name beside it (created
+    /// exclusively, mode 0600), synced, renamed over it, then the folder synced (see
+    /// [`replace_file`](crate::store::replace_file)). A symbolic link at `path` is replaced by
+    /// the file, never written through.
     pub fn save(&self, path: &Path) -> Result<(), Error> {
         let chains: serde_json::Map<String, Value> = self
             .heads
@@ -139,24 +141,17 @@ impl State {
             .collect();
         let doc = json!({"kind": KIND, "version": VERSION, "trail_arn": self.trail_arn, "chains": chains});
         let text = serde_json::to_string_pretty(&doc).map_err(|e| bad(path, e))? + "\n";
-        let mut tmp = path.as_os_str().to_owned();
-        tmp.push(format!(".{}.tmp", std::process::id()));
-        let tmp = std::path::PathBuf::from(tmp);
-        let write = || -> std::io::Result<()> {
-            let mut file = fs::File::create(&tmp)?;
-            file.write_all(text.as_bytes())?;
-            file.sync_all()?;
-            fs::rename(&tmp, path)?;
-            if let Some(dir) = path.parent().filter(|d| !d.as_os_str().is_empty()) {
-                // Make the rename itself durable.
-                fs::File::open(dir)?.sync_all()?;
-            }
-            Ok(())
-        };
-        write().map_err(|e| {
-            let _ = fs::remove_file(&tmp);
-            bad(path, e)
-        })
+        crate::store::replace_file(path, text.as_bytes()).map_err(|e| bad(path, e))
+    }
+
+    /// Saves the state only when it differs from `before` (the state as loaded): a run that
+    /// moved no head leaves the file, its time and its inode as they were. True when written.
+    pub fn save_if_changed(&self, path: &Path, before: &State) -> Result<bool, Error> {
+        if self == before {
+            return Ok(false);
+        }
+        self.save(path)?;
+        Ok(true)
     }
 }
 
@@ -188,6 +183,47 @@ mod tests {
         state.save(&path).unwrap();
         let leftovers: Vec<_> = fs::read_dir(dir.path()).unwrap().flatten().collect();
         assert_eq!(leftovers.len(), 1, "no temporary file left");
+    }
+
+    #[cfg(unix)]
+    #[test]
+    fn a_link_at_the_state_path_is_replaced_not_written_through_and_the_file_is_private() {
+        use std::os::unix::fs::PermissionsExt;
+        let dir = tempfile::tempdir().unwrap();
+        let target = dir.path().join("precious");
+        fs::write(&target, "do not touch").unwrap();
+        fs::set_permissions(&target, fs::Permissions::from_mode(0o644)).unwrap();
+        let path = dir.path().join("state.json");
+        std::os::unix::fs::symlink(&target, &path).unwrap();
+        let mut state = State::new("arn");
+        state.heads.insert("c".into(), head());
+        state.save(&path).unwrap();
+        assert_eq!(fs::read_to_string(&target).unwrap(), "do not touch");
+        let meta = fs::symlink_metadata(&path).unwrap();
+        assert!(meta.is_file(), "the link was replaced by the state file");
+        assert_eq!(meta.permissions().mode() & 0o777, 0o600);
+        assert_eq!(State::load(&path, "arn").unwrap(), state);
+        let names: Vec<_> = fs::read_dir(dir.path())
+            .unwrap()
+            .map(|e| e.unwrap().file_name())
+            .collect();
+        assert_eq!(names.len(), 2, "no temporary file left: {names:?}");
+    }
+
+    #[test]
+    fn save_if_changed_writes_only_when_a_head_moved() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("state.json");
+        let before = State::load(&path, "arn").unwrap();
+        assert!(!before.save_if_changed(&path, &before).unwrap());
+        assert!(!path.exists(), "nothing written when nothing moved");
+        let mut after = before.clone();
+        after.heads.insert("c".into(), head());
+        assert!(after.save_if_changed(&path, &before).unwrap());
+        assert_eq!(State::load(&path, "arn").unwrap(), after);
+        fs::write(&path, "sentinel").unwrap();
+        assert!(!after.save_if_changed(&path, &after.clone()).unwrap());
+        assert_eq!(fs::read_to_string(&path).unwrap(), "sentinel");
     }
 
     #[test]
