@@ -165,7 +165,11 @@ fn json_report_agrees_with_the_text() {
             s.name
         );
         let report: serde_json::Value = serde_json::from_slice(&json.stdout).expect("JSON report");
-        assert_eq!(report["version"], 1);
+        assert_eq!(report["version"], 2);
+        let entries = report["entries"].as_array().expect("entries");
+        let of_type = |t: &str| -> Vec<&serde_json::Value> {
+            entries.iter().filter(|e| e["type"] == t).collect()
+        };
         assert_eq!(
             report["exit_code"],
             text.status.code().expect("code"),
@@ -183,7 +187,11 @@ fn json_report_agrees_with_the_text() {
                     s.name
                 );
             }
-            let listed = report[kind].as_array().expect("array");
+            let listed = of_type(if kind == "digest_files" {
+                "digest"
+            } else {
+                "log"
+            });
             let listed_of_kind = listed
                 .iter()
                 .filter(|e| kind != "digest_files" || e["backfill"] == false)
@@ -196,7 +204,7 @@ fn json_report_agrees_with_the_text() {
             );
         }
         let stderr = String::from_utf8_lossy(&text.stderr);
-        for entry in report["log_files"].as_array().expect("logs") {
+        for entry in of_type("log") {
             if entry["status"] != "valid" {
                 let key = entry["key"].as_str().expect("key");
                 assert!(
@@ -217,11 +225,11 @@ fn hash_mismatch_in_json_names_both_hashes() {
         .expect("scenario");
     let report: serde_json::Value =
         serde_json::from_slice(&run(&s, &["--format", "json"]).stdout).expect("JSON");
-    let bad: Vec<_> = report["log_files"]
+    let bad: Vec<_> = report["entries"]
         .as_array()
-        .expect("logs")
+        .expect("entries")
         .iter()
-        .filter(|l| l["status"] == "invalid")
+        .filter(|l| l["type"] == "log" && l["status"] == "invalid")
         .collect();
     assert_eq!(bad.len(), 1);
     assert_eq!(bad[0]["outcome"], "hash_mismatch");

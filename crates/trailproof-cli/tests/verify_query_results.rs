@@ -345,18 +345,41 @@ fn a_china_trail_validates_live() {
 
     let archive = home.path().join("archive");
     trail.archive.write_bucket("cntb", &archive).unwrap();
-    std::fs::write(
-        archive.join("public-keys.json"),
-        trail.archive.public_keys_json(),
-    )
-    .unwrap();
+    let keys = home.path().join("keys.json");
+    std::fs::write(&keys, trail.archive.public_keys_json()).unwrap();
     let offline = run(Command::new(env!("CARGO_BIN_EXE_trailproof"))
         .arg("validate")
         .args(range)
         .arg("--archive")
-        .arg(&archive));
+        .arg(&archive)
+        .arg("--public-keys")
+        .arg(&keys));
     assert_eq!(live.2, 0, "{live:?}");
-    assert_eq!(live, offline);
+    // The same report but for the line naming where the keys came from.
+    let keys_line = |out: &str| {
+        out.lines()
+            .find(|l| l.starts_with(trailproof::report::KEYS_LINE_PREFIX))
+            .map(str::to_owned)
+    };
+    let without_keys = |out: &str| {
+        out.split_inclusive('\n')
+            .filter(|l| !l.starts_with(trailproof::report::KEYS_LINE_PREFIX))
+            .collect::<String>()
+    };
+    assert!(
+        keys_line(&live.0).is_some_and(|l| l.contains("CloudTrail ListPublicKeys")),
+        "{}",
+        live.0
+    );
+    assert!(
+        keys_line(&offline.0).is_some_and(|l| l.contains("keys.json")),
+        "{}",
+        offline.0
+    );
+    assert_eq!(
+        (without_keys(&live.0), &live.1, live.2),
+        (without_keys(&offline.0), &offline.1, offline.2)
+    );
     assert!(
         live.0
             .starts_with(&format!("Validating log files for trail {arn} between ")),
