@@ -471,7 +471,7 @@ fn write_json(reports: &[Report], discover: bool, spools: &Spools) -> io::Result
         open_object(&mut out, &chains_json_fields(reports))?;
         write!(out, ",\"chains\":[")?;
         for (i, r) in reports.iter().enumerate() {
-            write!(out, "{}\n", if i == 0 { "" } else { "," })?;
+            writeln!(out, "{}", if i == 0 { "" } else { "," })?;
             write_chain_json(&mut out, r, spools, i)?;
         }
         write!(out, "\n]}}")?;

@@ -1129,19 +1129,22 @@ impl<O: Write, E: Write> TextWriter<O, E> {
             }
         }
         writeln!(self.out)?;
-        if !totals.keys_used.is_empty() {
-            let fingerprints: Vec<&str> = totals
-                .keys_used
-                .iter()
-                .map(|k| k.fingerprint.as_str())
-                .collect();
-            writeln!(
-                self.out,
-                "{KEYS_LINE_PREFIX}{} ({})",
-                escape_controls(&totals.key_source),
+        // Every report that examined a digest names its trust anchor, even when no key verified.
+        let fingerprints: Vec<&str> = totals
+            .keys_used
+            .iter()
+            .map(|k| k.fingerprint.as_str())
+            .collect();
+        writeln!(
+            self.out,
+            "{KEYS_LINE_PREFIX}{} ({})",
+            escape_controls(&totals.key_source),
+            if fingerprints.is_empty() {
+                "no key verified a digest".to_owned()
+            } else {
                 fingerprints.join(", ")
-            )?;
-        }
+            }
+        )?;
         self.out.flush()
     }
 }
