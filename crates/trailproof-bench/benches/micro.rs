@@ -71,7 +71,12 @@ fn digest_parse(c: &mut Criterion, d: &Data) {
         b.iter(|| {
             for body in &bodies {
                 let parsed = trailproof::digest::parse(black_box(body), &limits);
-                black_box(parsed.ok().and_then(|p| p.log_files().ok()).map_or(0, |l| l.len()));
+                black_box(
+                    parsed
+                        .ok()
+                        .and_then(|p| p.log_files().ok())
+                        .map_or(0, |l| l.len()),
+                );
             }
         });
     });

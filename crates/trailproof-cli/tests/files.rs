@@ -200,30 +200,45 @@ fn an_unwritable_state_file_does_not_hide_the_report() {
     let state = "/proc/trailproof-test-state.json";
     for (scenario, want) in [("invalid-log-modified", 1), ("valid-six-hours", 2)] {
         let dir = testdata.join(scenario);
-        let meta: serde_json::Value = serde_json::from_slice(
-            &std::fs::read(dir.join("scenario.json")).expect("scenario"),
-        )
-        .expect("json");
+        let meta: serde_json::Value =
+            serde_json::from_slice(&std::fs::read(dir.join("scenario.json")).expect("scenario"))
+                .expect("json");
         let out = std::process::Command::new(env!("CARGO_BIN_EXE_trailproof"))
             .arg("validate")
             .arg("--archive")
             .arg(dir.join("archive"))
             .arg("--public-keys")
             .arg(dir.join("public-keys.json"))
-            .args(meta["args"].as_array().expect("args").iter().map(|a| a.as_str().expect("arg")))
+            .args(
+                meta["args"]
+                    .as_array()
+                    .expect("args")
+                    .iter()
+                    .map(|a| a.as_str().expect("arg")),
+            )
             .args(["--state", state])
             .output()
             .expect("run");
         let stdout = String::from_utf8_lossy(&out.stdout);
         let stderr = String::from_utf8_lossy(&out.stderr);
-        assert_eq!(out.status.code(), Some(want), "{scenario}: {stdout}{stderr}");
-        assert!(stdout.contains("digest files valid"), "{scenario}: {stdout}");
+        assert_eq!(
+            out.status.code(),
+            Some(want),
+            "{scenario}: {stdout}{stderr}"
+        );
+        assert!(
+            stdout.contains("digest files valid"),
+            "{scenario}: {stdout}"
+        );
         assert!(
             stderr.contains("trailproof: error: ") && stderr.contains(state),
             "{scenario}: {stderr}"
         );
         if want == 1 {
-            assert!(stderr.contains("INVALID: hash value doesn't match"), "{stderr}");
+            assert!(
+                stderr.contains("INVALID: hash value doesn't match"),
+                "{stderr}"
+            );
         }
     }
 }
