@@ -55,8 +55,17 @@ fn run(args: &[&str]) -> (String, String, i32) {
 }
 
 fn validate(archive: &Path) -> (String, String, i32) {
+    let keys = archive.join("public-keys.json").display().to_string();
     let archive = archive.display().to_string();
-    let mut args = vec!["validate", "--archive", &archive, "--trail-arn", ARN];
+    let mut args = vec![
+        "validate",
+        "--archive",
+        &archive,
+        "--public-keys",
+        &keys,
+        "--trail-arn",
+        ARN,
+    ];
     args.extend(RANGE);
     run(&args)
 }
