@@ -105,14 +105,17 @@ pub fn execute(
             .and_then(|s| s.heads.get(&chain_id(&c)).cloned());
         if let Some(h) = &head {
             // A head the run cannot have reached would make the run check nothing and say so
-            // valid: the file is not of this trail's history as this run sees it.
-            if h.end_time > range.end || h.end_time > now {
+            // valid: the file is not of this trail's history as this run sees it. A run reads
+            // digests ending up to an hour after its end (as the AWS CLI lists them), so a head
+            // there is one it reached itself.
+            let reach = (range.end + Duration::hours(1)).min(now);
+            if h.end_time > reach {
                 return Err(Error::Config(format!(
-                    "state file {}: the head of {} ends at {}, after {} (the run's end, or now): nothing would be checked",
+                    "state file {}: the head of {} ends at {}, after {} (an hour past the run's end, or now): nothing would be checked",
                     sel.state.as_deref().map(|p| p.display().to_string()).unwrap_or_default(),
                     chain_id(&c),
                     time::display(h.end_time),
-                    time::display(range.end.min(now)),
+                    time::display(reach),
                 )));
             }
         }

@@ -55,7 +55,11 @@ fn run(args: &[&str]) -> (String, String, i32) {
 }
 
 fn validate(archive: &Path) -> (String, String, i32) {
-    let keys = archive.join("public-keys.json").display().to_string();
+    // The trust anchor stays beside the sample, outside the copy under test.
+    let keys = sample()
+        .with_file_name("public-keys.json")
+        .display()
+        .to_string();
     let archive = archive.display().to_string();
     let mut args = vec![
         "validate",

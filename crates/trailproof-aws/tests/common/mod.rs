@@ -700,9 +700,12 @@ pub fn memory_store(trail: &Trail) -> (MemoryStore, KeySet) {
             },
         );
     }
+    // The same keys the local CloudTrail endpoint lists, named as the live runs name them, so
+    // an in-memory report equals a live one.
     let keys =
         KeySet::from_list_public_keys_json(trail.archive.public_keys_json().as_bytes(), "keys")
-            .unwrap();
+            .unwrap()
+            .with_source("CloudTrail ListPublicKeys");
     (store, keys)
 }
 
