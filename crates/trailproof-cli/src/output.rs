@@ -283,19 +283,15 @@ fn discover_selected(sel: &Selection, job: &Job<'_>) -> Result<Vec<Chain>, Error
 fn print_no_chains(range: &Range, format: Format) -> Result<u8, Error> {
     let verdict = Verdict::Incomplete;
     let write = || -> io::Result<()> {
-        let mut out = io::stdout().lock();
         match format {
             Format::Text => {
-                writeln!(
-                    out,
-                    "Validating log files for trail {} between {} and {}\n",
-                    trailproof::report::escape_controls(&range.arn.arn),
-                    time::display(range.start),
-                    time::display(range.end)
-                )?;
-                writeln!(out, "No chains found: nothing was checked")?;
+                let mut w = TextWriter::new(io::stdout().lock(), io::stderr(), false);
+                w.header(&range.arn.arn, range.start, range.end);
+                w.line(false, "No chains found: nothing was checked")?;
+                w.out.flush()
             }
             Format::Json => {
+                let mut out = io::stdout().lock();
                 let doc = serde_json::json!({
                     "version": trailproof::report::JSON_VERSION,
                     "trail_arn": range.arn.arn,
@@ -306,9 +302,9 @@ fn print_no_chains(range: &Range, format: Format) -> Result<u8, Error> {
                 });
                 serde_json::to_writer_pretty(&mut out, &doc)?;
                 writeln!(out)?;
+                out.flush()
             }
         }
-        out.flush()
     };
     write().map_err(|e| Error::Config(format!("cannot write the report: {e}")))?;
     Ok(verdict.exit_code() as u8)

@@ -47,15 +47,8 @@ fn show(o: &Output) -> String {
 /// trailproof's line naming the public keys (which the CLI has not) is set apart; that line must
 /// be there whenever a digest verified.
 fn same(a: &Output, b: &Output) -> bool {
-    let ours = String::from_utf8_lossy(&b.stdout);
-    let keys_lines = ours
-        .lines()
-        .filter(|l| l.starts_with(trailproof::report::KEYS_LINE_PREFIX))
-        .count();
-    let rest: String = ours
-        .split_inclusive('\n')
-        .filter(|l| !l.starts_with(trailproof::report::KEYS_LINE_PREFIX))
-        .collect();
+    let (rest, keys) = trailproof_testkit::split_keys_line(&String::from_utf8_lossy(&b.stdout));
+    let keys_lines = keys.len();
     let verified = !String::from_utf8_lossy(&a.stdout).contains("No digests found")
         && String::from_utf8_lossy(&a.stdout).contains(" digest files valid")
         && !String::from_utf8_lossy(&a.stdout).contains("\n0/");

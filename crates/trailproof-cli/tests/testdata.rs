@@ -101,9 +101,8 @@ fn every_scenario_gives_its_recorded_output() {
         }
         // The AWS CLI has no line naming the keys: it is checked apart, then left out.
         let stdout = String::from_utf8_lossy(&out.stdout).into_owned();
-        let keys_line = stdout
-            .lines()
-            .find(|l| l.starts_with(trailproof::report::KEYS_LINE_PREFIX));
+        let (stdout_for_cli, keys_lines) = trailproof_testkit::split_keys_line(&stdout);
+        let keys_line = keys_lines.first();
         // It holds a local path, so it is not recorded; it must name the key file whenever a
         // digest verified.
         match keys_line {
@@ -118,11 +117,7 @@ fn every_scenario_gives_its_recorded_output() {
             }
             _ => {}
         }
-        let stdout_for_cli = stdout
-            .split_inclusive('\n')
-            .filter(|l| !l.starts_with(trailproof::report::KEYS_LINE_PREFIX))
-            .collect::<String>()
-            .into_bytes();
+        let stdout_for_cli = stdout_for_cli.into_bytes();
         for (stream, actual) in [("stdout", &stdout_for_cli), ("stderr", &out.stderr)] {
             let actual = String::from_utf8_lossy(actual);
             if actual != expected(stream) {

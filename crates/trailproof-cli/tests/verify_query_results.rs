@@ -356,16 +356,8 @@ fn a_china_trail_validates_live() {
         .arg(&keys));
     assert_eq!(live.2, 0, "{live:?}");
     // The same report but for the line naming where the keys came from.
-    let keys_line = |out: &str| {
-        out.lines()
-            .find(|l| l.starts_with(trailproof::report::KEYS_LINE_PREFIX))
-            .map(str::to_owned)
-    };
-    let without_keys = |out: &str| {
-        out.split_inclusive('\n')
-            .filter(|l| !l.starts_with(trailproof::report::KEYS_LINE_PREFIX))
-            .collect::<String>()
-    };
+    let keys_line = |out: &str| trailproof_testkit::split_keys_line(out).1.pop();
+    let without_keys = |out: &str| trailproof_testkit::split_keys_line(out).0;
     assert!(
         keys_line(&live.0).is_some_and(|l| l.contains("CloudTrail ListPublicKeys")),
         "{}",

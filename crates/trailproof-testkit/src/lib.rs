@@ -23,6 +23,19 @@ mod keys;
 pub mod lake;
 mod records;
 pub mod scenarios;
+/// trailproof's text report split into what the AWS CLI also prints and the lines naming the
+/// public keys (`Public keys: …`, under the summary), which it has not: tests compare the first
+/// with the CLI's output and check the second apart.
+pub fn split_keys_line(stdout: &str) -> (String, Vec<String>) {
+    let (keys, rest): (Vec<&str>, Vec<&str>) = stdout
+        .split_inclusive('\n')
+        .partition(|l| l.starts_with(trailproof::report::KEYS_LINE_PREFIX));
+    (
+        rest.concat(),
+        keys.iter().map(|l| l.trim_end().to_owned()).collect(),
+    )
+}
+
 #[cfg(test)]
 mod trail_tests;
 

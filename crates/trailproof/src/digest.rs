@@ -152,16 +152,18 @@ pub fn parse_inflated(inflated: &[u8], limits: &Limits) -> Result<ParsedDigest, 
 
 fn parse_owned(inflated: Vec<u8>, limits: &Limits) -> Result<ParsedDigest, FormatError> {
     let text = std::str::from_utf8(&inflated).map_err(|e| FormatError::Json(e.to_string()))?;
+    // Python's json (what the CLI parses with) accepts only these white-space bytes first.
+    if !text
+        .trim_start_matches([' ', '\t', '\n', '\r'])
+        .starts_with('{')
+    {
+        serde_json::from_str::<IgnoredAny>(text).map_err(|e| FormatError::Json(e.to_string()))?;
+        return Err(FormatError::NotAnObject);
+    }
     let Header {
         fields,
         log_file_count,
-    } = serde_json::from_str(text).map_err(|e| {
-        if e.to_string().starts_with(NOT_AN_OBJECT) {
-            FormatError::NotAnObject
-        } else {
-            FormatError::Json(e.to_string())
-        }
-    })?;
+    } = serde_json::from_str(text).map_err(|e| FormatError::Json(e.to_string()))?;
     if log_file_count > limits.max_log_files_per_digest {
         return Err(FormatError::TooManyLogFiles(
             limits.max_log_files_per_digest,
@@ -175,8 +177,6 @@ fn parse_owned(inflated: Vec<u8>, limits: &Limits) -> Result<ParsedDigest, Forma
         inflated,
     })
 }
-
-const NOT_AN_OBJECT: &str = "the JSON document is not an object";
 
 /// The top-level object with `logFiles` counted, not built: the first pass.
 struct Header {
@@ -219,29 +219,8 @@ impl<'de> Deserialize<'de> for Header {
                     log_file_count,
                 })
             }
-            fn visit_seq<A: SeqAccess<'de>>(self, _: A) -> Result<Header, A::Error> {
-                Err(serde::de::Error::custom(NOT_AN_OBJECT))
-            }
-            fn visit_str<E: serde::de::Error>(self, _: &str) -> Result<Header, E> {
-                Err(E::custom(NOT_AN_OBJECT))
-            }
-            fn visit_bool<E: serde::de::Error>(self, _: bool) -> Result<Header, E> {
-                Err(E::custom(NOT_AN_OBJECT))
-            }
-            fn visit_i64<E: serde::de::Error>(self, _: i64) -> Result<Header, E> {
-                Err(E::custom(NOT_AN_OBJECT))
-            }
-            fn visit_u64<E: serde::de::Error>(self, _: u64) -> Result<Header, E> {
-                Err(E::custom(NOT_AN_OBJECT))
-            }
-            fn visit_f64<E: serde::de::Error>(self, _: f64) -> Result<Header, E> {
-                Err(E::custom(NOT_AN_OBJECT))
-            }
-            fn visit_unit<E: serde::de::Error>(self) -> Result<Header, E> {
-                Err(E::custom(NOT_AN_OBJECT))
-            }
         }
-        d.deserialize_any(V)
+        d.deserialize_map(V)
     }
 }
 
@@ -325,6 +304,46 @@ impl<'de> Deserialize<'de> for Entries {
     }
 }
 
+/// Visitor methods for the JSON values a permissive visitor does not look into: each gives
+/// `$value` (arrays and objects are skipped unread).
+macro_rules! otherwise {
+    ($out:ty = $value:expr; $($kind:ident),+) => { $(otherwise!(@ $kind $out = $value);)+ };
+    (@scalars $out:ty = $value:expr) => {
+        fn visit_bool<E>(self, _: bool) -> Result<$out, E> {
+            Ok($value)
+        }
+        fn visit_i64<E>(self, _: i64) -> Result<$out, E> {
+            Ok($value)
+        }
+        fn visit_u64<E>(self, _: u64) -> Result<$out, E> {
+            Ok($value)
+        }
+        fn visit_f64<E>(self, _: f64) -> Result<$out, E> {
+            Ok($value)
+        }
+        fn visit_unit<E>(self) -> Result<$out, E> {
+            Ok($value)
+        }
+    };
+    (@str $out:ty = $value:expr) => {
+        fn visit_str<E>(self, _: &str) -> Result<$out, E> {
+            Ok($value)
+        }
+    };
+    (@seq $out:ty = $value:expr) => {
+        fn visit_seq<A: SeqAccess<'de>>(self, mut seq: A) -> Result<$out, A::Error> {
+            while seq.next_element::<IgnoredAny>()?.is_some() {}
+            Ok($value)
+        }
+    };
+    (@map $out:ty = $value:expr) => {
+        fn visit_map<A: MapAccess<'de>>(self, mut map: A) -> Result<$out, A::Error> {
+            while map.next_entry::<IgnoredAny, IgnoredAny>()?.is_some() {}
+            Ok($value)
+        }
+    };
+}
+
 /// `logFiles` when it is an array of entries; `None` for any other value.
 struct MaybeList(Option<Vec<LogFileRef>>);
 
@@ -343,28 +362,7 @@ impl<'de> Deserialize<'de> for MaybeList {
                 }
                 Ok(MaybeList(Some(list)))
             }
-            fn visit_map<A: MapAccess<'de>>(self, mut map: A) -> Result<MaybeList, A::Error> {
-                while map.next_entry::<IgnoredAny, IgnoredAny>()?.is_some() {}
-                Ok(MaybeList(None))
-            }
-            fn visit_str<E>(self, _: &str) -> Result<MaybeList, E> {
-                Ok(MaybeList(None))
-            }
-            fn visit_bool<E>(self, _: bool) -> Result<MaybeList, E> {
-                Ok(MaybeList(None))
-            }
-            fn visit_i64<E>(self, _: i64) -> Result<MaybeList, E> {
-                Ok(MaybeList(None))
-            }
-            fn visit_u64<E>(self, _: u64) -> Result<MaybeList, E> {
-                Ok(MaybeList(None))
-            }
-            fn visit_f64<E>(self, _: f64) -> Result<MaybeList, E> {
-                Ok(MaybeList(None))
-            }
-            fn visit_unit<E>(self) -> Result<MaybeList, E> {
-                Ok(MaybeList(None))
-            }
+            otherwise!(MaybeList = MaybeList(None); map, str, scalars);
         }
         d.deserialize_any(V)
     }
@@ -383,11 +381,7 @@ impl<'de> Deserialize<'de> for EntryValue {
                 f.write_str("any JSON value")
             }
             fn visit_map<A: MapAccess<'de>>(self, mut map: A) -> Result<EntryValue, A::Error> {
-                let mut entry = LogFileRef {
-                    bucket: String::new(),
-                    key: String::new(),
-                    hash: String::new(),
-                };
+                let mut entry = empty_ref();
                 while let Some(name) = map.next_key::<std::borrow::Cow<'de, str>>()? {
                     let slot = match &*name {
                         "s3Bucket" => &mut entry.bucket,
@@ -402,28 +396,7 @@ impl<'de> Deserialize<'de> for EntryValue {
                 }
                 Ok(EntryValue(entry))
             }
-            fn visit_seq<A: SeqAccess<'de>>(self, mut seq: A) -> Result<EntryValue, A::Error> {
-                while seq.next_element::<IgnoredAny>()?.is_some() {}
-                Ok(EntryValue(empty_ref()))
-            }
-            fn visit_str<E>(self, _: &str) -> Result<EntryValue, E> {
-                Ok(EntryValue(empty_ref()))
-            }
-            fn visit_bool<E>(self, _: bool) -> Result<EntryValue, E> {
-                Ok(EntryValue(empty_ref()))
-            }
-            fn visit_i64<E>(self, _: i64) -> Result<EntryValue, E> {
-                Ok(EntryValue(empty_ref()))
-            }
-            fn visit_u64<E>(self, _: u64) -> Result<EntryValue, E> {
-                Ok(EntryValue(empty_ref()))
-            }
-            fn visit_f64<E>(self, _: f64) -> Result<EntryValue, E> {
-                Ok(EntryValue(empty_ref()))
-            }
-            fn visit_unit<E>(self) -> Result<EntryValue, E> {
-                Ok(EntryValue(empty_ref()))
-            }
+            otherwise!(EntryValue = EntryValue(empty_ref()); seq, str, scalars);
         }
         d.deserialize_any(V)
     }
@@ -454,29 +427,7 @@ impl<'de> Deserialize<'de> for StringOrNot {
             fn visit_string<E>(self, v: String) -> Result<StringOrNot, E> {
                 Ok(StringOrNot(Some(v)))
             }
-            fn visit_map<A: MapAccess<'de>>(self, mut map: A) -> Result<StringOrNot, A::Error> {
-                while map.next_entry::<IgnoredAny, IgnoredAny>()?.is_some() {}
-                Ok(StringOrNot(None))
-            }
-            fn visit_seq<A: SeqAccess<'de>>(self, mut seq: A) -> Result<StringOrNot, A::Error> {
-                while seq.next_element::<IgnoredAny>()?.is_some() {}
-                Ok(StringOrNot(None))
-            }
-            fn visit_bool<E>(self, _: bool) -> Result<StringOrNot, E> {
-                Ok(StringOrNot(None))
-            }
-            fn visit_i64<E>(self, _: i64) -> Result<StringOrNot, E> {
-                Ok(StringOrNot(None))
-            }
-            fn visit_u64<E>(self, _: u64) -> Result<StringOrNot, E> {
-                Ok(StringOrNot(None))
-            }
-            fn visit_f64<E>(self, _: f64) -> Result<StringOrNot, E> {
-                Ok(StringOrNot(None))
-            }
-            fn visit_unit<E>(self) -> Result<StringOrNot, E> {
-                Ok(StringOrNot(None))
-            }
+            otherwise!(StringOrNot = StringOrNot(None); map, seq, scalars);
         }
         d.deserialize_any(V)
     }

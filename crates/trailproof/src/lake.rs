@@ -181,7 +181,10 @@ impl ResultFolder for LocalFolder {
     }
 
     fn open(&self, name: &str) -> Result<ObjectReader, StoreError> {
-        let file = std::fs::File::open(self.dir.join(name)).map_err(|e| self.error(name, e))?;
+        // As in archive mode: a regular file only, never through a link, never blocking on a
+        // FIFO.
+        let bucket = self.dir.display().to_string();
+        let (file, _) = crate::store::open_file(&bucket, name, &self.dir.join(name))?;
         Ok(Box::new(file))
     }
 
@@ -664,7 +667,7 @@ impl LakeReport {
                     "location": f.location,
                     "index": f.index,
                     "listed": f.index.is_some(),
-                    "status": status_str(f.outcome.status()),
+                    "status": f.outcome.status().as_str(),
                     "outcome": f.outcome.code(),
                     "message": f.outcome.message(),
                 });
@@ -718,9 +721,9 @@ impl LakeReport {
                 "public_key_fingerprint": sf.fingerprint,
                 "hash_algorithm": sf.hash_algorithm,
                 "signature_algorithm": sf.signature_algorithm,
-                "status": status_str(sign_status),
+                "status": sign_status.as_str(),
                 "signature": {
-                    "status": status_str(self.signature.status()),
+                    "status": self.signature.status().as_str(),
                     "outcome": self.signature.code(),
                     "message": self.signature.message(),
                 },
@@ -734,14 +737,6 @@ impl LakeReport {
             "public_key": public_key,
             "notes": self.notes(),
         })
-    }
-}
-
-fn status_str(s: Status) -> &'static str {
-    match s {
-        Status::Valid => "valid",
-        Status::Invalid => "invalid",
-        Status::NotChecked => "not_checked",
     }
 }
 
@@ -1107,20 +1102,14 @@ fn hash_files(
             outcome,
         }
     };
-    let threads = match options.parallelism {
-        Parallelism::Serial => None,
-        _ if listed.len() < 2 => None,
-        Parallelism::Threads(n) => Some(n),
-        Parallelism::Auto => Some(0),
+    // One file needs no pool.
+    let parallelism = match options.parallelism {
+        _ if listed.len() < 2 => Parallelism::Serial,
+        p => p,
     };
-    match threads {
+    match parallelism.pool("trailproof-lake")? {
         None => out.extend(listed.iter().map(one)),
-        Some(n) => {
-            let pool = rayon::ThreadPoolBuilder::new()
-                .num_threads(n)
-                .thread_name(|i| format!("trailproof-lake-{i}"))
-                .build()
-                .map_err(|e| Error::Config(format!("cannot start {n} threads: {e}")))?;
+        Some(pool) => {
             let hashed: Vec<ResultFile> = pool.install(|| listed.par_iter().map(one).collect());
             out.extend(hashed);
         }
@@ -1131,15 +1120,7 @@ fn hash_files(
 /// Hex SHA-256 of everything `reader` yields.
 fn sha256_hex(mut reader: ObjectReader) -> io::Result<String> {
     let mut hasher = Sha256::new();
-    let mut buf = vec![0u8; 64 * 1024];
-    loop {
-        match reader.read(&mut buf) {
-            Ok(0) => break,
-            Ok(n) => hasher.update(&buf[..n]),
-            Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
-            Err(e) => return Err(e),
-        }
-    }
+    io::copy(&mut reader, &mut hasher)?;
     Ok(hex::encode(hasher.finalize()))
 }
 

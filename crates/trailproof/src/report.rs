@@ -22,7 +22,8 @@ pub enum Status {
 }
 
 impl Status {
-    fn as_str(self) -> &'static str {
+    /// `valid`, `invalid` or `not_checked`, as the JSON reports write it.
+    pub fn as_str(self) -> &'static str {
         match self {
             Status::Valid => "valid",
             Status::Invalid => "invalid",
@@ -549,6 +550,15 @@ impl Summary {
         }
     }
 
+    /// The three counted kinds of file, with the name the text reports give them, in order.
+    pub fn kinds(&self) -> [(Counts, &'static str); 3] {
+        [
+            (self.digests, "digest"),
+            (self.backfill_digests, "backfill digest"),
+            (self.log_files, "log"),
+        ]
+    }
+
     /// True when no digest was examined.
     pub fn no_digests(&self) -> bool {
         self.digests.total() + self.backfill_digests.total() == 0
@@ -719,11 +729,7 @@ impl Report {
         };
         let s = self.summary();
         let mut parts = Vec::new();
-        for (counts, name) in [
-            (s.digests, "digest"),
-            (s.backfill_digests, "backfill digest"),
-            (s.log_files, "log"),
-        ] {
+        for (counts, name) in s.kinds() {
             let total = counts.total();
             if total == 0 {
                 continue;
@@ -1081,11 +1087,7 @@ impl<O: Write, E: Write> TextWriter<O, E> {
             )?,
             _ => writeln!(self.out, "No valid digests found in range")?,
         }
-        for (counts, name) in [
-            (s.digests, "digest"),
-            (s.backfill_digests, "backfill digest"),
-            (s.log_files, "log"),
-        ] {
+        for (counts, name) in s.kinds() {
             let total = counts.total();
             if total == 0 {
                 continue;

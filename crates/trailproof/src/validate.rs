@@ -102,6 +102,24 @@ pub enum Parallelism {
     Auto,
 }
 
+impl Parallelism {
+    /// The thread pool this asks for (`None`: run on the calling thread), its threads named
+    /// `NAME-i`.
+    pub(crate) fn pool(self, name: &'static str) -> Result<Option<rayon::ThreadPool>, Error> {
+        let n = match self {
+            Parallelism::Serial => return Ok(None),
+            Parallelism::Threads(n) => n,
+            Parallelism::Auto => 0,
+        };
+        rayon::ThreadPoolBuilder::new()
+            .num_threads(n)
+            .thread_name(move |i| format!("{name}-{i}"))
+            .build()
+            .map(Some)
+            .map_err(|e| Error::Config(format!("cannot start {n} threads: {e}")))
+    }
+}
+
 /// What to validate and how.
 #[derive(Clone)]
 #[non_exhaustive]
@@ -230,8 +248,6 @@ enum Fetched {
     /// Larger than the limit as stored.
     TooLarge(u64),
     Raw(Vec<u8>, Option<Metadata>),
-    /// Fetched ahead but dropped to stay within the prefetch budget: fetch again.
-    Deferred,
 }
 
 /// What the walk learned from a digest about the one it links to.
@@ -279,19 +295,7 @@ pub fn validate_chains(
     trail_arn: &str,
     options: &Options,
 ) -> Result<Vec<Report>, Error> {
-    let pool = match options.parallelism {
-        Parallelism::Serial => None,
-        Parallelism::Threads(n) => Some(n),
-        Parallelism::Auto => Some(0),
-    }
-    .map(|n| {
-        rayon::ThreadPoolBuilder::new()
-            .num_threads(n)
-            .thread_name(|i| format!("trailproof-{i}"))
-            .build()
-            .map_err(|e| Error::Config(format!("cannot start {n} threads: {e}")))
-    })
-    .transpose()?;
+    let pool = options.parallelism.pool("trailproof")?;
     let parallel = pool.is_some();
     let one = |(index, (chain, head)): (usize, &(Chain, Option<Head>))| {
         let start = match head {
@@ -320,7 +324,9 @@ pub fn validate_chains(
 /// that none is fetched twice by the prefetch; the walk itself may still revisit one).
 #[derive(Default)]
 struct Prefetched {
-    ready: HashMap<(String, String), Fetched>,
+    /// `None`: fetched ahead but dropped to stay within the byte budget; fetched again when
+    /// reached.
+    ready: HashMap<(String, String), Option<Fetched>>,
     requested: HashSet<(String, String)>,
     /// Bytes of the digests in `ready`.
     held: u64,
@@ -472,10 +478,7 @@ impl<'r, 'a> Collector<'r, 'a> {
                         if let Some(r) = &mut self.referenced {
                             r.insert(&log.bucket, &log.key);
                         }
-                        if outcome == LogOutcome::Valid
-                            && !run.options.keep_valid_logs
-                            && self.sink.is_none()
-                        {
+                        if outcome == LogOutcome::Valid && !run.options.keep_valid_logs {
                             self.counts.log_files.add(Status::Valid);
                             continue;
                         }
@@ -703,13 +706,13 @@ impl Run<'_> {
     ) -> Fetched {
         let id = (bucket.to_owned(), key.to_owned());
         if let Some(found) = prefetched.ready.remove(&id) {
+            let Some(found) = found else {
+                return self.fetch(bucket, key);
+            };
             if let Fetched::Raw(bytes, _) = &found {
                 prefetched.held -= bytes.len() as u64;
             }
-            return match found {
-                Fetched::Deferred => self.fetch(bucket, key),
-                found => found,
-            };
+            return found;
         }
         prefetched.requested.insert(id);
         let older = upcoming.partition_point(|k| k.as_str() < key);
@@ -735,22 +738,22 @@ impl Run<'_> {
         let fetched = self.map(&batch, prefetch.is_active(), |k| {
             let found = self.fetch(bucket, k);
             if *k == key {
-                return found;
+                return Some(found);
             }
             if let Fetched::Raw(bytes, _) = &found {
                 let n = bytes.len() as u64;
                 let before = held.fetch_add(n, std::sync::atomic::Ordering::Relaxed);
                 if before + n > budget {
                     held.fetch_sub(n, std::sync::atomic::Ordering::Relaxed);
-                    return Fetched::Deferred;
+                    return None;
                 }
             }
-            found
+            Some(found)
         });
         drop(prefetch);
         prefetched.held = held.into_inner();
         let mut fetched = fetched.into_iter();
-        let first = fetched.next().unwrap_or(Fetched::Missing);
+        let first = fetched.next().flatten().unwrap_or(Fetched::Missing);
         for (k, f) in batch[1..].iter().zip(fetched) {
             prefetched
                 .ready
@@ -875,9 +878,6 @@ impl Run<'_> {
                 Fetched::Unreadable(cause) => Err(DigestOutcome::Unreadable { cause }),
                 Fetched::TooLarge(limit) => Err(DigestOutcome::TooLarge {
                     reason: limit_reason(&digest::FormatError::TooLarge(limit)),
-                }),
-                Fetched::Deferred => Err(DigestOutcome::Unreadable {
-                    cause: "fetched ahead and dropped".to_owned(),
                 }),
             };
             let (mut parsed, metadata) = match unparsed {

@@ -122,6 +122,27 @@ pub(super) fn open_regular(path: &Path) -> Result<(fs::File, u64), OpenFault> {
     }
 }
 
+/// [`open_regular`] for the object `bucket/key` at `path`, its faults as the store's errors.
+pub(crate) fn open_file(
+    bucket: &str,
+    key: &str,
+    path: &Path,
+) -> Result<(fs::File, u64), StoreError> {
+    open_regular(path).map_err(|fault| match fault {
+        OpenFault::Missing => StoreError::NotFound {
+            bucket: bucket.to_owned(),
+            key: key.to_owned(),
+        },
+        OpenFault::Link => link_error(bucket, key, path),
+        OpenFault::Special(what) => StoreError::unreadable(
+            bucket,
+            key,
+            format!("{} is {what}, not a regular file", path.display()),
+        ),
+        OpenFault::Io(e) => StoreError::unreadable(bucket, key, e),
+    })
+}
+
 /// A directory on the way to a file that is not a plain directory.
 #[derive(Debug)]
 pub(super) enum DirFault {
@@ -293,17 +314,8 @@ impl LocalDirStore {
                 ))
             }
         }
-        match open_regular(&path) {
-            Ok((file, len)) => Ok((file, len, path)),
-            Err(OpenFault::Missing) => Err(not_found()),
-            Err(OpenFault::Link) => Err(link_error(bucket, key, &path)),
-            Err(OpenFault::Special(what)) => Err(StoreError::unreadable(
-                bucket,
-                key,
-                format!("{} is {what}, not a regular file", path.display()),
-            )),
-            Err(OpenFault::Io(e)) => Err(StoreError::unreadable(bucket, key, e)),
-        }
+        let (file, len) = open_file(bucket, key, &path)?;
+        Ok((file, len, path))
     }
 
     /// The metadata in the sidecar of the object at `path`, `None` without one.

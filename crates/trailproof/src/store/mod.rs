@@ -19,6 +19,7 @@ mod local;
 mod memory;
 mod mirror;
 
+pub(crate) use local::open_file;
 pub use local::LocalDirStore;
 pub use memory::MemoryStore;
 pub use mirror::MirrorStore;
