@@ -10,6 +10,11 @@
 #   benches/run.sh           Full run: trails of 24 h × 40, 7 days × 60 and 30 days × 139 logs
 #                            (100,095 logs), plus one of large files for memory, 3 repetitions.
 #
+#   benches/run.sh --memory  Peak memory on hostile and large inputs (issue "bounded memory"):
+#                            1,000,000 listed log files (valid, and all missing; text and
+#                            JSON), 30 junk digests, one signed digest of 250,000 entries.
+#                            Writes benches/results/memory.md.
+#
 # Options: --reps N, --sizes "small week 100k bigfiles", --no-micro, --no-e2e.
 # Writes benches/results/<small|full>.md (raw data in target/bench-results/<mode>/); generated
 # trails are kept in target/bench-data/ and reused while their parameters do not change.
@@ -23,10 +28,12 @@ REPS=""
 SIZES=""
 MICRO=1
 E2E=1
+MEMORY=0
 while [ $# -gt 0 ]; do
   case "$1" in
     --small) MODE=small ;;
     --full) MODE=full ;;
+    --memory) MODE=memory MEMORY=1 MICRO=0 E2E=0 ;;
     --reps) REPS=$2; shift ;;
     --sizes) SIZES=$2; shift ;;
     --no-micro) MICRO=0 ;;
@@ -90,7 +97,7 @@ fi
 log "build (release)"
 # Separately, so the trailproof binary is exactly what `cargo build --release -p trailproof-cli`
 # ships (one build would unify the bench crate's features into its dependencies).
-if [ "$E2E" = 1 ]; then
+if [ "$E2E" = 1 ] || [ "$MEMORY" = 1 ]; then
   cargo build --release --locked -p trailproof-cli
   cargo build --release --locked -p trailproof-bench
 fi
@@ -177,6 +184,92 @@ client_env() {
 }
 
 json_field() { grep -o "\"$2\": *\"[^\"]*\"" "$1" | head -1 | sed 's/.*: *"\(.*\)"/\1/'; }
+
+# mem NAME EXPECTED_EXIT TARGET_MB -- COMMAND…: peak RSS of one run, as a row of memory.md.
+mem() {
+  local name=$1 want=$2 target=$3 status=0 secs rss
+  shift 4
+  /usr/bin/time -f '%e %M' -o "$WORK/time" "$@" >"$WORK/stdout" 2>"$WORK/stderr" </dev/null || status=$?
+  read -r secs rss < <(tail -n1 "$WORK/time")
+  local mb=$(( (rss + 1023) / 1024 )) verdict=met
+  [ "$mb" -le "$target" ] || verdict=MISSED
+  printf '| %s | %s | %s s | %s MB | ≤ %s MB | %s |\n' "$name" "$status" "$secs" "$mb" "$target" "$verdict" \
+    | tee -a "$RAW/memory.md" >&2
+  if [ "$status" != "$want" ]; then
+    tail -n 5 "$WORK/stdout" "$WORK/stderr" >&2
+    die "$name: exit $status, expected $want"
+  fi
+  rm -f "$WORK/stdout" "$WORK/stderr"
+}
+
+if [ "$MEMORY" = 1 ]; then
+  {
+    cat "$RAW/machine.md"
+    echo
+    echo "| run | exit | time | peak RSS | target | |"
+    echo "|---|---|---|---|---|---|"
+  } >"$RAW/memory.md"
+  # 1,000 hourly digests of 1,000 log files each (± 1 per hour).
+  log "memory: generate 1,000,000 log files"
+  "$BENCH" gen --out "$DATA/1m" --hours 1000 --logs-per-hour 1000 --records-per-log 1
+  cp -f "$DATA/1m/archive/public-keys.json" "$DATA/1m/public-keys.json"
+  ARN=$(json_field "$DATA/1m/trail.json" trail_arn)
+  RANGE=(--trail-arn "$ARN" --start-time "$(json_field "$DATA/1m/trail.json" start)" --end-time "$(json_field "$DATA/1m/trail.json" end)")
+  KEYS=(--public-keys "$DATA/1m/public-keys.json")
+  LOGS=$(grep -o '"logs": *[0-9]*' "$DATA/1m/trail.json" | grep -o '[0-9]*$')
+  # The same digests without any log file: every listed log file is missing.
+  rm -rf "$DATA/1m-missing"
+  mkdir -p "$DATA/1m-missing"
+  digests=$(cd "$DATA/1m/archive" && find . -maxdepth 4 -type d -name CloudTrail-Digest | head -1)
+  mkdir -p "$DATA/1m-missing/$(dirname "$digests")"
+  cp -al "$DATA/1m/archive/$digests" "$DATA/1m-missing/$digests"
+  for format in text json; do
+    mem "$LOGS listed log files, valid, $format" 0 150 -- \
+      "$TP" validate --archive "$DATA/1m/archive" "${KEYS[@]}" "${RANGE[@]}" --no-progress --format "$format"
+  done
+  for format in text json; do
+    mem "$LOGS listed log files, all missing, $format" 1 300 -- \
+      "$TP" validate --archive "$DATA/1m-missing" "${KEYS[@]}" "${RANGE[@]}" --no-progress --format "$format"
+  done
+
+  log "memory: 30 junk digests"
+  "$BENCH" gen --out "$DATA/small" --hours 24 --logs-per-hour 40 --records-per-log 50
+  rm -rf "$DATA/junk"
+  cp -al "$DATA/small/archive" "$DATA/junk"
+  ARN=$(json_field "$DATA/small/trail.json" trail_arn)
+  START=$(json_field "$DATA/small/trail.json" start)
+  RANGE=(--trail-arn "$ARN" --start-time "$START" --end-time "$(json_field "$DATA/small/trail.json" end)")
+  digest=$(find "$DATA/junk" -name '*CloudTrail-Digest*.json.gz' | sort | head -1)
+  python3 - "$digest" "$START" <<'PY'
+import datetime, gzip, os, sys
+first, start = sys.argv[1], datetime.datetime.strptime(sys.argv[2], "%Y-%m-%dT%H:%M:%SZ")
+# Unsigned objects named like the trail's digests, at minute 7 of the first 30 hours: 32 MiB
+# of inflated bytes each.
+folder, name = os.path.split(first)
+stem = name[: -len("YYYYMMDDTHHMMSSZ.json.gz")]
+body = gzip.compress(b" " * (32 << 20), 9)
+for h in range(30):
+    t = start + datetime.timedelta(hours=h, minutes=7)
+    day = os.path.join(os.path.dirname(os.path.dirname(os.path.dirname(folder))), t.strftime("%Y/%m/%d"))
+    os.makedirs(day, exist_ok=True)
+    with open(os.path.join(day, stem + t.strftime("%Y%m%dT%H%M%SZ") + ".json.gz"), "wb") as f:
+        f.write(body)
+PY
+  mem "30 junk digests of 32 MiB inflated" 1 400 -- \
+    "$TP" validate --archive "$DATA/junk" --public-keys "$DATA/small/archive/public-keys.json" "${RANGE[@]}" --no-progress
+
+  log "memory: one signed digest of 250,000 entries"
+  "$BENCH" gen --out "$DATA/big-digest" --hours 3 --logs-per-hour 10 --records-per-log 1 --big-digest-entries 250000
+  cp -f "$DATA/big-digest/archive/public-keys.json" "$DATA/big-digest/public-keys.json"
+  RANGE=(--trail-arn "$(json_field "$DATA/big-digest/trail.json" trail_arn)" --start-time "$(json_field "$DATA/big-digest/trail.json" start)" --end-time "$(json_field "$DATA/big-digest/trail.json" end)")
+  for format in text json; do
+    mem "a signed digest of 250,000 entries (all missing), $format" 1 1024 -- \
+      "$TP" validate --archive "$DATA/big-digest/archive" --public-keys "$DATA/big-digest/public-keys.json" "${RANGE[@]}" --no-progress --format "$format"
+  done
+  cp "$RAW/memory.md" "$OUT"
+  echo "wrote $OUT" >&2
+  exit 0
+fi
 
 if [ "$E2E" = 1 ]; then
   : >"$RAW/e2e.tsv"

@@ -29,6 +29,11 @@ pub struct GenArgs {
     /// (recorded in trail.json; 0: the whole trail).
     #[arg(long, default_value_t = 0)]
     subset_hours: u32,
+    /// Adds this many entries, naming log files that do not exist, to the newest digest, and
+    /// signs it again with the trail's (CloudTrail test) key: a genuine-looking digest of that
+    /// size, for the memory benchmark.
+    #[arg(long, default_value_t = 0)]
+    big_digest_entries: u32,
 }
 
 /// What `trail.json` records about the generated trail; `run.sh` reads it with `jq`-free grep,
@@ -38,6 +43,7 @@ fn describe(args: &GenArgs) -> Value {
         "hours": args.hours,
         "logs_per_hour": args.logs_per_hour,
         "records_per_log": args.records_per_log,
+        "big_digest_entries": args.big_digest_entries,
     })
 }
 
@@ -51,13 +57,16 @@ pub fn run(args: &GenArgs) -> crate::Result<()> {
         }
     }
     let started = Instant::now();
-    let trail = TrailBuilder::new()
+    let mut trail = TrailBuilder::new()
         .bucket(BUCKET)
         .trail_name(TRAIL_NAME)
         .hours(args.hours)
         .logs_per_hour(args.logs_per_hour)
         .records_per_log(args.records_per_log)
         .build();
+    if args.big_digest_entries > 0 {
+        enlarge_newest_digest(&mut trail, args.big_digest_entries)?;
+    }
     let built = started.elapsed();
     let corpus = Corpus::from_trail(&trail);
 
@@ -124,6 +133,39 @@ pub fn run(args: &GenArgs) -> crate::Result<()> {
         built.as_secs_f64(),
         started.elapsed().as_secs_f64()
     );
+    Ok(())
+}
+
+/// See [`GenArgs::big_digest_entries`].
+fn enlarge_newest_digest(trail: &mut trailproof_testkit::Trail, entries: u32) -> crate::Result<()> {
+    let region = trail.home_region().to_owned();
+    let newest = trail
+        .digests_in(&region)
+        .last()
+        .map(|d| d.key.clone())
+        .ok_or("gen: the trail has no digest to enlarge")?;
+    // Beside the trail's own log files, where none of these exists.
+    let folder = trail
+        .digests
+        .iter()
+        .flat_map(|d| d.log_keys.iter())
+        .find_map(|k| k.rsplit_once('/').map(|(dir, _)| format!("{dir}/")))
+        .ok_or("gen: the trail has no log file")?;
+    trail.archive.edit_digest_json(BUCKET, &newest, |v| {
+        if let Some(logs) = v["logFiles"].as_array_mut() {
+            for i in 0..entries {
+                logs.push(json!({
+                    "s3Bucket": BUCKET,
+                    "s3Object": format!("{folder}gone/never-delivered-{i:07}.json.gz"),
+                    "hashValue": "0".repeat(64),
+                    "hashAlgorithm": "SHA-256",
+                }));
+            }
+        }
+    });
+    trail
+        .archive
+        .resign_digest(BUCKET, &newest, &trailproof_testkit::TestKey::a());
     Ok(())
 }
 

@@ -229,13 +229,15 @@ impl TrailBuilder {
         s
     }
 
-    /// Key A is valid `[start − 10 days, start + 20 days]` and key B
+    /// Key A is valid `[start − 10 days, start + 20 days]` (longer when the trail is: it signs
+    /// every digest of a trail that does not rotate) and key B
     /// `[start + 15 days, start + 45 days]`, unless the trail rotates: then the keys overlap by a
     /// day around the rotation, as CloudTrail's do, so every digest is signed by a key valid then.
     fn key_a_validity(&self) -> (DateTime<Utc>, DateTime<Utc>) {
         let end = match self.rotate_at {
             Some(h) => self.start + Duration::hours(i64::from(h)) + Duration::days(1),
-            None => self.start + Duration::days(20),
+            None => (self.start + Duration::days(20))
+                .max(self.start + Duration::hours(i64::from(self.hours)) + Duration::days(1)),
         };
         (self.start - Duration::days(10), end)
     }
