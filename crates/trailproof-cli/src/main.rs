@@ -14,10 +14,25 @@ mod progress;
 use std::io::Write;
 use std::process::ExitCode;
 
-use clap::Parser;
+use clap::Parser as _;
 
 fn main() -> ExitCode {
-    let args = cli::Cli::parse();
+    let args = match cli::Cli::try_parse() {
+        Ok(args) => args,
+        Err(e) if !e.use_stderr() => e.exit(),
+        Err(e) => {
+            // One line, like every other error: the problem without clap's usage and hint.
+            let text = e.render().to_string();
+            let problem: Vec<&str> = text
+                .lines()
+                .take_while(|l| !l.starts_with("Usage:") && !l.starts_with("For more information"))
+                .map(str::trim)
+                .filter(|l| !l.is_empty())
+                .collect();
+            eprintln!("trailproof: {}", problem.join(" "));
+            return ExitCode::from(2);
+        }
+    };
     match run(args) {
         Ok(code) => ExitCode::from(code),
         Err(e) => {

@@ -280,12 +280,14 @@ fn an_absurd_thread_count_is_a_usage_error() {
     assert_eq!(run.code, 2, "{}{}", run.stdout, run.stderr);
     assert_eq!(run.stdout, "");
     assert!(!run.stderr.contains("panicked"), "{}", run.stderr);
-    let errors: Vec<&str> = run
-        .stderr
-        .lines()
-        .filter(|l| l.starts_with("error:"))
-        .collect();
+    // One line, like every other error of the command.
+    let errors: Vec<&str> = run.stderr.lines().collect();
     assert_eq!(errors.len(), 1, "{}", run.stderr);
+    assert!(
+        errors[0].starts_with("trailproof: error: "),
+        "{}",
+        run.stderr
+    );
     assert!(
         errors[0].contains("--threads") && errors[0].contains("100000000"),
         "{}",
