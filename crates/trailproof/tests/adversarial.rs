@@ -14,7 +14,7 @@ use trailproof::{
     Options, Parallelism, Report, Status, TrailArn, Verdict,
 };
 use trailproof_testkit::{
-    gunzip, gzip, to_aws_json, Archive, PublicKeyEntry, TestKey, Trail, TrailBuilder,
+    gunzip, gzip, to_aws_json, Archive, DigestInfo, PublicKeyEntry, TestKey, Trail, TrailBuilder,
 };
 
 const BUCKET: &str = "trail-bucket";
@@ -241,6 +241,18 @@ fn forge_chain(
     }
 }
 
+/// Every real digest of the trail was reached and verified.
+fn assert_all_valid(report: &Report, digests: &[&DigestInfo]) {
+    for d in digests {
+        assert_eq!(
+            digest_outcome(report, &d.key),
+            Some(&DigestOutcome::Valid),
+            "{}",
+            describe(report)
+        );
+    }
+}
+
 #[test]
 fn the_untouched_trail_is_valid_with_the_trusted_key_alone() {
     // The baseline every attack below departs from.
@@ -342,14 +354,7 @@ fn an_unsigned_fake_newest_digest_cannot_skip_the_tampered_hours() {
     assert!(named_as_bad(&report, &fake), "{}", describe(&report));
     assert_eq!(report.verdict(), Verdict::Invalid, "{}", describe(&report));
     // Every real digest was still reached and verified.
-    for d in &digests {
-        assert_eq!(
-            digest_outcome(&report, &d.key),
-            Some(&DigestOutcome::Valid),
-            "{}",
-            describe(&report)
-        );
-    }
+    assert_all_valid(&report, &digests);
 }
 
 #[test]
@@ -388,14 +393,7 @@ fn two_unsigned_fakes_naming_each_other_do_not_trap_the_walk() {
     for fake in [&a, &b, &c] {
         assert!(named_as_bad(&report, fake), "{fake}: {}", describe(&report));
     }
-    for d in &digests {
-        assert_eq!(
-            digest_outcome(&report, &d.key),
-            Some(&DigestOutcome::Valid),
-            "{}",
-            describe(&report)
-        );
-    }
+    assert_all_valid(&report, &digests);
 }
 
 #[test]
@@ -527,14 +525,7 @@ fn junk_in_the_digest_folder_is_reported() {
         );
     }
     assert_eq!(report.summary().unreached_digests, 3);
-    for d in &digests {
-        assert_eq!(
-            digest_outcome(&report, &d.key),
-            Some(&DigestOutcome::Valid),
-            "{}",
-            describe(&report)
-        );
-    }
+    assert_all_valid(&report, &digests);
 }
 
 #[test]
