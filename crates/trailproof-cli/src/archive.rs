@@ -112,6 +112,7 @@ pub fn validate(args: ValidateArgs) -> Result<u8, Error> {
         chain,
         parallelism: sel.parallelism(),
         check_unreferenced_logs: true,
+        source: dir.display().to_string(),
     };
     execute(&range, sel, job, args.verbose, args.format)
 }

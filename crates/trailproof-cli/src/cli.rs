@@ -32,6 +32,9 @@ pub enum Format {
     Text,
     /// A JSON report of every file and the summary.
     Json,
+    /// One self-contained HTML evidence page (timeline, findings, summary, the JSON report
+    /// embedded).
+    Html,
 }
 
 /// Which trail, which range, where: the flags of `aws cloudtrail validate-logs`.

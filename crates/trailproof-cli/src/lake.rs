@@ -92,17 +92,29 @@ pub fn verify(args: VerifyQueryResultsArgs) -> Result<u8, Error> {
             verify_folder(&StoreFolder::new(&store, bucket, prefix), keys, &options)?
         }
     };
-    print(&report, args.format)
+    let source = match &source {
+        Source::Local(dir) => dir.display().to_string(),
+        Source::S3 { bucket, prefix } => format!("s3://{bucket}/{prefix}"),
+    };
+    print(&report, args.format, &source)
 }
 
 /// Prints the report and returns the exit status.
-fn print(report: &LakeReport, format: Format) -> Result<u8, Error> {
+fn print(report: &LakeReport, format: Format, source: &str) -> Result<u8, Error> {
+    let run_at = chrono::Utc::now();
+    if format == Format::Html {
+        let mut json = serde_json::to_vec_pretty(&report.to_json())
+            .map_err(|e| Error::Config(format!("cannot write the report: {e}")))?;
+        json.push(b'\n');
+        crate::html::write_page(&json, &crate::html::run_info(run_at, source))?;
+        return Ok(report.verdict().exit_code() as u8);
+    }
     let write = || -> io::Result<()> {
         let stdout = io::stdout();
         let mut out = stdout.lock();
         match format {
             Format::Text => report.write_text(&mut out, &mut io::stderr().lock())?,
-            Format::Json => {
+            Format::Json | Format::Html => {
                 serde_json::to_writer_pretty(&mut out, &report.to_json())?;
                 writeln!(out)?;
             }

@@ -101,8 +101,17 @@ pub fn validate(args: ValidateArgs) -> Result<u8, Error> {
         // Requests are kept in flight by the store; threads only hash what arrives.
         parallelism: args.selection.parallelism(),
         check_unreferenced_logs: false,
+        source: s3_source(&live.chain),
     };
     execute(&range, &args.selection, job, args.verbose, args.format)
+}
+
+/// `s3://bucket/prefix/`: where a live run reads, as the HTML report names it.
+fn s3_source(chain: &Chain) -> String {
+    match &chain.prefix {
+        Some(p) => format!("s3://{}/{p}/", chain.bucket),
+        None => format!("s3://{}/", chain.bucket),
+    }
 }
 
 /// Remembers every key handed out, to write them beside the mirrored archive.
@@ -165,6 +174,7 @@ pub fn mirror(args: MirrorArgs) -> Result<u8, Error> {
         // Requests are kept in flight by the store; threads only hash what arrives.
         parallelism: args.selection.parallelism(),
         check_unreferenced_logs: false,
+        source: s3_source(&live.chain),
     };
     let code = execute(&range, &args.selection, job, args.verbose, args.format)?;
     let seen = keys.seen.into_inner().unwrap_or_default();

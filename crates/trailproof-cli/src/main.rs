@@ -6,6 +6,7 @@
 
 mod archive;
 mod cli;
+mod html;
 mod lake;
 mod live;
 mod output;

@@ -75,6 +75,8 @@ pub struct Job<'a> {
     pub chain: Chain,
     pub parallelism: Parallelism,
     pub check_unreferenced_logs: bool,
+    /// What is read, as the HTML report names it: `s3://bucket/prefix` or the archive's path.
+    pub source: String,
 }
 
 /// Runs a job as the flags ask (one chain or all found; incremental with --state), writes the
@@ -122,17 +124,19 @@ pub fn execute(
         runs.push((c, head));
     }
     if discover && runs.is_empty() {
-        return print_no_chains(range, format);
+        return print_no_chains(range, format, &job.source);
     }
+    let run_at = Utc::now();
 
     let bar = Bar::start(sel.no_progress, format);
     let mut options = Options::new(range.start, range.end)
         .parallelism(job.parallelism)
         .limits(sel.limits())
         .check_unreferenced_logs(job.check_unreferenced_logs)
-        // The text report lists valid files only with --verbose; not keeping them otherwise
-        // keeps memory flat however many log files the range holds.
-        .keep_valid_logs(verbose || format == Format::Json);
+        // Every report lists valid log files only with --verbose (their digests still count
+        // them): that keeps memory flat, and the JSON and HTML reports small, however many
+        // log files the range holds.
+        .keep_valid_logs(verbose);
     if let Some(bar) = &bar {
         options = options.progress(bar.clone() as Arc<dyn trailproof::Progress>);
     }
@@ -193,7 +197,15 @@ pub fn execute(
                 }
             })
         }
-        Format::Json => write_json(&reports, discover, &spools),
+        Format::Json => write_json(&mut io::stdout().lock(), &reports, discover, &spools),
+        Format::Html => {
+            // The page embeds the JSON report of this run, so it is rendered from it.
+            let mut json = Vec::new();
+            write_json(&mut json, &reports, discover, &spools).and_then(|()| {
+                crate::html::write_page(&json, &crate::html::run_info(run_at, &job.source))
+                    .map_err(io::Error::other)
+            })
+        }
     };
     written.map_err(|e| Error::Config(format!("cannot write the report: {e}")))?;
     let verdict = if discover {
@@ -280,8 +292,9 @@ fn discover_selected(sel: &Selection, job: &Job<'_>) -> Result<Vec<Chain>, Error
 }
 
 /// Discovery found nothing: nothing was checked, which is never valid.
-fn print_no_chains(range: &Range, format: Format) -> Result<u8, Error> {
+fn print_no_chains(range: &Range, format: Format, source: &str) -> Result<u8, Error> {
     let verdict = Verdict::Incomplete;
+    let run_at = Utc::now();
     let write = || -> io::Result<()> {
         match format {
             Format::Text => {
@@ -290,8 +303,7 @@ fn print_no_chains(range: &Range, format: Format) -> Result<u8, Error> {
                 w.line(false, "No chains found: nothing was checked")?;
                 w.out.flush()
             }
-            Format::Json => {
-                let mut out = io::stdout().lock();
+            Format::Json | Format::Html => {
                 let doc = serde_json::json!({
                     "version": trailproof::report::JSON_VERSION,
                     "trail_arn": range.arn.arn,
@@ -300,8 +312,14 @@ fn print_no_chains(range: &Range, format: Format) -> Result<u8, Error> {
                     "verdict": verdict.as_str(),
                     "exit_code": verdict.exit_code(),
                 });
-                serde_json::to_writer_pretty(&mut out, &doc)?;
-                writeln!(out)?;
+                let mut json = serde_json::to_vec_pretty(&doc)?;
+                json.push(b'\n');
+                if format == Format::Html {
+                    return crate::html::write_page(&json, &crate::html::run_info(run_at, source))
+                        .map_err(io::Error::other);
+                }
+                let mut out = io::stdout().lock();
+                out.write_all(&json)?;
                 out.flush()
             }
         }
@@ -413,7 +431,7 @@ impl EntrySink for SpoolSink {
                     writeln!(file, "{}{line}", if is_error { "E" } else { "O" })?;
                 }
             }
-            Format::Json => {
+            Format::Json | Format::Html => {
                 serde_json::to_writer(&mut *file, &entry_json(entry))?;
                 writeln!(file)?;
             }
@@ -464,8 +482,13 @@ fn write_chain_json(
 
 /// The JSON report: one chain's document, or the totals with every chain's document (each
 /// entry once).
-fn write_json(reports: &[Report], discover: bool, spools: &Spools) -> io::Result<()> {
-    let mut out = BufWriter::new(io::stdout().lock());
+fn write_json(
+    out: &mut dyn Write,
+    reports: &[Report],
+    discover: bool,
+    spools: &Spools,
+) -> io::Result<()> {
+    let mut out = BufWriter::new(out);
     if discover {
         open_object(&mut out, &chains_json_fields(reports))?;
         write!(out, ",\"chains\":[")?;
