@@ -4,13 +4,13 @@
 # 1,000-chain organization (500 accounts × 2 regions, one log file per hour, one modified).
 # Each page is written with `validate --format html`, then opened in headless chromium
 # (`--dump-dom`, network cut off) and timed against an empty page (the browser's own start).
-# Writes benches/results/html.md. Options: --org-hours N (default 6).
+# Writes benches/results/html.md. Options: --org-hours N (default 24).
 #
 # Needs: cargo, /usr/bin/chromium, GNU time. Generated data goes to $CARGO_TARGET_DIR/bench-data.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 ROOT=$PWD
-ORG_HOURS=6
+ORG_HOURS=24
 while [ $# -gt 0 ]; do
   case "$1" in
     --org-hours) ORG_HOURS=$2; shift ;;
@@ -26,17 +26,19 @@ WORK=$(mktemp -d)
 trap 'rm -rf "$WORK"' EXIT
 mkdir -p "$DATA" "$ROOT/benches/results"
 
-cargo build --locked -q -p trailproof-cli -p trailproof-bench
+# Built one at a time: together their features unify and rebuild the AWS SDK.
+cargo build --locked -q -p trailproof-cli
+cargo build --locked -q -p trailproof-bench
 cargo build --locked -q -p trailproof-html --example org_archive
 TP=$TARGET/debug/trailproof
 BENCH=$TARGET/debug/trailproof-bench
 
 json_field() { grep -o "\"$2\": *\"[^\"]*\"" "$1" | head -1 | sed 's/.*: *"\(.*\)"/\1/'; }
 
-# Seconds for headless chromium to load and render PAGE (median of 3).
+# Seconds for headless chromium to load and render PAGE (median of 5).
 open_time() {
   local page=$1 times=()
-  for _ in 1 2 3; do
+  for _ in 1 2 3 4 5; do
     local profile
     profile=$(mktemp -d -p "$WORK")
     /usr/bin/time -f %e -o "$WORK/t" /usr/bin/chromium --headless --no-sandbox --disable-gpu \
@@ -46,7 +48,7 @@ open_time() {
       >"$WORK/dom" 2>/dev/null
     times+=("$(cat "$WORK/t")")
   done
-  printf '%s\n' "${times[@]}" | sort -n | sed -n 2p
+  printf '%s\n' "${times[@]}" | sort -n | sed -n 3p
 }
 
 row() { # name, page, seconds to write it
@@ -66,7 +68,9 @@ echo "== 100k-log trail" >&2
 "$BENCH" gen --out "$DATA/html-100k" --hours 720 --logs-per-hour 139 --records-per-log 1
 ARN=$(json_field "$DATA/html-100k/trail.json" trail_arn)
 RANGE=(--trail-arn "$ARN" --start-time "$(json_field "$DATA/html-100k/trail.json" start)" --end-time "$(json_field "$DATA/html-100k/trail.json" end)")
-KEYS=(--public-keys "$DATA/html-100k/archive/public-keys.json")
+# The keys beside the archive, not inside it (as run.sh does).
+cp -f "$DATA/html-100k/archive/public-keys.json" "$DATA/html-100k/public-keys.json"
+KEYS=(--public-keys "$DATA/html-100k/public-keys.json")
 start=$(date +%s.%N)
 "$TP" validate --archive "$DATA/html-100k/archive" "${KEYS[@]}" "${RANGE[@]}" --no-progress --format html >"$WORK/100k.html"
 secs=$(printf '%.1f' "$(echo "$(date +%s.%N) - $start" | bc -l)")
@@ -95,7 +99,7 @@ row "1,000-chain organization, $ORG_HOURS h, one log modified" "$WORK/org.html" 
   echo
   echo "\`benches/html.sh\` on $(nproc) cores, $(date -u +%Y-%m-%d), $(/usr/bin/chromium --version 2>/dev/null | head -1)."
   echo "Debug build of \`trailproof\` (dependencies optimised). \"Open\" is headless chromium loading"
-  echo "and rendering the page (\`--dump-dom\`, median of 3), the browser's start included; an empty page"
+  echo "and rendering the page (\`--dump-dom\`, median of 5), the browser's start included; an empty page"
   echo "takes $BASE s."
   echo
   echo "| page | size | validate + render | open in chromium | open minus empty page |"

@@ -647,3 +647,86 @@ fn hostile_keys_stay_text_in_headless_chromium() {
         "a script element was injected"
     );
 }
+
+#[test]
+fn query_results_pages_agree_with_the_text_and_json_reports() {
+    use trailproof_testkit::lake::{scenarios, QueryResultsBuilder};
+    let all = scenarios(&QueryResultsBuilder::new());
+    assert!(all.len() >= 15);
+    for s in &all {
+        let tmp = tempfile::tempdir().expect("tempdir");
+        let dir = tmp.path().join("export");
+        s.results.write_folder(&dir).expect("write results");
+        let keys = tmp.path().join("public-keys.json");
+        fs::write(&keys, s.results.public_keys_json()).expect("keys");
+        let args = vec![
+            "verify-query-results".to_owned(),
+            "--local-export-path".to_owned(),
+            dir.display().to_string(),
+            "--public-keys".to_owned(),
+            keys.display().to_string(),
+        ];
+        let text = trailproof(&args);
+        let json = trailproof(&with(&args, &["--format", "json"]));
+        let html = trailproof(&with(&args, &["--format", "html"]));
+        let page = String::from_utf8(html.stdout).expect("UTF-8");
+        assert_eq!(html.status.code(), text.status.code(), "{}", s.name);
+        let code = text.status.code().expect("code");
+        let report: Value = serde_json::from_slice(&json.stdout).expect("JSON");
+        let inside: Value = serde_json::from_str(embedded(&page)).expect("embedded JSON");
+        assert_eq!(inside, report, "{}", s.name);
+        assert_eq!(class_text(&page, "sha-report"), sha256(&json.stdout));
+        let word = ["VALID", "INVALID", "INCOMPLETE"][usize::try_from(code).expect("code").min(2)];
+        assert!(
+            page.contains(&format!(">{word}</span> exit code <strong>{code}</strong>")),
+            "{}: no {word} banner",
+            s.name
+        );
+        for line in String::from_utf8_lossy(&text.stderr).lines() {
+            let fields: Vec<&str> = line.split('\t').collect();
+            if fields.len() == 3 {
+                assert!(page.contains(&esc(fields[1])), "{}: {line}", s.name);
+                let verdict = fields[2].split(": the sign file says").next().unwrap_or("");
+                assert!(page.contains(&esc(verdict)), "{}: {line}", s.name);
+            }
+        }
+    }
+}
+
+#[test]
+fn discovery_that_finds_no_chain_gives_an_incomplete_page() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let trail = TrailBuilder::new().hours(1).build();
+    let root = dir.path().join("archive");
+    fs::create_dir_all(root.join("AWSLogs")).expect("mkdir");
+    let keys = dir.path().join("keys.json");
+    fs::write(&keys, trail.archive.public_keys_json()).expect("keys");
+    let args = vec![
+        "validate".to_owned(),
+        "--archive".to_owned(),
+        root.display().to_string(),
+        "--public-keys".to_owned(),
+        keys.display().to_string(),
+        "--trail-arn".to_owned(),
+        trail.trail_arn(),
+        "--start-time".to_owned(),
+        fmt_time(trail.start()),
+        "--end-time".to_owned(),
+        fmt_time(trail.start() + chrono::Duration::hours(1)),
+        "--all-accounts".to_owned(),
+    ];
+    let json = trailproof(&with(&args, &["--format", "json"]));
+    let html = trailproof(&with(&args, &["--format", "html"]));
+    assert_eq!(
+        html.status.code(),
+        Some(2),
+        "{}",
+        String::from_utf8_lossy(&html.stderr)
+    );
+    let page = String::from_utf8(html.stdout).expect("UTF-8");
+    let report: Value = serde_json::from_slice(&json.stdout).expect("JSON");
+    let inside: Value = serde_json::from_str(embedded(&page)).expect("embedded JSON");
+    assert_eq!(inside, report);
+    assert!(page.contains(">INCOMPLETE</span> exit code <strong>2</strong>"));
+    assert!(page.contains("No chains found: nothing was checked"));
+}

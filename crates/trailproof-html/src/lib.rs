@@ -47,14 +47,52 @@ pub struct RunInfo {
     pub source: String,
 }
 
-/// The id of the `<script type="application/json">` element holding the report.
+/// The id of the `<script>` element holding the report.
 pub const JSON_ELEMENT_ID: &str = "trailproof-report";
+
+/// Reports up to this size are embedded as JSON text; larger ones (thousands of chains, or
+/// `--verbose` over many log files) gzip-compressed and base64-encoded, which makes them about
+/// eight times smaller and keeps the page within a few megabytes.
+pub const PLAIN_JSON_LIMIT: usize = 2 << 20;
+
+/// How the report is embedded.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+#[non_exhaustive]
+pub enum Embedding {
+    /// `<script type="application/json">`: the JSON text, each `<` written `\u003c`.
+    Json,
+    /// `<script type="application/gzip" data-encoding="base64">`: `base64 -d | gunzip` gives
+    /// the report's bytes back.
+    GzipBase64,
+}
 
 /// The report as embedded in the page: every `<` as `\u003c` (valid only inside JSON strings,
 /// where the escape means the same character), so the text cannot close or comment out the
 /// script element, whatever the keys hold.
 pub fn embedded_json(json: &str) -> String {
     json.trim_end().replace('<', "\\u003c")
+}
+
+/// The report's bytes gzip-compressed and base64-encoded (no `<` can appear in it).
+pub fn embedded_gzip(json: &[u8]) -> String {
+    use base64::Engine as _;
+    use std::io::Write as _;
+    let mut gz = flate2::write::GzEncoder::new(Vec::new(), flate2::Compression::default());
+    // Writing into a Vec cannot fail.
+    let bytes = gz
+        .write_all(json)
+        .and_then(|()| gz.finish())
+        .unwrap_or_default();
+    base64::engine::general_purpose::STANDARD.encode(bytes)
+}
+
+/// How a report of `len` bytes is embedded.
+pub fn embedding(len: usize) -> Embedding {
+    if len <= PLAIN_JSON_LIMIT {
+        Embedding::Json
+    } else {
+        Embedding::GzipBase64
+    }
 }
 
 /// SHA-256 of `bytes`, hex.
@@ -67,12 +105,16 @@ pub fn render(json: &[u8], run: &RunInfo) -> Result<String, HtmlError> {
     let text = std::str::from_utf8(json).map_err(|e| HtmlError::Layout(e.to_string()))?;
     let value: serde_json::Value = serde_json::from_str(text)?;
     let doc = model::read(&value)?;
-    let embedded = embedded_json(text);
+    let how = embedding(json.len());
+    let embedded = match how {
+        Embedding::Json => embedded_json(text),
+        Embedding::GzipBase64 => embedded_gzip(json),
+    };
     let hashes = page::Hashes {
         report: sha256_hex(json),
         embedded: sha256_hex(embedded.as_bytes()),
     };
-    Ok(page::page(&doc, run, &embedded, &hashes).into_string())
+    Ok(page::page(&doc, run, how, &embedded, &hashes).into_string())
 }
 
 /// Quotes command-line arguments for display, as a POSIX shell would need them.
@@ -136,5 +178,84 @@ mod tests {
             render(b"{\"a\":1}", &run),
             Err(HtmlError::Layout(_))
         ));
+    }
+}
+
+#[cfg(test)]
+mod embedding_tests {
+    use super::*;
+    use base64::Engine as _;
+    use std::io::Read as _;
+
+    /// A report of `chains` chains of `digests` valid digests each, as `--format json` lays
+    /// it out (the renderer reads nothing else).
+    fn big_report(chains: usize, digests: usize) -> String {
+        let chain = |c: usize| {
+            let entries: Vec<serde_json::Value> = (0..digests)
+                .map(|d| serde_json::json!({
+                    "type": "digest", "bucket": "b",
+                    "key": format!("AWSLogs/o-1/{c:012}/CloudTrail-Digest/us-east-1/2024/03/01/{c:012}_CloudTrail-Digest_us-east-1_t_us-east-1_20240301T{:02}0000Z.json.gz", d % 24),
+                    "backfill": false, "status": "valid", "outcome": "valid", "message": "valid",
+                    "detail": null, "start": format!("2024-03-01T{:02}:00:00Z", d % 24),
+                    "end": format!("2024-03-01T{:02}:59:59Z", d % 24), "log_files": 2,
+                }))
+                .collect();
+            serde_json::json!({
+                "chain": {"bucket": "b", "prefix": null, "organization_id": "o-1", "account_id": format!("{c:012}"), "source_region": "us-east-1"},
+                "verdict": "valid", "exit_code": 0, "findings": [], "entries": entries,
+                "summary": {"digest_files": {"valid": digests, "invalid": 0, "not_checked": 0, "total": digests}},
+                "requested": {"start": "2024-03-01T00:00:00Z", "end": "2024-03-02T00:00:00Z"},
+            })
+        };
+        serde_json::json!({
+            "version": 2, "trail_arn": "arn:aws:cloudtrail:us-east-1:1:trail/t", "verdict": "valid", "exit_code": 0,
+            "requested": {"start": "2024-03-01T00:00:00Z", "end": "2024-03-02T00:00:00Z"},
+            "chains": (0..chains).map(chain).collect::<Vec<_>>(),
+        })
+        .to_string()
+            + "\n"
+    }
+
+    fn run() -> RunInfo {
+        RunInfo {
+            version: "0".into(),
+            run_at: Utc::now(),
+            command_line: "trailproof".into(),
+            source: "archive".into(),
+        }
+    }
+
+    #[test]
+    fn a_report_over_the_limit_is_embedded_compressed_and_comes_back_byte_for_byte() {
+        let json = big_report(1000, 24);
+        assert!(json.len() > PLAIN_JSON_LIMIT, "{} bytes", json.len());
+        let page = render(json.as_bytes(), &run()).expect("page");
+        assert!(page.len() < 5_000_000, "{} bytes", page.len());
+        let open = format!(
+            "<script type=\"application/gzip\" data-encoding=\"base64\" id=\"{JSON_ELEMENT_ID}\">"
+        );
+        let at = page.find(&open).expect("gzip element") + open.len();
+        let text = &page[at..at + page[at..].find("</script>").expect("end")];
+        let gz = base64::engine::general_purpose::STANDARD
+            .decode(text)
+            .expect("base64");
+        let mut back = Vec::new();
+        flate2::read::GzDecoder::new(gz.as_slice())
+            .read_to_end(&mut back)
+            .expect("gzip");
+        assert_eq!(back, json.as_bytes());
+        assert!(page.contains(&sha256_hex(json.as_bytes())));
+        assert!(page.contains("1000 chains, all valid"));
+    }
+
+    #[test]
+    fn a_report_within_the_limit_is_embedded_as_json() {
+        let json = big_report(3, 24);
+        let page = render(json.as_bytes(), &run()).expect("page");
+        assert!(page.contains(&format!(
+            "<script type=\"application/json\" id=\"{JSON_ELEMENT_ID}\">"
+        )));
+        assert_eq!(embedding(PLAIN_JSON_LIMIT), Embedding::Json);
+        assert_eq!(embedding(PLAIN_JSON_LIMIT + 1), Embedding::GzipBase64);
     }
 }

@@ -6,7 +6,7 @@ use trailproof::report::escape_controls;
 
 use crate::model::{Chain, Doc, Lake, Problem, State, Summary, Validation};
 use crate::timeline::{self, Mark, Timeline, Unit};
-use crate::{RunInfo, JSON_ELEMENT_ID};
+use crate::{Embedding, RunInfo, JSON_ELEMENT_ID};
 
 /// The two hashes the footer shows.
 pub struct Hashes {
@@ -32,6 +32,7 @@ thead{display:table-header-group}
 tr{break-inside:avoid}
 code,.mono{font-family:ui-monospace,SFMono-Regular,Menlo,Consolas,"Liberation Mono",monospace;font-size:12.5px;overflow-wrap:anywhere;word-break:break-all}
 .facts th{width:190px;background:none;font-weight:600}
+.chains th code{white-space:nowrap;word-break:normal}
 .verdict{display:inline-block;padding:4px 12px;border-radius:4px;font-weight:700;letter-spacing:.04em;border:2px solid}
 .v-valid{color:var(--valid);border-color:var(--valid)}
 .v-invalid{color:var(--invalid);border-color:var(--invalid);border-style:double;border-width:4px}
@@ -106,7 +107,7 @@ fn plural(n: u64, one: &str, many: &str) -> String {
     format!("{n} {}", if n == 1 { one } else { many })
 }
 
-pub fn page(doc: &Doc, run: &RunInfo, embedded: &str, hashes: &Hashes) -> Markup {
+pub fn page(doc: &Doc, run: &RunInfo, how: Embedding, embedded: &str, hashes: &Hashes) -> Markup {
     let (title, verdict, exit_code) = match doc {
         Doc::Validation(v) => (
             format!("CloudTrail log integrity evidence: {}", shown(&v.trail_arn)),
@@ -154,12 +155,15 @@ pub fn page(doc: &Doc, run: &RunInfo, embedded: &str, hashes: &Hashes) -> Markup
                                     Doc::Validation(v) => (validation(v, run, &title)),
                                     Doc::Lake(l) => (lake(l, run, &title)),
                                 }
-                                (footer(run, hashes))
+                                (footer(run, how, hashes))
                             }
                         } }
                     }
                 }
-                script type="application/json" id=(JSON_ELEMENT_ID) { (PreEscaped(embedded)) }
+                @match how {
+                    Embedding::Json => script type="application/json" id=(JSON_ELEMENT_ID) { (PreEscaped(embedded)) },
+                    Embedding::GzipBase64 => script type="application/gzip" data-encoding="base64" id=(JSON_ELEMENT_ID) { (PreEscaped(embedded)) },
+                }
             }
         }
     }
@@ -391,7 +395,7 @@ fn summary_text(v: &Validation) -> Markup {
 
 fn chains_table(chains: &[Chain]) -> Markup {
     let table = html! {
-        table {
+        table.chains {
             caption.skip { "Every chain validated, with its verdict and counts" }
             thead {
                 tr {
@@ -491,8 +495,8 @@ fn chain_findings(c: &Chain) -> Markup {
     }
 }
 
-const LABEL_W: f64 = 250.0;
-const PLOT_W: f64 = 720.0;
+const LABEL_W: f64 = 290.0;
+const PLOT_W: f64 = 680.0;
 const ROW_H: f64 = 16.0;
 const ROW_GAP: f64 = 4.0;
 const AXIS_H: f64 = 30.0;
@@ -624,7 +628,7 @@ fn timeline_svg(t: &Timeline) -> Markup {
                     g.row {
                         text x="4" y=(y + ROW_H - 4.0) {
                             title { (row_title(row)) }
-                            (clip(&shown(&row.label), 34)) " " (verdict_mark(&row.verdict))
+                            (clip(&shown(&row.label), 38)) " " (verdict_mark(&row.verdict))
                         }
                         g.cells {
                             @for (a, b) in runs(row) {
@@ -753,16 +757,96 @@ fn lake(l: &Lake, run: &RunInfo, title: &str) -> Markup {
     }
 }
 
-fn footer(run: &RunInfo, h: &Hashes) -> Markup {
+fn footer(run: &RunInfo, how: Embedding, h: &Hashes) -> Markup {
     html! {
         footer {
-            p {
-                "Machine-readable copy: the JSON report is embedded in this page (element "
-                code { "script#" (JSON_ELEMENT_ID) } ", every " code { "<" } " written " code { "\\u003c" } ")."
+            @match how {
+                Embedding::Json => p {
+                    "Machine-readable copy: the JSON report is embedded in this page (element "
+                    code { "script#" (JSON_ELEMENT_ID) } ", every " code { "<" } " written " code { "\\u003c" } ")."
+                },
+                Embedding::GzipBase64 => p {
+                    "Machine-readable copy: the JSON report (over " ((crate::PLAIN_JSON_LIMIT >> 20)) " MiB) is embedded gzip-compressed and base64-encoded in element "
+                    code { "script#" (JSON_ELEMENT_ID) } "; " code { "base64 -d | gunzip" } " gives back its bytes, whose SHA-256 is the first below."
+                },
             }
             p { "SHA-256 of the JSON report as " code { "--format json" } " prints it: " code.sha-report { (h.report) } }
             p { "SHA-256 of the embedded text: " code.sha-embedded { (h.embedded) } }
             p { "Written by trailproof " (run.version) " on " (run.run_at.format("%Y-%m-%dT%H:%M:%SZ")) ". This page loads nothing from the network." }
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::model::{Chain, Digest, Summary};
+
+    fn chain(i: usize, state: State, from: &str, to: &str) -> Chain {
+        Chain {
+            label: format!("o-x/{:012} r{}", i / 17, i % 17),
+            bucket: "b".into(),
+            prefix: None,
+            verdict: if state == State::Valid {
+                "valid"
+            } else {
+                "invalid"
+            }
+            .into(),
+            summary: Summary::default(),
+            found: None,
+            resumed_from: None,
+            digests: vec![Digest {
+                location: format!("s3://b/d{i}"),
+                state,
+                message: if state == State::Valid {
+                    "valid"
+                } else {
+                    "INVALID: not found"
+                }
+                .into(),
+                backfill: false,
+                start: crate::model::time(from),
+                end: crate::model::time(to),
+                log_files: 3,
+                bad_logs: 0,
+            }],
+            problems: Vec::new(),
+            gaps: Vec::new(),
+            spans: Vec::new(),
+            valid_logs_listed: 0,
+            findings: 0,
+        }
+    }
+
+    /// Seven years × 17 regions × 1,000 accounts: weekly cells, and the 16,999 chains valid
+    /// alike in one row, so the timeline stays small whatever the number of chains.
+    #[test]
+    fn seven_years_of_an_organisation_stay_small() {
+        let (start, end) = ("2018-01-01T00:00:00Z", "2025-01-01T00:00:00Z");
+        let mut chains: Vec<Chain> = (0..16_999)
+            .map(|i| chain(i, State::Valid, start, end))
+            .collect();
+        chains.push(chain(
+            16_999,
+            State::Invalid,
+            "2021-06-01T00:00:00Z",
+            "2021-06-01T01:00:00Z",
+        ));
+        let t = timeline::build(
+            &chains,
+            crate::model::time(start).expect("t"),
+            crate::model::time(end).expect("t"),
+        );
+        assert_eq!(t.unit, Unit::Week);
+        assert!(t.len() <= timeline::MAX_CELLS);
+        assert_eq!(t.rows.len(), 2);
+        assert_eq!(t.rows[0].label, "16999 chains, all valid");
+        let svg = timeline_svg(&t).into_string();
+        assert!(svg.len() < 150_000, "{} bytes", svg.len());
+        assert_eq!(svg.matches("class=\"m-invalid\"").count(), 1);
+        // The group's cells are one run: one rectangle (plus the frame).
+        assert!(svg
+            .contains("16999 chains, all valid: 2018-01-01 00:00 to 2025-01-01 00:00 UTC: valid."));
     }
 }
