@@ -76,6 +76,10 @@ start=$(date +%s.%N)
 secs=$(printf '%.1f' "$(echo "$(date +%s.%N) - $start" | bc -l)")
 LOGS=$(grep -o '[0-9]*/[0-9]* log files valid' "$WORK/100k.html" | head -1)
 row "100k-log trail, 720 h, one chain ($LOGS)" "$WORK/100k.html" "$secs"
+start=$(date +%s.%N)
+"$TP" validate --archive "$DATA/html-100k/archive" "${KEYS[@]}" "${RANGE[@]}" --no-progress --format html --verbose >"$WORK/100k-verbose.html"
+secs=$(printf '%.1f' "$(echo "$(date +%s.%N) - $start" | bc -l)")
+row "the same with --verbose (every valid log file in the embedded report)" "$WORK/100k-verbose.html" "$secs"
 
 echo "== 1,000-chain organization, $ORG_HOURS h" >&2
 ORG=$DATA/html-org-$ORG_HOURS
