@@ -3,6 +3,10 @@
 //! text, and opens in a real headless browser (Debian's chromium) without any network request
 //! or console error.
 
+#[path = "../../trailproof-aws/tests/common/mod.rs"]
+#[allow(dead_code, clippy::unwrap_used, clippy::expect_used)]
+mod common;
+
 use std::fs;
 use std::io::Read as _;
 use std::net::TcpListener;
@@ -729,4 +733,57 @@ fn discovery_that_finds_no_chain_gives_an_incomplete_page() {
     assert_eq!(inside, report);
     assert!(page.contains(">INCOMPLETE</span> exit code <strong>2</strong>"));
     assert!(page.contains("No chains found: nothing was checked"));
+}
+
+#[test]
+fn a_live_run_names_the_bucket_it_read() {
+    let trail = org_member("111111111111");
+    let mut archive = trail.archive.clone();
+    let tampered = trail.digests_in("us-east-1")[1].log_keys[0].clone();
+    archive.modify_log(ORG_BUCKET, &tampered);
+    let h = common::Harness::start(100);
+    h.cloudtrail.serve_trail(&trail);
+    h.upload_archive(&h.context(&common::test_options()), &archive);
+    let home = tempfile::tempdir().expect("home");
+    let args = [
+        "validate".to_owned(),
+        "--trail-arn".to_owned(),
+        trail.trail_arn(),
+        "--start-time".to_owned(),
+        fmt_time(trail.start()),
+        "--end-time".to_owned(),
+        fmt_time(trail.start() + chrono::Duration::hours(6)),
+        "--all-regions".to_owned(),
+        "--account-id".to_owned(),
+        "111111111111".to_owned(),
+        "--region".to_owned(),
+        common::REGION.to_owned(),
+        "--no-progress".to_owned(),
+    ];
+    let run = |format: &str| {
+        let mut cmd = Command::new(env!("CARGO_BIN_EXE_trailproof"));
+        h.point_at(&mut cmd, home.path());
+        cmd.args(&args)
+            .args(["--format", format])
+            .output()
+            .expect("run")
+    };
+    let json = run("json");
+    let html = run("html");
+    assert_eq!(
+        html.status.code(),
+        Some(1),
+        "{}",
+        String::from_utf8_lossy(&html.stderr)
+    );
+    let page = String::from_utf8(html.stdout).expect("UTF-8");
+    let report: Value = serde_json::from_slice(&json.stdout).expect("JSON");
+    let inside: Value = serde_json::from_str(embedded(&page)).expect("embedded JSON");
+    assert_eq!(inside, report);
+    assert!(
+        page.contains(&format!("<code>s3://{ORG_BUCKET}/</code>")),
+        "the source"
+    );
+    assert!(page.contains(&esc(&tampered)));
+    assert!(page.contains("Chains (2):"));
 }
