@@ -4,7 +4,6 @@
 //! or console error.
 
 #[path = "../../trailproof-aws/tests/common/mod.rs"]
-#[allow(dead_code, clippy::unwrap_used, clippy::expect_used)]
 mod common;
 
 use std::fs;
