@@ -786,3 +786,92 @@ fn a_live_run_names_the_bucket_it_read() {
     assert!(page.contains(&esc(&tampered)));
     assert!(page.contains("Chains (2):"));
 }
+
+/// The page printed to PDF by chromium, as text without any whitespace (table cells wrap long
+/// keys anywhere), and its number of pages.
+fn printed(html: &str) -> (String, usize) {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let page = dir.path().join("evidence.html");
+    fs::write(&page, html).expect("write page");
+    let pdf = dir.path().join("evidence.pdf");
+    let trip = Tripwire::start();
+    chromium(
+        &page,
+        &trip,
+        &[
+            "--no-pdf-header-footer".to_owned(),
+            format!("--print-to-pdf={}", pdf.display()),
+        ],
+    );
+    assert_eq!(trip.page_requests(), Vec::<String>::new());
+    // -raw: the text in the order it was drawn, each table cell whole.
+    let text = Command::new("pdftotext")
+        .arg("-raw")
+        .arg(&pdf)
+        .arg("-")
+        .output()
+        .expect("pdftotext (Debian's poppler-utils; .ci/run installs it)");
+    let info = Command::new("pdfinfo").arg(&pdf).output().expect("pdfinfo");
+    let pages = String::from_utf8_lossy(&info.stdout)
+        .lines()
+        .find_map(|l| l.strip_prefix("Pages:"))
+        .and_then(|n| n.trim().parse().ok())
+        .expect("page count");
+    let text: String = String::from_utf8_lossy(&text.stdout)
+        .chars()
+        .filter(|c| !c.is_whitespace())
+        .collect();
+    (text, pages)
+}
+
+#[test]
+fn printing_repeats_the_run_line_on_every_page_and_unfolds_long_lists() {
+    let trail = TrailBuilder::new().hours(3).logs_per_hour(10).build();
+    let bucket = trail.bucket().to_owned();
+    let mut archive = trail.archive.clone();
+    let logs: Vec<String> = trail
+        .digests_in("us-east-1")
+        .iter()
+        .flat_map(|d| d.log_keys.clone())
+        .take(25)
+        .collect();
+    assert_eq!(logs.len(), 25);
+    for log in &logs {
+        archive.modify_log(&bucket, log);
+    }
+    let dir = tempfile::tempdir().expect("tempdir");
+    let root = dir.path().join("archive");
+    archive.write_bucket(&bucket, &root).expect("write archive");
+    let keys = dir.path().join("keys.json");
+    fs::write(&keys, trail.archive.public_keys_json()).expect("keys");
+    let args = vec![
+        "validate".to_owned(),
+        "--archive".to_owned(),
+        root.display().to_string(),
+        "--public-keys".to_owned(),
+        keys.display().to_string(),
+        "--trail-arn".to_owned(),
+        trail.trail_arn(),
+        "--start-time".to_owned(),
+        fmt_time(trail.start()),
+        "--end-time".to_owned(),
+        fmt_time(trail.start() + chrono::Duration::hours(3)),
+        "--format".to_owned(),
+        "html".to_owned(),
+    ];
+    let html = trailproof(&args);
+    assert_eq!(html.status.code(), Some(1));
+    let page = String::from_utf8(html.stdout).expect("UTF-8");
+    // On screen the 25 are folded.
+    assert!(page.contains("<summary>Show all 25</summary>"));
+    let (text, pages) = printed(&page);
+    assert!(pages >= 2, "{pages} pages");
+    // The run line heads every page.
+    let run_line = "·INVALID(exitcode1)·run";
+    assert_eq!(text.matches(run_line).count(), pages, "{text}");
+    // Every folded finding is printed.
+    for log in &logs {
+        assert!(text.contains(log.as_str()), "{log} not printed in {text}");
+    }
+    assert_eq!(text.matches("INVALID:hashvaluedoesn'tmatch").count(), 25);
+}

@@ -59,8 +59,9 @@ footer{margin-top:32px;border-top:1px solid var(--line);padding-top:8px;color:va
   *{-webkit-print-color-adjust:exact;print-color-adjust:exact}
   .print-only{display:block}
   .running{font-size:9pt;color:#333;border-bottom:1px solid #999;padding:0 0 3mm;margin-bottom:4mm}
+  /* Folded lists print whole. */
   details>summary{display:none}
-  details>*{display:block}
+  details::details-content{content-visibility:visible;display:block}
   h2{break-after:avoid}h3{break-after:avoid}
   .timeline{break-inside:avoid}
   .skip{display:none}
