@@ -875,3 +875,18 @@ fn printing_repeats_the_run_line_on_every_page_and_unfolds_long_lists() {
     }
     assert_eq!(text.matches("INVALID:hashvaluedoesn'tmatch").count(), 25);
 }
+
+#[test]
+fn an_incremental_run_with_nothing_new_says_so_like_the_text() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let state = dir.path().join("state.json");
+    let args = with(
+        &scenario_args("valid-six-hours"),
+        &["--state", &state.display().to_string()],
+    );
+    // The first run checks everything and records the newest digest.
+    assert_eq!(trailproof(&args).status.code(), Some(0));
+    let page = check_page("valid-six-hours, resumed", &args);
+    assert!(page.contains("No new digests since "), "resumed run");
+    assert!(page.contains("Resumed from"));
+}
