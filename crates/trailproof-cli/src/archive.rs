@@ -113,6 +113,9 @@ pub fn validate(args: ValidateArgs) -> Result<u8, Error> {
         parallelism: sel.parallelism(),
         check_unreferenced_logs: true,
     };
+    if args.shard.shard.is_some() {
+        return crate::shard::execute(&range, sel, job, &args.shard, "archive");
+    }
     execute(&range, sel, job, args.verbose, args.format)
 }
 

@@ -102,6 +102,9 @@ pub fn validate(args: ValidateArgs) -> Result<u8, Error> {
         parallelism: args.selection.parallelism(),
         check_unreferenced_logs: false,
     };
+    if args.shard.shard.is_some() {
+        return crate::shard::execute(&range, &args.selection, job, &args.shard, "live");
+    }
     execute(&range, &args.selection, job, args.verbose, args.format)
 }
 

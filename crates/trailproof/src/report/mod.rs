@@ -8,6 +8,7 @@ pub use json::{chains_json_fields, entry_json};
 pub use text::{entry_line, escape_controls, TextWriter, KEYS_LINE_PREFIX};
 
 use chrono::{DateTime, Utc};
+use serde::{Deserialize, Serialize};
 
 use crate::layout::Chain;
 use crate::state::Head;
@@ -36,7 +37,7 @@ impl Status {
 }
 
 /// The verdict on one digest file.
-#[derive(Clone, Debug, PartialEq, Eq)]
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 #[non_exhaustive]
 pub enum DigestOutcome {
     /// Signature verified with a CloudTrail key.
@@ -156,7 +157,7 @@ impl DigestOutcome {
 }
 
 /// The verdict on one log file.
-#[derive(Clone, Debug, PartialEq, Eq)]
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 #[non_exhaustive]
 pub enum LogOutcome {
     /// The inflated bytes hash to the digest's `hashValue`.
@@ -226,7 +227,7 @@ impl LogOutcome {
 }
 
 /// A digest file's place in the report.
-#[derive(Clone, Debug, PartialEq, Eq)]
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 pub struct DigestEntry {
     /// Bucket it was read from.
     pub bucket: String,
@@ -245,7 +246,7 @@ pub struct DigestEntry {
 }
 
 /// A log file's place in the report.
-#[derive(Clone, Debug, PartialEq, Eq)]
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 pub struct LogEntry {
     /// Bucket of the log file.
     pub bucket: String,
@@ -258,7 +259,7 @@ pub struct LogEntry {
 }
 
 /// One line of the walk, in the order the AWS CLI prints them.
-#[derive(Clone, Debug, PartialEq, Eq)]
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 #[non_exhaustive]
 pub enum Entry {
     /// A digest file.
@@ -277,7 +278,7 @@ pub enum Entry {
 }
 
 /// Problems the AWS CLI does not look for, reported apart from its counts.
-#[derive(Clone, Debug, PartialEq, Eq)]
+#[derive(Clone, Debug, PartialEq, Eq, Serialize)]
 #[non_exhaustive]
 pub enum Finding {
     /// More consecutive digests are gone than the one reported "not found".
@@ -327,6 +328,106 @@ pub enum Finding {
         /// True for the backfill chain.
         backfill: bool,
     },
+}
+
+/// A [`Finding`] as a partial report saves it: the `previousDigest*` field named by text, mapped
+/// back to the `'static` name the walk uses (any other name is refused: a part is read back,
+/// never trusted blindly).
+#[derive(Deserialize)]
+enum SavedFinding {
+    MissingDigests {
+        bucket: String,
+        after_key: String,
+        count: u64,
+        from: DateTime<Utc>,
+        to: DateTime<Utc>,
+        backfill: bool,
+    },
+    LinkMismatch {
+        bucket: String,
+        key: String,
+        previous_key: String,
+        field: String,
+        expected: String,
+        actual: String,
+    },
+    UnreferencedLog {
+        bucket: String,
+        key: String,
+    },
+    UnreachedDigest {
+        bucket: String,
+        key: String,
+        backfill: bool,
+    },
+}
+
+/// The fields a link check compares.
+const LINK_FIELDS: [&str; 3] = [
+    "previousDigestS3Object",
+    "previousDigestHashValue",
+    "previousDigestSignature",
+];
+
+impl<'de> Deserialize<'de> for Finding {
+    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Finding, D::Error> {
+        Finding::try_from(SavedFinding::deserialize(d)?).map_err(serde::de::Error::custom)
+    }
+}
+
+impl TryFrom<SavedFinding> for Finding {
+    type Error = String;
+
+    fn try_from(saved: SavedFinding) -> Result<Finding, String> {
+        Ok(match saved {
+            SavedFinding::MissingDigests {
+                bucket,
+                after_key,
+                count,
+                from,
+                to,
+                backfill,
+            } => Finding::MissingDigests {
+                bucket,
+                after_key,
+                count,
+                from,
+                to,
+                backfill,
+            },
+            SavedFinding::LinkMismatch {
+                bucket,
+                key,
+                previous_key,
+                field,
+                expected,
+                actual,
+            } => Finding::LinkMismatch {
+                bucket,
+                key,
+                previous_key,
+                field: LINK_FIELDS
+                    .iter()
+                    .find(|f| **f == field)
+                    .copied()
+                    .ok_or_else(|| format!("unknown previousDigest field {field:?}"))?,
+                expected,
+                actual,
+            },
+            SavedFinding::UnreferencedLog { bucket, key } => {
+                Finding::UnreferencedLog { bucket, key }
+            }
+            SavedFinding::UnreachedDigest {
+                bucket,
+                key,
+                backfill,
+            } => Finding::UnreachedDigest {
+                bucket,
+                key,
+                backfill,
+            },
+        })
+    }
 }
 
 impl Finding {
@@ -381,7 +482,7 @@ impl Finding {
 }
 
 /// Valid / invalid / not-checked counts of one kind of file.
-#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Counts {
     /// Verified.
     pub valid: u64,
@@ -447,7 +548,7 @@ impl Verdict {
 }
 
 /// Counts over a report.
-#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Summary {
     /// Standard digests.
     pub digests: Counts,
@@ -529,7 +630,7 @@ impl Summary {
 }
 
 /// A public key that verified at least one digest of the run.
-#[derive(Clone, Debug, PartialEq, Eq, PartialOrd, Ord)]
+#[derive(Clone, Debug, PartialEq, Eq, PartialOrd, Ord, Serialize, Deserialize)]
 pub struct KeyUse {
     /// MD5 of its DER, as digests name it.
     pub fingerprint: String,
@@ -543,7 +644,7 @@ pub struct KeyUse {
 pub const JSON_VERSION: u64 = 2;
 
 /// The result of validating one chain over a time range.
-#[derive(Clone, Debug, PartialEq, Eq)]
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Report {
     /// The trail ARN, for the header line.
     pub trail_arn: String,
