@@ -398,3 +398,67 @@ fn shard_flags_are_checked() {
     assert_eq!(out.status.code(), Some(0), "{}", show(&out));
     assert!(dir.path().join("k-2.json").is_file());
 }
+
+/// A digest planted in an older window, newer than the one a verified link names: the single
+/// walk jumps over it (UNREACHED); a sharded run cannot jump into the middle of a window it did
+/// not walk, so it reports the broken link at the boundary. Either way the verdict is invalid.
+#[test]
+fn a_link_into_the_middle_of_an_older_window_is_a_break_never_valid() {
+    let trail = TrailBuilder::new().hours(6).logs_per_hour(2).build();
+    let digests = trail.digests_in(trail.home_region());
+    let (older, newer) = (&digests[2].key, &digests[3].key);
+    // Same folder, a key time ten minutes after the linked digest's: the same hourly window.
+    let stamp = &older[older.len() - 24..older.len() - 8];
+    let t = trailproof::time::parse_key_time(stamp).unwrap() + chrono::Duration::minutes(10);
+    let planted = format!(
+        "{}{}{}",
+        &older[..older.len() - 24],
+        t.format("%Y%m%dT%H%M%SZ"),
+        &older[older.len() - 8..]
+    );
+    assert_eq!(
+        trailproof::time::parse_key_time(stamp)
+            .unwrap()
+            .format("%H")
+            .to_string(),
+        t.format("%H").to_string(),
+        "the planted digest must share the linked digest's hour"
+    );
+    let mut archive = trail.archive.clone();
+    archive.copy_object("trail-bucket", older, &planted);
+    let dir = tempfile::tempdir().unwrap();
+    let root = dir.path().join("bucket");
+    archive.write_bucket("trail-bucket", &root).unwrap();
+    let keys = dir.path().join("keys.json");
+    fs::write(&keys, archive.public_keys_json()).unwrap();
+    let args = strings(&[
+        "--archive",
+        &root.display().to_string(),
+        "--public-keys",
+        &keys.display().to_string(),
+        "--trail-arn",
+        &trail.trail_arn(),
+        "--start-time",
+        &fmt_time(trail.start()),
+        "--end-time",
+        &fmt_time(trail.start() + chrono::Duration::hours(6)),
+    ]);
+    let mut single = vec!["validate".to_owned()];
+    single.extend(args.iter().cloned());
+    let want = trailproof(&single);
+    assert_eq!(want.status.code(), Some(1), "{}", show(&want));
+    assert!(String::from_utf8_lossy(&want.stderr).contains("UNREACHED"));
+    let parts = shards(&args, "1h", 2, dir.path());
+    let got = merge_cmd(&parts);
+    assert_eq!(got.status.code(), Some(1), "{}", show(&got));
+    let err = String::from_utf8_lossy(&got.stderr);
+    assert!(
+        err.contains(&format!(
+            "s3://trail-bucket/{newer}\tBROKEN LINK: previousDigestS3Object does not match s3://trail-bucket/{planted}"
+        )),
+        "{}",
+        show(&got)
+    );
+    // With a window holding both, the sharded run walks it as the single run does.
+    compare("planted", &args, "1d", 2).unwrap_or_else(|e| panic!("{e}"));
+}
