@@ -114,7 +114,14 @@ pub fn validate(args: ValidateArgs) -> Result<u8, Error> {
         check_unreferenced_logs: true,
     };
     if args.shard.shard.is_some() {
-        return crate::shard::execute(&range, sel, job, &args.shard, "archive");
+        return crate::shard::execute(
+            &range,
+            sel,
+            job,
+            &args.shard,
+            "archive",
+            args.verbose || args.format == crate::cli::Format::Json,
+        );
     }
     execute(&range, sel, job, args.verbose, args.format)
 }

@@ -103,7 +103,14 @@ pub fn validate(args: ValidateArgs) -> Result<u8, Error> {
         check_unreferenced_logs: false,
     };
     if args.shard.shard.is_some() {
-        return crate::shard::execute(&range, &args.selection, job, &args.shard, "live");
+        return crate::shard::execute(
+            &range,
+            &args.selection,
+            job,
+            &args.shard,
+            "live",
+            args.verbose || args.format == crate::cli::Format::Json,
+        );
     }
     execute(&range, &args.selection, job, args.verbose, args.format)
 }

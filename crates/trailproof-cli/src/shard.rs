@@ -29,6 +29,7 @@ pub fn execute(
     job: Job<'_>,
     args: &ShardArgs,
     mode: &str,
+    valid_logs: bool,
 ) -> Result<u8, Error> {
     if sel.state.is_some() {
         return Err(Error::Config(
@@ -94,13 +95,14 @@ pub fn execute(
         .parallelism(job.parallelism)
         .limits(sel.limits())
         .check_unreferenced_logs(job.check_unreferenced_logs)
-        .keep_valid_logs(true);
+        .keep_valid_logs(valid_logs);
     let results = validate_windows(job.store, job.keys, &items, &range.arn.arn, &options)?;
     let part = Part {
         kind: PART_KIND.to_owned(),
         version: PART_VERSION,
         run,
         shard,
+        valid_logs,
         items: mine.into_iter().map(|(i, _)| i).zip(results).collect(),
         discovery_warnings: warnings,
         // Printed by the merge, where the single run prints them.
@@ -183,6 +185,13 @@ fn read_parts(args: &MergeArgs) -> Result<Vec<(String, Part)>, Error> {
 /// `trailproof merge`: prints what the single run prints, and exits as it would.
 pub fn merge(args: MergeArgs) -> Result<u8, Error> {
     let parts = read_parts(&args)?;
+    if args.verbose || args.format == Format::Json {
+        if let Some((name, _)) = parts.iter().find(|(_, p)| !p.valid_logs) {
+            return Err(Error::Config(format!(
+                "partial report {name} holds no entries for valid log files, which --verbose and --format json print: run the shards with --format json (or --verbose)"
+            )));
+        }
+    }
     let merged = merge_parts(parts)?;
     let run = &merged.run;
     for w in &merged.discovery_warnings {

@@ -97,6 +97,9 @@ fn shards(args: &[String], window: &str, n: u32, dir: &Path) -> Vec<String> {
         let mut a = vec!["validate".to_owned()];
         a.extend(args.iter().cloned());
         a.extend(strings(&[
+            // Parts that hold valid log files merge to JSON and --verbose text too.
+            "--format",
+            "json",
             "--shard",
             &format!("{m}/{n}"),
             "--shard-window",
@@ -319,6 +322,42 @@ fn merges_refuse_parts_of_other_runs_missing_duplicate_and_malformed_parts() {
             "partial report {edited_name}: its run description does not match its fingerprint"
         ),
     );
+    // Parts made without --format json hold no valid log files: text only.
+    let e = dir.path().join("e");
+    fs::create_dir_all(&e).unwrap();
+    let pattern = e.join("t-{index}.json").display().to_string();
+    let mut text_parts = Vec::new();
+    for m in 1..=2 {
+        let mut a = vec!["validate".to_owned()];
+        a.extend(args.iter().cloned());
+        a.extend(strings(&[
+            "--shard",
+            &format!("{m}/2"),
+            "--partial",
+            &pattern,
+        ]));
+        assert_eq!(trailproof(&a).status.code(), Some(0));
+        text_parts.push(e.join(format!("t-{m}.json")).display().to_string());
+    }
+    let json_flag = "--format".to_owned();
+    let json = "json".to_owned();
+    refused(
+        &[&text_parts[0], &text_parts[1], &json_flag, &json],
+        "holds no entries for valid log files",
+    );
+    let mut single = vec!["validate".to_owned()];
+    single.extend(args.iter().cloned());
+    let want = trailproof(&single);
+    let got = merge_cmd(&text_parts);
+    assert_eq!(
+        (want.stdout, want.stderr, want.status.code()),
+        (got.stdout, got.stderr, got.status.code())
+    );
+    assert!(
+        fs::metadata(&text_parts[0]).unwrap().len() < fs::metadata(&parts[0]).unwrap().len(),
+        "a text part is smaller"
+    );
+
     let missing = dir.path().join("nope.json").display().to_string();
     refused(&[&missing], &format!("partial report {missing}: "));
     let state_file = dir.path().join("state.json").display().to_string();

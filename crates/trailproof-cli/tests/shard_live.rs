@@ -102,6 +102,8 @@ fn live_shards_with_parts_in_s3_merge_to_the_single_run() {
                     "1h",
                     "--partial",
                     &partial,
+                    "--format",
+                    "json",
                 ])
                 .collect();
             let i = index.to_string();

@@ -487,6 +487,9 @@ pub struct Part {
     pub run: RunInfo,
     /// This shard's number (1-based).
     pub shard: u32,
+    /// Whether entries of valid log files were kept (`--format json` or `--verbose`); without
+    /// them the part is small, and merges to the text report only.
+    pub valid_logs: bool,
     /// Its items and what it found in each.
     pub items: Vec<(Item, WindowResult)>,
     /// Discovery's warnings (named accounts or regions without a chain), as printed.
@@ -1201,6 +1204,7 @@ mod tests {
             version: PART_VERSION,
             run,
             shard: 1,
+            valid_logs: true,
             items,
             discovery_warnings: Vec::new(),
             key_warnings: Vec::new(),
