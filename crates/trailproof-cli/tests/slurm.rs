@@ -355,5 +355,97 @@ fn a_slurm_array_and_a_dependent_merge_print_what_the_single_run_prints() {
         assert_eq!(merged_stdout, single.stdout, "{context}");
         assert_eq!(merged_stderr, single.stderr, "{context}");
     }
+
+    // The scripts in deploy/slurm, as a user runs them (array 0-3, parts in a shared folder,
+    // archive mode through SHARD_FLAGS), on the tampered trail: the report file holds stdout
+    // and stderr together, as the single run's does when both go to one file.
+    let work = dir.path().join("deploy");
+    let root = work.join("bucket");
+    tampered.write_bucket("trail-bucket", &root).unwrap();
+    let keys = work.join("keys.json");
+    fs::write(&keys, tampered.public_keys_json()).unwrap();
+    let (start, end) = (
+        fmt_time(trail.start()),
+        fmt_time(trail.start() + chrono::Duration::hours(8)),
+    );
+    let bin_dir = Path::new(tp).parent().unwrap();
+    let path = format!(
+        "{}:{}",
+        bin_dir.display(),
+        std::env::var("PATH").unwrap_or_default()
+    );
+    let submit = Path::new(env!("CARGO_MANIFEST_DIR")).join("../../deploy/slurm/submit.sh");
+    let out = Command::new(&submit)
+        .args(["4", "--cpus-per-task=1", "--mem=0"])
+        .arg(format!("--chdir={}", work.display()))
+        .env("SLURM_CONF", &cluster.conf)
+        .env("PATH", &path)
+        .env("TRAIL_ARN", trail.trail_arn())
+        .env("START_TIME", &start)
+        .env("END_TIME", &end)
+        .env("PARTS", work.join("parts"))
+        .env("SHARD_WINDOW", "3h")
+        .env(
+            "SHARD_FLAGS",
+            format!(
+                "--archive {} --public-keys {}",
+                root.display(),
+                keys.display()
+            ),
+        )
+        .output()
+        .unwrap();
+    let said = String::from_utf8_lossy(&out.stdout).into_owned();
+    assert!(
+        out.status.success(),
+        "{said}{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let merge_id = said.trim().rsplit(' ').next().unwrap().to_owned();
+    let state = || {
+        let out = cluster.client("scontrol", &["show", "job", &merge_id]);
+        String::from_utf8_lossy(&out.stdout).into_owned()
+    };
+    cluster.wait_for("the deploy/slurm merge job", || {
+        let s = state();
+        s.contains("JobState=COMPLETED") || s.contains("JobState=FAILED")
+    });
+    let info = state();
+    let code = info
+        .split("ExitCode=")
+        .nth(1)
+        .and_then(|t| t.split(':').next())
+        .unwrap()
+        .to_owned();
+    let report = fs::read(work.join(format!("trailproof-report-{merge_id}.txt"))).unwrap();
+    let both = fs::File::create(work.join("single.txt")).unwrap();
+    let single = Command::new(tp)
+        .args([
+            "validate",
+            "--trail-arn",
+            &trail.trail_arn(),
+            "--all-accounts",
+            "--all-regions",
+            "--start-time",
+            &start,
+            "--end-time",
+            &end,
+            "--no-progress",
+            "--archive",
+            &root.display().to_string(),
+            "--public-keys",
+            &keys.display().to_string(),
+        ])
+        .stdout(both.try_clone().unwrap())
+        .stderr(both)
+        .status()
+        .unwrap();
+    let want = fs::read(work.join("single.txt")).unwrap();
+    assert_eq!(single.code(), Some(1));
+    assert_eq!(code, "1", "{info}");
+    assert_eq!(
+        String::from_utf8_lossy(&report),
+        String::from_utf8_lossy(&want)
+    );
     drop(cluster);
 }
