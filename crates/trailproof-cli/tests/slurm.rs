@@ -61,9 +61,13 @@ impl Drop for Cluster {
 
 impl Cluster {
     fn start(dir: &Path) -> Cluster {
+        // slurmctld checks that it runs on SlurmctldHost, by its short name.
         let host = fs::read_to_string("/proc/sys/kernel/hostname")
             .unwrap()
             .trim()
+            .split('.')
+            .next()
+            .unwrap()
             .to_owned();
         let port = || {
             std::net::TcpListener::bind("127.0.0.1:0")
@@ -73,6 +77,8 @@ impl Cluster {
                 .port()
         };
         let (ctld_port, d_port) = (port(), port());
+        // As many as slurmd finds: fewer than configured would drain the node.
+        let cpus = std::thread::available_parallelism().map_or(1, |n| n.get());
         for sub in ["state", "spool"] {
             fs::create_dir_all(dir.join(sub)).unwrap();
         }
@@ -118,8 +124,8 @@ impl Cluster {
                  MinJobAge=300\n\
                  KillWait=5\n\
                  Waittime=0\n\
-                 NodeName={host} NodeAddr=127.0.0.1 CPUs=2 State=UNKNOWN\n\
-                 PartitionName=trailproof Nodes={host} Default=YES MaxTime=INFINITE State=UP OverSubscribe=YES\n"
+                 NodeName=tpnode NodeHostname={host} NodeAddr=127.0.0.1 CPUs={cpus} State=UNKNOWN\n\
+                 PartitionName=trailproof Nodes=tpnode Default=YES MaxTime=INFINITE State=UP OverSubscribe=YES\n"
             ),
         )
         .unwrap();
@@ -158,7 +164,11 @@ impl Cluster {
             "slurmctld",
             Command::new(DAEMONS[1]).args(["-D", "-i"]),
         );
-        spawn(&mut cluster, "slurmd", Command::new(DAEMONS[2]).arg("-D"));
+        spawn(
+            &mut cluster,
+            "slurmd",
+            Command::new(DAEMONS[2]).args(["-D", "-N", "tpnode"]),
+        );
         cluster.wait_for("an idle node", || {
             let out = cluster.client("sinfo", &["-h", "-o", "%T"]);
             String::from_utf8_lossy(&out.stdout).trim() == "idle"
