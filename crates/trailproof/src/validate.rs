@@ -758,7 +758,7 @@ impl Run<'_> {
             keys: KeySet::new(),
             backfill: true,
         };
-        let mut backfill_info = self.walk(
+        let backfill_info = self.walk(
             backfill,
             true,
             &mut backfill_lookup,
@@ -767,7 +767,6 @@ impl Run<'_> {
             &mut findings,
             &mut used,
         )?;
-        backfill_info.walk_findings -= standard_findings.min(backfill_info.walk_findings);
         out.flush()?;
         let Collector {
             entries,

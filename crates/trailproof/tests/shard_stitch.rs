@@ -1,7 +1,7 @@
 //! Property: a chain walked window by window (`validate_windows`) and stitched (`shard::stitch`)
 //! is the report of the single walk (`validate_chains`): the same entries in the same order, the
 //! same findings, counts, times found, head and keys. On a really signed trail with one change
-//! (a digest, three consecutive digests or a log deleted, a log modified, a signature dropped or corrupted, no metadata at
+//! (a digest, three consecutive digests or backfill digests, or a log deleted, a log modified, a signature dropped or corrupted, no metadata at
 //! all, a gap in logging), over ranges and window sizes that put boundaries anywhere.
 
 #![allow(clippy::unwrap_used)]
@@ -20,14 +20,19 @@ use trailproof_testkit::{Archive, Trail, TrailBuilder};
 const BUCKET: &str = "trail-bucket";
 const HOURS: i64 = 8;
 
-fn trails() -> &'static [Trail; 2] {
-    static TRAILS: OnceLock<[Trail; 2]> = OnceLock::new();
+fn trails() -> &'static [Trail; 3] {
+    static TRAILS: OnceLock<[Trail; 3]> = OnceLock::new();
     TRAILS.get_or_init(|| {
         let base = TrailBuilder::new()
             .hours(HOURS as u32)
             .logs_per_hour(2)
             .records_per_log(2);
-        [base.clone().build(), base.logging_stopped(3, 5).build()]
+        let generated = trailproof::time::parse("2024-03-01T12:00:00Z").unwrap();
+        [
+            base.clone().build(),
+            base.clone().logging_stopped(3, 5).build(),
+            base.backfill(&[0, 1, 2, 3, 4, 5, 6, 7], generated).build(),
+        ]
     })
 }
 
@@ -36,6 +41,7 @@ enum Change {
     None,
     DeleteDigest(usize),
     DeleteDigests(usize),
+    DeleteBackfills(usize),
     DeleteLog(usize),
     ModifyLog(usize),
     DropSignature(usize),
@@ -48,6 +54,7 @@ fn change() -> impl Strategy<Value = Change> {
         Just(Change::None),
         (0usize..8).prop_map(Change::DeleteDigest),
         (0usize..8).prop_map(Change::DeleteDigests),
+        (0usize..8).prop_map(Change::DeleteBackfills),
         (0usize..8).prop_map(Change::DeleteLog),
         (0usize..8).prop_map(Change::ModifyLog),
         (0usize..8).prop_map(Change::DropSignature),
@@ -73,11 +80,11 @@ fn store_of(archive: &Archive, metadata: bool) -> MemoryStore {
 }
 
 proptest! {
-    #![proptest_config(ProptestConfig::with_cases(64))]
+    #![proptest_config(ProptestConfig::with_cases(96))]
 
     #[test]
     fn stitched_windows_are_the_single_walk(
-        which in 0usize..2,
+        which in 0usize..3,
         change in change(),
         start_minutes in 0i64..150,
         end_minutes in 0i64..150,
@@ -91,6 +98,14 @@ proptest! {
         match &change {
             Change::None => {}
             Change::DeleteDigest(i) => archive.delete(BUCKET, &pick(*i).key),
+            Change::DeleteBackfills(i) => {
+                let backfills = trail.backfill_digests_in(trail.home_region());
+                for j in *i..*i + 3 {
+                    if !backfills.is_empty() {
+                        archive.delete(BUCKET, &backfills[j % backfills.len()].key);
+                    }
+                }
+            }
             Change::DeleteDigests(i) => {
                 for j in *i..*i + 3 {
                     archive.delete(BUCKET, &pick(j).key);
