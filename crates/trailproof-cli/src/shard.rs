@@ -82,15 +82,20 @@ pub fn execute(
         window,
         count,
         discover,
-        chains,
+        &chains,
         &job.keys.describe(),
         &settings,
     );
     let mine = run.shard_items(shard)?;
     let items: Vec<_> = mine
         .iter()
-        .map(|(item, window)| (run.chains[item.chain].clone(), *window))
+        .map(|(item, window)| (chains[item.chain].clone(), *window))
         .collect();
+    let mut mine_chains: Vec<(usize, trailproof::Chain)> = mine
+        .iter()
+        .map(|(item, _)| (item.chain, chains[item.chain].clone()))
+        .collect();
+    mine_chains.dedup_by_key(|(c, _)| *c);
     let options = Options::new(range.start, range.end)
         .parallelism(job.parallelism)
         .limits(sel.limits())
@@ -102,6 +107,7 @@ pub fn execute(
         version: PART_VERSION,
         run,
         shard,
+        chains: mine_chains,
         valid_logs,
         items: mine.into_iter().map(|(i, _)| i).zip(results).collect(),
         discovery_warnings: warnings,

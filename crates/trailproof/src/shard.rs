@@ -411,8 +411,11 @@ pub struct RunInfo {
     pub shards: u32,
     /// Several chains were discovered (the report has a line per chain).
     pub discover: bool,
-    /// The chains, in discovery order.
-    pub chains: Vec<Chain>,
+    /// How many chains discovery found.
+    pub chain_count: usize,
+    /// SHA-256 of the chain list (JSON), in discovery order: every part names the chains of its
+    /// own items only, and the merge checks that together they are this list.
+    pub chains_sha256: String,
     /// The public keys' source, as the report names it.
     pub key_source: String,
     /// The flags that change what is checked (mode, limits), as text.
@@ -429,7 +432,7 @@ impl RunInfo {
         window: Duration,
         shards: u32,
         discover: bool,
-        chains: Vec<Chain>,
+        chains: &[Chain],
         key_source: &str,
         settings: &str,
     ) -> RunInfo {
@@ -441,7 +444,8 @@ impl RunInfo {
             window_seconds: window.num_seconds(),
             shards,
             discover,
-            chains,
+            chain_count: chains.len(),
+            chains_sha256: chains_sha256(chains),
             key_source: key_source.to_owned(),
             settings: settings.to_owned(),
         };
@@ -456,6 +460,20 @@ impl RunInfo {
         hex::encode(Sha256::digest(&bytes))
     }
 
+    /// The run's windows, and each item of the run with the shard (1-based) it belongs to, in
+    /// order.
+    pub fn split(&self) -> Result<Split, ShardError> {
+        let windows = self.windows()?;
+        let all = items(self.chain_count, windows.len());
+        let weights: Vec<u64> = all.iter().map(|i| weight(&windows[i.window])).collect();
+        let owner = split(&weights, self.shards);
+        let owned = all
+            .into_iter()
+            .zip(owner.into_iter().map(|o| o + 1))
+            .collect();
+        Ok((windows, owned))
+    }
+
     /// The run's windows.
     pub fn windows(&self) -> Result<Vec<Window>, ShardError> {
         windows(self.start, self.end, Duration::seconds(self.window_seconds))
@@ -463,18 +481,24 @@ impl RunInfo {
 
     /// The items of shard `shard` (1-based), in order.
     pub fn shard_items(&self, shard: u32) -> Result<Vec<(Item, Window)>, ShardError> {
-        let windows = self.windows()?;
-        let all = items(self.chains.len(), windows.len());
-        let weights: Vec<u64> = all.iter().map(|i| weight(&windows[i.window])).collect();
-        let owner = split(&weights, self.shards);
-        Ok(all
+        let (windows, owned) = self.split()?;
+        Ok(owned
             .into_iter()
-            .zip(owner)
-            .filter(|(_, o)| *o + 1 == shard)
+            .filter(|(_, o)| *o == shard)
             .map(|(i, _)| (i, windows[i.window]))
             .collect())
     }
 }
+
+/// SHA-256 (hex) of a chain list as JSON.
+pub fn chains_sha256(chains: &[Chain]) -> String {
+    hex::encode(Sha256::digest(
+        serde_json::to_vec(chains).unwrap_or_default(),
+    ))
+}
+
+/// [`RunInfo::split`]: the windows, and every item with its shard.
+pub type Split = (Vec<Window>, Vec<(Item, u32)>);
 
 /// One shard's partial report.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
@@ -487,6 +511,8 @@ pub struct Part {
     pub run: RunInfo,
     /// This shard's number (1-based).
     pub shard: u32,
+    /// The chains of its items, by their index in the run's list.
+    pub chains: Vec<(usize, Chain)>,
     /// Whether entries of valid log files were kept (`--format json` or `--verbose`); without
     /// them the part is small, and merges to the text report only.
     pub valid_logs: bool,
@@ -505,23 +531,32 @@ impl Part {
             file: file.to_owned(),
             reason,
         };
-        let doc: serde_json::Value =
-            serde_json::from_slice(bytes).map_err(|e| malformed(format!("not JSON: {e}")))?;
-        if doc.get("kind").and_then(serde_json::Value::as_str) != Some(PART_KIND) {
-            return Err(malformed(
-                "not a trailproof partial report (written by validate --shard … --partial)"
-                    .to_owned(),
-            ));
-        }
-        match doc.get("version").and_then(serde_json::Value::as_u64) {
-            Some(PART_VERSION) => {}
-            other => {
-                return Err(malformed(format!(
-                    "version {other:?} is not supported (expected {PART_VERSION})"
-                )))
+        // Read straight into a part; only a file that is not one is read again, to say why.
+        let part: Part = match serde_json::from_slice::<Part>(bytes) {
+            Ok(part) if part.kind == PART_KIND && part.version == PART_VERSION => part,
+            parsed => {
+                let doc: serde_json::Value = serde_json::from_slice(bytes)
+                    .map_err(|e| malformed(format!("not JSON: {e}")))?;
+                if doc.get("kind").and_then(serde_json::Value::as_str) != Some(PART_KIND) {
+                    return Err(malformed(
+                        "not a trailproof partial report (written by validate --shard … --partial)"
+                            .to_owned(),
+                    ));
+                }
+                match doc.get("version").and_then(serde_json::Value::as_u64) {
+                    Some(PART_VERSION) => {}
+                    other => {
+                        return Err(malformed(format!(
+                            "version {other:?} is not supported (expected {PART_VERSION})"
+                        )))
+                    }
+                }
+                return Err(malformed(match parsed {
+                    Err(e) => e.to_string(),
+                    Ok(_) => "unreadable".to_owned(),
+                }));
             }
-        }
-        let part: Part = serde_json::from_value(doc).map_err(|e| malformed(e.to_string()))?;
+        };
         if part.run.compute_fingerprint() != part.run.fingerprint {
             return Err(malformed(
                 "its run description does not match its fingerprint".to_owned(),
@@ -533,21 +568,15 @@ impl Part {
                 part.shard, part.run.shards
             )));
         }
-        let expected: Vec<Item> = part
-            .run
-            .shard_items(part.shard)
-            .map_err(|e| malformed(e.to_string()))?
-            .into_iter()
-            .map(|(i, _)| i)
-            .collect();
-        let got: Vec<Item> = part.items.iter().map(|(i, _)| *i).collect();
-        if expected != got {
-            return Err(malformed(format!(
-                "it holds {} items, not the {} the split gives shard {}",
-                got.len(),
-                expected.len(),
-                part.shard
-            )));
+        // That they are this shard's items is checked by the merge, which splits the run once.
+        let named: std::collections::HashSet<usize> = part.chains.iter().map(|(c, _)| *c).collect();
+        for (item, _) in &part.items {
+            if !named.contains(&item.chain) {
+                return Err(malformed(format!(
+                    "it does not name chain {} of its items",
+                    item.chain
+                )));
+            }
         }
         Ok(part)
     }
@@ -597,7 +626,9 @@ pub fn merge(parts: Vec<(String, Part)>) -> Result<Merged, ShardError> {
             if a.shards != b.shards {
                 what.push("shard count");
             }
-            if a.chains != b.chains || a.discover != b.discover {
+            if (a.chain_count, &a.chains_sha256) != (b.chain_count, &b.chains_sha256)
+                || a.discover != b.discover
+            {
                 what.push("chains");
             }
             if a.key_source != b.key_source || a.settings != b.settings {
@@ -630,18 +661,53 @@ pub fn merge(parts: Vec<(String, Part)>) -> Result<Merged, ShardError> {
             count: run.shards,
         });
     }
-    let windows = run.windows()?;
+    let (windows, owned) = run.split()?;
+    let mut expected: BTreeMap<u32, Vec<Item>> = BTreeMap::new();
+    for (item, shard) in owned {
+        expected.entry(shard).or_default().push(item);
+    }
     let mut results: HashMap<Item, WindowResult> = HashMap::new();
+    let mut chains: BTreeMap<usize, Chain> = BTreeMap::new();
     let mut warnings = None;
-    for (_, part) in parts {
+    for (name, part) in parts {
+        let want = expected.remove(&part.shard).unwrap_or_default();
+        if part.items.len() != want.len() || part.items.iter().zip(&want).any(|((i, _), w)| i != w)
+        {
+            return Err(ShardError::Malformed {
+                file: name,
+                reason: format!(
+                    "it holds {} items, not the {} the split gives shard {}",
+                    part.items.len(),
+                    want.len(),
+                    part.shard
+                ),
+            });
+        }
         if warnings.is_none() {
             warnings = Some((part.discovery_warnings, part.key_warnings));
         }
+        for (index, chain) in part.chains {
+            if let Some(other) = chains.insert(index, chain.clone()) {
+                if other != chain {
+                    return Err(ShardError::Malformed {
+                        file: name,
+                        reason: format!("its chain {index} is not the other parts'"),
+                    });
+                }
+            }
+        }
         results.extend(part.items);
     }
+    let chains: Vec<Chain> = chains.into_values().collect();
+    if chains.len() != run.chain_count || chains_sha256(&chains) != run.chains_sha256 {
+        return Err(ShardError::Malformed {
+            file: first_name,
+            reason: "the parts' chains are not the run's chain list".to_owned(),
+        });
+    }
     let (discovery_warnings, key_warnings) = warnings.unwrap_or_default();
-    let mut reports = Vec::with_capacity(run.chains.len());
-    for (c, chain) in run.chains.iter().enumerate() {
+    let mut reports = Vec::with_capacity(chains.len());
+    for (c, chain) in chains.iter().enumerate() {
         let mut chain_windows = Vec::with_capacity(windows.len());
         for w in 0..windows.len() {
             let item = Item {
@@ -1025,7 +1091,7 @@ mod tests {
                 home_region: "us-east-1".into(), trail_name: "t".into(),
             }).collect();
             let run = RunInfo::new("arn", start, end, Duration::hours(window_hours), n, true,
-                chains.clone(), "k", "s");
+                &chains, "k", "s");
             let windows = run.windows().unwrap();
             let mut seen = Vec::new();
             for shard in 1..=n {
@@ -1162,6 +1228,18 @@ mod tests {
         assert!(e.contains("not a number"), "{e}");
     }
 
+    fn chain() -> Chain {
+        Chain {
+            bucket: "b".into(),
+            prefix: None,
+            organization_id: None,
+            account_id: "111122223333".into(),
+            source_region: "us-east-1".into(),
+            home_region: "us-east-1".into(),
+            trail_name: "t".into(),
+        }
+    }
+
     fn part() -> Part {
         let run = RunInfo::new(
             "arn:aws:cloudtrail:us-east-1:111122223333:trail/t",
@@ -1170,15 +1248,7 @@ mod tests {
             Duration::hours(1),
             2,
             false,
-            vec![Chain {
-                bucket: "b".into(),
-                prefix: None,
-                organization_id: None,
-                account_id: "111122223333".into(),
-                source_region: "us-east-1".into(),
-                home_region: "us-east-1".into(),
-                trail_name: "t".into(),
-            }],
+            &[chain()],
             "k",
             "s",
         );
@@ -1204,6 +1274,7 @@ mod tests {
             version: PART_VERSION,
             run,
             shard: 1,
+            chains: vec![(0, chain())],
             valid_logs: true,
             items,
             discovery_warnings: Vec::new(),
@@ -1233,7 +1304,10 @@ mod tests {
                 edit(&|v| v["shard"] = 3.into()),
                 "shard 3 is not between 1 and 2",
             ),
-            (edit(&|v| v["items"] = serde_json::json!([])), "items"),
+            (
+                edit(&|v| v["chains"] = serde_json::json!([])),
+                "does not name chain 0",
+            ),
             (
                 edit(
                     &|v| v["items"][0][1]["standard"]["findings"] = serde_json::json!([{"LinkMismatch": {"bucket": "b", "key": "k", "previous_key": "p", "field": "evil", "expected": "", "actual": ""}}]),
@@ -1272,7 +1346,7 @@ mod tests {
             Duration::hours(1),
             2,
             false,
-            one.run.chains.clone(),
+            &[chain()],
             "k",
             "s",
         );
@@ -1284,5 +1358,31 @@ mod tests {
             "partial report b is of another run than a (not the same range)"
         );
         assert!(matches!(merge(Vec::new()), Err(ShardError::NoParts)));
+        // Both shards, but the first without its items.
+        let mut second = one.clone();
+        second.shard = 2;
+        second.items = one
+            .run
+            .shard_items(2)
+            .unwrap()
+            .into_iter()
+            .map(|(i, _)| (i, one.items[0].1.clone()))
+            .collect();
+        let mut empty = one.clone();
+        empty.items.clear();
+        let e = merge(vec![("a".into(), empty), ("b".into(), second.clone())])
+            .unwrap_err()
+            .to_string();
+        assert_eq!(
+            e,
+            "partial report a: it holds 0 items, not the 2 the split gives shard 1"
+        );
+        assert_eq!(
+            merge(vec![("a".into(), one.clone()), ("b".into(), second)])
+                .unwrap()
+                .reports
+                .len(),
+            1
+        );
     }
 }

@@ -148,7 +148,7 @@ proptest! {
             Duration::hours(window_hours),
             1,
             false,
-            vec![chain.clone()],
+            std::slice::from_ref(&chain),
             &keys.describe(),
             "",
         );
