@@ -969,15 +969,7 @@ fn unreferenced(
     covered: &[(DateTime<Utc>, DateTime<Utc>)],
     candidates: Vec<Finding>,
 ) -> Vec<Finding> {
-    let mut spans = covered.to_vec();
-    spans.sort();
-    let mut merged: Vec<(DateTime<Utc>, DateTime<Utc>)> = Vec::new();
-    for (s, e) in spans {
-        match merged.last_mut() {
-            Some(last) if s <= last.1 => last.1 = last.1.max(e),
-            _ => merged.push((s, e)),
-        }
-    }
+    let merged = union(covered.to_vec());
     let mut keep: BTreeMap<(usize, String), Finding> = BTreeMap::new();
     for f in candidates {
         let Finding::UnreferencedLog { key, .. } = &f else {
@@ -996,6 +988,22 @@ fn unreferenced(
         }
     }
     keep.into_values().collect()
+}
+
+/// The union of time spans, sorted, touching spans joined (as the unreferenced-log check joins
+/// the spans of valid digests).
+pub fn union(
+    mut spans: Vec<(DateTime<Utc>, DateTime<Utc>)>,
+) -> Vec<(DateTime<Utc>, DateTime<Utc>)> {
+    spans.sort();
+    let mut merged: Vec<(DateTime<Utc>, DateTime<Utc>)> = Vec::new();
+    for (s, e) in spans {
+        match merged.last_mut() {
+            Some(last) if s <= last.1 => last.1 = last.1.max(e),
+            _ => merged.push((s, e)),
+        }
+    }
+    merged
 }
 
 fn add(a: Summary, b: Summary) -> Summary {

@@ -583,7 +583,7 @@ impl Walked {
             found_end: report.found_end,
             new_head: report.new_head,
             keys_used: report.keys_used,
-            covered: self.covered,
+            covered: crate::shard::union(self.covered),
             unreferenced,
         }
     }
@@ -1318,15 +1318,7 @@ impl Run<'_> {
         } else {
             UNREFERENCED_MARGIN
         };
-        let mut merged: Vec<(DateTime<Utc>, DateTime<Utc>)> = windows.to_vec();
-        merged.sort();
-        let mut covered: Vec<(DateTime<Utc>, DateTime<Utc>)> = Vec::new();
-        for (s, e) in merged {
-            match covered.last_mut() {
-                Some(last) if s <= last.1 => last.1 = last.1.max(e),
-                _ => covered.push((s, e)),
-            }
-        }
+        let covered = crate::shard::union(windows.to_vec());
         let bucket = &self.chain.bucket;
         let prefix = self.chain.log_prefix();
         for (s, e) in covered {
