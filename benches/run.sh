@@ -52,7 +52,10 @@ while [ $# -gt 0 ]; do
   esac
   shift
 done
-if [ "$MODE" = small ]; then
+if [ "$MODE" = sharded ]; then
+  : "${REPS:=1}" "${SIZES:=100k}"
+  CRITERION_ARGS=()
+elif [ "$MODE" = small ]; then
   : "${REPS:=1}" "${SIZES:=small}"
   CRITERION_ARGS=(--warm-up-time 0.2 --measurement-time 0.5 --sample-size 10)
 else
@@ -352,7 +355,7 @@ if [ "$E2E" = 1 ]; then
 fi
 
 if [ "$SHARDED" = 1 ]; then
-  size=${SIZES:-100k}
+  size=${SIZES%% *}
   if [ ! -f "$DATA/$size/trail.json" ]; then
     log "$size: generate (${HOURS[$size]} h × ${LOGS_PER_HOUR[$size]} logs × ${RECORDS[$size]} records)"
     "$BENCH" gen --out "$DATA/$size" --hours "${HOURS[$size]}" --logs-per-hour "${LOGS_PER_HOUR[$size]}" \
@@ -375,8 +378,6 @@ if [ "$SHARDED" = 1 ]; then
   read -r single_wall single_cpu < <(timed "$WORK/single.txt" -- "$TP" "${ARGS[@]}")
   log "$size: single run ${single_wall} s, ${single_cpu} s CPU"
   {
-    echo "# trailproof benchmarks: sharded runs"
-    echo
     cat "$RAW/machine.md"
     echo
     echo "Trail \`$size\` ($(grep -Eo '^[0-9]+/[0-9]+ log files valid' "$WORK/single.txt")), archive mode, warm page cache."
