@@ -10,6 +10,13 @@
 #   benches/run.sh           Full run: trails of 24 h × 40, 7 days × 60 and 30 days × 139 logs
 #                            (100,095 logs), plus one of large files for memory, 3 repetitions.
 #
+#   benches/run.sh --sharded Sharded runs (issue "sharded runs"): the 100k trail (or --sizes)
+#                            in one run and split in 4 and in 16 shards (--shard-window 1d),
+#                            CPU summed over the shards against the single run, the merge time;
+#                            and the merge of 1,000 parts (the trail in hourly windows). Every
+#                            merge must print what the single run prints. Writes
+#                            benches/results/sharded.md.
+#
 #   benches/run.sh --memory  Peak memory on hostile and large inputs (issue "bounded memory"):
 #                            1,000,000 listed log files (valid, and all missing; text and
 #                            JSON), 30 junk digests, one signed digest of 250,000 entries.
@@ -29,11 +36,13 @@ SIZES=""
 MICRO=1
 E2E=1
 MEMORY=0
+SHARDED=0
 while [ $# -gt 0 ]; do
   case "$1" in
     --small) MODE=small ;;
     --full) MODE=full ;;
     --memory) MODE=memory MEMORY=1 MICRO=0 E2E=0 ;;
+    --sharded) MODE=sharded SHARDED=1 MICRO=0 E2E=0 ;;
     --reps) REPS=$2; shift ;;
     --sizes) SIZES=$2; shift ;;
     --no-micro) MICRO=0 ;;
@@ -43,7 +52,10 @@ while [ $# -gt 0 ]; do
   esac
   shift
 done
-if [ "$MODE" = small ]; then
+if [ "$MODE" = sharded ]; then
+  : "${REPS:=1}" "${SIZES:=100k}"
+  CRITERION_ARGS=()
+elif [ "$MODE" = small ]; then
   : "${REPS:=1}" "${SIZES:=small}"
   CRITERION_ARGS=(--warm-up-time 0.2 --measurement-time 0.5 --sample-size 10)
 else
@@ -97,7 +109,7 @@ fi
 log "build (release)"
 # Separately, so the trailproof binary is exactly what `cargo build --release -p trailproof-cli`
 # ships (one build would unify the bench crate's features into its dependencies).
-if [ "$E2E" = 1 ] || [ "$MEMORY" = 1 ]; then
+if [ "$E2E" = 1 ] || [ "$MEMORY" = 1 ] || [ "$SHARDED" = 1 ]; then
   cargo build --release --locked -p trailproof-cli
   cargo build --release --locked -p trailproof-bench
 fi
@@ -340,6 +352,61 @@ if [ "$E2E" = 1 ]; then
     done
   done
   echo "- load average at the end: $(cut -d' ' -f1-3 /proc/loadavg)" >>"$RAW/machine.md"
+fi
+
+if [ "$SHARDED" = 1 ]; then
+  size=${SIZES%% *}
+  if [ ! -f "$DATA/$size/trail.json" ]; then
+    log "$size: generate (${HOURS[$size]} h × ${LOGS_PER_HOUR[$size]} logs × ${RECORDS[$size]} records)"
+    "$BENCH" gen --out "$DATA/$size" --hours "${HOURS[$size]}" --logs-per-hour "${LOGS_PER_HOUR[$size]}" \
+      --records-per-log "${RECORDS[$size]}"
+  fi
+  ARN=$(json_field "$DATA/$size/trail.json" trail_arn)
+  START=$(json_field "$DATA/$size/trail.json" start)
+  END=$(json_field "$DATA/$size/trail.json" end)
+  cp -f "$DATA/$size/archive/public-keys.json" "$DATA/$size/public-keys.json"
+  ARGS=(validate --archive "$DATA/$size/archive" --public-keys "$DATA/$size/public-keys.json"
+    --trail-arn "$ARN" --start-time "$START" --end-time "$END" --no-progress)
+  # timed OUT -- COMMAND…: runs it, prints "elapsed cpu" (seconds; cpu = user + sys).
+  timed() {
+    local out=$1
+    shift 2
+    /usr/bin/time -f '%e %U %S' -o "$WORK/time" "$@" >"$out" 2>"$WORK/stderr" </dev/null || true
+    awk '{printf "%.2f %.2f\n", $1, $2 + $3}' "$WORK/time"
+  }
+  "$TP" "${ARGS[@]}" >/dev/null # warms the page cache
+  read -r single_wall single_cpu < <(timed "$WORK/single.txt" -- "$TP" "${ARGS[@]}")
+  log "$size: single run ${single_wall} s, ${single_cpu} s CPU"
+  {
+    cat "$RAW/machine.md"
+    echo
+    echo "Trail \`$size\` ($(grep -Eo '^[0-9]+/[0-9]+ log files valid' "$WORK/single.txt")), archive mode, warm page cache."
+    echo "Shards run one after another on this machine; \"CPU\" is user + system time, summed over the"
+    echo "shards. Every merge printed exactly what the single run printed."
+    echo
+    echo "| run | shards | window | wall (s), sum over shards | CPU (s), sum over shards | CPU vs single | merge (s) |"
+    echo "|---|--:|---|--:|--:|--:|--:|"
+    echo "| single | 1 | - | $single_wall | $single_cpu | 1.00 | - |"
+  } >"$RAW/sharded.md"
+  for spec in "4 1d" "16 1d" "1000 1h"; do
+    read -r n window <<<"$spec"
+    rm -rf "$WORK/parts" && mkdir -p "$WORK/parts"
+    wall=0 cpu=0
+    for m in $(seq 1 "$n"); do
+      read -r w c < <(timed /dev/null -- "$TP" "${ARGS[@]}" --shard "$m/$n" --shard-window "$window" \
+        --partial "$WORK/parts/part-{index}.json")
+      wall=$(awk -v a="$wall" -v b="$w" 'BEGIN{print a + b}')
+      cpu=$(awk -v a="$cpu" -v b="$c" 'BEGIN{print a + b}')
+    done
+    read -r merge_wall _ < <(timed "$WORK/merged.txt" -- sh -c "exec \"\$0\" merge \"\$1\"/part-*.json" "$TP" "$WORK/parts")
+    cmp -s "$WORK/single.txt" "$WORK/merged.txt" || die "$n shards: the merge differs from the single run"
+    ratio=$(awk -v a="$cpu" -v b="$single_cpu" 'BEGIN{printf "%.2f", a / b}')
+    log "$size: $n shards ($window): ${wall} s, ${cpu} s CPU (${ratio}× single), merge ${merge_wall} s"
+    echo "| sharded | $n | $window | $(printf %.2f "$wall") | $(printf %.2f "$cpu") | $ratio | $merge_wall |" >>"$RAW/sharded.md"
+  done
+  cp "$RAW/sharded.md" "$ROOT/benches/results/sharded.md"
+  cat "$ROOT/benches/results/sharded.md"
+  exit 0
 fi
 
 log "results"

@@ -46,10 +46,12 @@
 mod cloudtrail;
 mod context;
 mod errors;
+mod put;
 mod s3;
 
 pub use cloudtrail::{
     describe_trail, list_public_keys, organization_id, CloudTrailKeys, TrailInfo,
 };
 pub use context::{runtime, AwsContext, AwsOptions};
+pub use put::put_object;
 pub use s3::S3Store;

@@ -114,6 +114,9 @@ pub fn validate(args: ValidateArgs) -> Result<u8, Error> {
         check_unreferenced_logs: true,
         source: dir.display().to_string(),
     };
+    if args.shard.shard.is_some() {
+        return crate::shard::execute(&range, sel, job, &args.shard, "archive", args.verbose);
+    }
     execute(&range, sel, job, args.verbose, args.format)
 }
 

@@ -24,6 +24,9 @@ pub enum Command {
     /// Verify CloudTrail Lake query results saved to S3 (or copied to a folder) against their
     /// signed result_sign.json, like `aws cloudtrail verify-query-results`.
     VerifyQueryResults(VerifyQueryResultsArgs),
+    /// Merge the partial reports of a sharded run (`validate --shard … --partial …`) into the
+    /// report the single run prints: same lines, counts and exit status.
+    Merge(MergeArgs),
 }
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq, ValueEnum)]
@@ -161,6 +164,55 @@ pub struct ValidateArgs {
     /// Output format.
     #[arg(long, value_enum, default_value = "text")]
     pub format: Format,
+    #[command(flatten)]
+    pub shard: ShardArgs,
+}
+
+/// A share of a run, for array jobs (Slurm, AWS Batch, Kubernetes Indexed Jobs).
+#[derive(Debug, Args)]
+pub struct ShardArgs {
+    /// Do shard M of N (1-based) of the run and write a partial report to --partial; `auto`
+    /// reads the array job's index (Slurm, AWS Batch, Kubernetes with --shard-count). Needs
+    /// --end-time. `trailproof merge` joins the parts.
+    #[arg(
+        long,
+        value_name = "M/N|auto",
+        requires = "partial",
+        requires = "end_time"
+    )]
+    pub shard: Option<String>,
+    /// The number of shards, for --shard auto on Kubernetes (Slurm and AWS Batch tell theirs).
+    #[arg(long, value_name = "N", requires = "shard",
+          value_parser = clap::value_parser!(u32).range(1..=100_000))]
+    pub shard_count: Option<u32>,
+    /// Where the shard writes its partial report: a file or s3://BUCKET/KEY; `{index}` is
+    /// replaced by the shard number.
+    #[arg(long, value_name = "FILE", requires = "shard")]
+    pub partial: Option<String>,
+    /// Cut each chain into windows of this length (e.g. 6h, 30d, 2w), the units of work shared
+    /// out among shards [default: 30d].
+    #[arg(long, value_name = "DURATION", requires = "shard")]
+    pub shard_window: Option<String>,
+}
+
+/// What `trailproof merge` reads.
+#[derive(Debug, Args)]
+pub struct MergeArgs {
+    /// The partial reports: files, or one s3://BUCKET/PREFIX/ holding them all.
+    #[arg(required = true, value_name = "PART")]
+    pub parts: Vec<String>,
+    /// Print every valid file too.
+    #[arg(long)]
+    pub verbose: bool,
+    /// Output format.
+    #[arg(long, value_enum, default_value = "text")]
+    pub format: Format,
+    /// AWS region for reading parts from S3.
+    #[arg(long)]
+    pub region: Option<String>,
+    /// AWS profile for reading parts from S3.
+    #[arg(long)]
+    pub profile: Option<String>,
 }
 
 #[derive(Debug, Args)]

@@ -103,6 +103,16 @@ pub fn validate(args: ValidateArgs) -> Result<u8, Error> {
         check_unreferenced_logs: false,
         source: s3_source(&live.chain),
     };
+    if args.shard.shard.is_some() {
+        return crate::shard::execute(
+            &range,
+            &args.selection,
+            job,
+            &args.shard,
+            "live",
+            args.verbose,
+        );
+    }
     execute(&range, &args.selection, job, args.verbose, args.format)
 }
 

@@ -11,6 +11,7 @@ mod lake;
 mod live;
 mod output;
 mod progress;
+mod shard;
 
 use std::io::Write;
 use std::process::ExitCode;
@@ -58,5 +59,6 @@ fn run(args: cli::Cli) -> Result<u8, trailproof::Error> {
         cli::Command::Validate(v) => live::validate(v),
         cli::Command::Mirror(m) => live::mirror(m),
         cli::Command::VerifyQueryResults(q) => lake::verify(q),
+        cli::Command::Merge(m) => shard::merge(m),
     }
 }

@@ -91,7 +91,11 @@ pub fn execute(
     let discover =
         sel.all_accounts || sel.all_regions || sel.accounts.is_some() || sel.regions.is_some();
     let chains = if discover {
-        discover_selected(sel, &job)?
+        let (chains, warnings) = discover_selected(sel, &job)?;
+        for w in warnings {
+            eprintln!("{w}");
+        }
+        chains
     } else {
         vec![job.chain.clone()]
     };
@@ -124,7 +128,7 @@ pub fn execute(
         runs.push((c, head));
     }
     if discover && runs.is_empty() {
-        return print_no_chains(range, format, &job.source);
+        return print_no_chains(&range.arn.arn, range.start, range.end, format, &job.source);
     }
     let run_at = Utc::now();
 
@@ -183,19 +187,9 @@ pub fn execute(
     let written = match format {
         Format::Text => {
             let mut w = lock(&writer);
-            spools.replay_text(1, &mut w).and_then(|()| {
-                if discover {
-                    match Report::totals(&reports) {
-                        Some(totals) => w.finish(&totals, &reports),
-                        None => Ok(()),
-                    }
-                } else {
-                    match reports.first() {
-                        Some(r) => w.finish(r, &[]),
-                        None => Ok(()),
-                    }
-                }
-            })
+            spools
+                .replay_text(1, &mut w)
+                .and_then(|()| finish_text(&mut w, &reports, discover))
         }
         Format::Json => write_json(&mut io::stdout().lock(), &reports, discover, &spools),
         Format::Html => {
@@ -208,12 +202,7 @@ pub fn execute(
         }
     };
     written.map_err(|e| Error::Config(format!("cannot write the report: {e}")))?;
-    let verdict = if discover {
-        Report::totals(&reports).map_or(Verdict::Incomplete, |r| r.verdict())
-    } else {
-        reports.first().map_or(Verdict::Incomplete, Report::verdict)
-    };
-    let mut code = verdict.exit_code() as u8;
+    let mut code = verdict(&reports, discover).exit_code() as u8;
 
     // The state is saved after the report: a state that cannot be written must not hide what
     // was found. It only moves for chains found valid, and is written only when a head moved.
@@ -238,9 +227,37 @@ pub fn execute(
     Ok(code)
 }
 
-/// The chains discovery finds for the selection. A named account or region with no chain is
-/// said on stderr: a filter that matches nothing checks nothing.
-fn discover_selected(sel: &Selection, job: &Job<'_>) -> Result<Vec<Chain>, Error> {
+/// The summary under the entries: one chain's, or the totals and a line per chain.
+pub fn finish_text(w: &mut Writer, reports: &[Report], discover: bool) -> io::Result<()> {
+    if discover {
+        match Report::totals(reports) {
+            Some(totals) => w.finish(&totals, reports),
+            None => Ok(()),
+        }
+    } else {
+        match reports.first() {
+            Some(r) => w.finish(r, &[]),
+            None => Ok(()),
+        }
+    }
+}
+
+/// The verdict of a run: its chain's, or that of all chains together.
+pub fn verdict(reports: &[Report], discover: bool) -> Verdict {
+    if discover {
+        Report::totals(reports).map_or(Verdict::Incomplete, |r| r.verdict())
+    } else {
+        reports.first().map_or(Verdict::Incomplete, Report::verdict)
+    }
+}
+
+/// The chains discovery finds for the selection, and a warning line for each named account or
+/// region with no chain: a filter that matches nothing checks nothing.
+pub fn discover_selected(
+    sel: &Selection,
+    job: &Job<'_>,
+) -> Result<(Vec<Chain>, Vec<String>), Error> {
+    let mut warnings = Vec::new();
     let accounts = match (&sel.accounts, sel.all_accounts) {
         (Some(list), _) => Some(list.clone()),
         (None, true) => None,
@@ -281,33 +298,39 @@ fn discover_selected(sel: &Selection, job: &Job<'_>) -> Result<Vec<Chain>, Error
     ] {
         for name in wanted.into_iter().flatten() {
             if !found.iter().any(|c| has(c, name)) {
-                eprintln!(
+                warnings.push(format!(
                     "trailproof: warning: {flag} {}: no digest chain of the trail found",
                     trailproof::report::escape_controls(name)
-                );
+                ));
             }
         }
     }
-    Ok(found)
+    Ok((found, warnings))
 }
 
 /// Discovery found nothing: nothing was checked, which is never valid.
-fn print_no_chains(range: &Range, format: Format, source: &str) -> Result<u8, Error> {
+pub fn print_no_chains(
+    arn: &str,
+    start: DateTime<Utc>,
+    end: DateTime<Utc>,
+    format: Format,
+    source: &str,
+) -> Result<u8, Error> {
     let verdict = Verdict::Incomplete;
     let run_at = Utc::now();
     let write = || -> io::Result<()> {
         match format {
             Format::Text => {
                 let mut w = TextWriter::new(io::stdout().lock(), io::stderr(), false);
-                w.header(&range.arn.arn, range.start, range.end);
+                w.header(arn, start, end);
                 w.line(false, "No chains found: nothing was checked")?;
                 w.out.flush()
             }
             Format::Json | Format::Html => {
                 let doc = serde_json::json!({
                     "version": trailproof::report::JSON_VERSION,
-                    "trail_arn": range.arn.arn,
-                    "requested": {"start": time::display(range.start), "end": time::display(range.end)},
+                    "trail_arn": arn,
+                    "requested": {"start": time::display(start), "end": time::display(end)},
                     "chains": [],
                     "verdict": verdict.as_str(),
                     "exit_code": verdict.exit_code(),
@@ -328,11 +351,11 @@ fn print_no_chains(range: &Range, format: Format, source: &str) -> Result<u8, Er
     Ok(verdict.exit_code() as u8)
 }
 
-fn lock<T>(m: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
+pub fn lock<T>(m: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
     m.lock().unwrap_or_else(PoisonError::into_inner)
 }
 
-type Writer = TextWriter<io::Stdout, io::Stderr>;
+pub type Writer = TextWriter<io::Stdout, io::Stderr>;
 
 /// Writes a chain's lines as they come (the first chain of a text report).
 struct Direct {
@@ -462,17 +485,51 @@ fn open_object(out: &mut dyn Write, fields: &serde_json::Map<String, Value>) -> 
     Ok(())
 }
 
-/// One chain's JSON report with its spooled entries.
+/// Where each chain's entries come from when its report is written: spooled as the walk went,
+/// or held in [`Report::entries`] (a merge of partial reports).
+pub trait EntryLines {
+    /// Calls `f` with each entry of chain `index`, as one line of JSON, in order.
+    fn json_lines(&self, index: usize, f: &mut dyn FnMut(&str) -> io::Result<()>)
+        -> io::Result<()>;
+}
+
+impl EntryLines for Spools {
+    fn json_lines(
+        &self,
+        index: usize,
+        f: &mut dyn FnMut(&str) -> io::Result<()>,
+    ) -> io::Result<()> {
+        self.for_each_line(index, f)
+    }
+}
+
+/// The entries the reports hold.
+pub struct Held<'a>(pub &'a [Report]);
+
+impl EntryLines for Held<'_> {
+    fn json_lines(
+        &self,
+        index: usize,
+        f: &mut dyn FnMut(&str) -> io::Result<()>,
+    ) -> io::Result<()> {
+        for entry in self.0.get(index).map_or(&[][..], |r| &r.entries) {
+            f(&serde_json::to_string(&entry_json(entry))?)?;
+        }
+        Ok(())
+    }
+}
+
+/// One chain's JSON report with its entries.
 fn write_chain_json(
     out: &mut dyn Write,
     report: &Report,
-    spools: &Spools,
+    lines: &dyn EntryLines,
     index: usize,
 ) -> io::Result<()> {
     open_object(out, &report.json_fields())?;
     write!(out, ",\"entries\":[")?;
     let mut first = true;
-    spools.for_each_line(index, |line| {
+    lines.json_lines(index, &mut |line| {
         write!(out, "{}\n{line}", if first { "" } else { "," })?;
         first = false;
         Ok(())
@@ -482,11 +539,11 @@ fn write_chain_json(
 
 /// The JSON report: one chain's document, or the totals with every chain's document (each
 /// entry once).
-fn write_json(
+pub fn write_json(
     out: &mut dyn Write,
     reports: &[Report],
     discover: bool,
-    spools: &Spools,
+    lines: &dyn EntryLines,
 ) -> io::Result<()> {
     let mut out = BufWriter::new(out);
     if discover {
@@ -494,11 +551,11 @@ fn write_json(
         write!(out, ",\"chains\":[")?;
         for (i, r) in reports.iter().enumerate() {
             writeln!(out, "{}", if i == 0 { "" } else { "," })?;
-            write_chain_json(&mut out, r, spools, i)?;
+            write_chain_json(&mut out, r, lines, i)?;
         }
         write!(out, "\n]}}")?;
     } else if let Some(r) = reports.first() {
-        write_chain_json(&mut out, r, spools, 0)?;
+        write_chain_json(&mut out, r, lines, 0)?;
     }
     writeln!(out)?;
     out.flush()

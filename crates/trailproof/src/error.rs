@@ -42,6 +42,9 @@ pub enum Error {
     /// A configuration value is unusable (thread pool, paths, flags).
     #[error("{0}")]
     Config(String),
+    /// A sharded run or a merge of its parts cannot go on.
+    #[error("{0}")]
+    Shard(#[from] crate::shard::ShardError),
 }
 
 /// An error from an [`ObjectStore`](crate::store::ObjectStore).

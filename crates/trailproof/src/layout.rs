@@ -49,7 +49,7 @@ impl TrailArn {
 
 /// One digest chain of a trail: a bucket, an optional prefix, an account (under an organization
 /// id for organization trails) and a source region.
-#[derive(Clone, Debug, PartialEq, Eq)]
+#[derive(Clone, Debug, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
 pub struct Chain {
     /// Bucket holding the digests.
     pub bucket: String,

@@ -46,6 +46,7 @@ pub mod lake;
 pub mod layout;
 pub mod loghash;
 pub mod report;
+pub mod shard;
 pub mod state;
 pub mod store;
 pub mod time;
@@ -68,6 +69,6 @@ pub use store::{
     Intent, LocalDirStore, MemoryStore, Metadata, MirrorStore, Object, ObjectStore, Prefetch,
 };
 pub use validate::{
-    validate, validate_chains, EntrySink, Options, Parallelism, Progress, PublicKeySource,
-    SinkFactory,
+    validate, validate_chains, validate_windows, EntrySink, Options, Parallelism, Progress,
+    PublicKeySource, SinkFactory,
 };

@@ -13,7 +13,7 @@ use crate::layout::Chain;
 use crate::Error;
 
 /// The newest digest of a chain proven valid.
-#[derive(Clone, Debug, PartialEq, Eq)]
+#[derive(Clone, Debug, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
 pub struct Head {
     /// Its bucket.
     pub bucket: String,

@@ -16,6 +16,7 @@ use crate::report::{
     DigestEntry, DigestOutcome, Entry, Finding, KeyUse, LogEntry, LogOutcome, Report, Status,
     Summary,
 };
+use crate::shard::{Exit, FirstDigest, KindResult, LinkFacts, Window, WindowResult};
 use crate::state::Head;
 use crate::store::{Intent, Metadata, ObjectStore};
 use crate::time::{display, key_format, parse_key_time};
@@ -311,12 +312,47 @@ pub fn validate_chains(
             parallel,
             start,
             index,
+            window: None,
         }
         .run(trail_arn, head.as_ref())
+        .map(|(report, _)| report)
     };
     match &pool {
         Some(pool) => pool.install(|| chains.par_iter().enumerate().map(one).collect()),
         None => chains.iter().enumerate().map(one).collect(),
+    }
+}
+
+/// Validates (chain, window) items of a sharded run: each walk lists only the digests whose key
+/// time lies in its window, stops where the chain leaves it, and records what
+/// [`crate::shard::stitch`] needs to join it to the older window: the same walk as
+/// [`validate_chains`], cut at the window's edges.
+pub fn validate_windows(
+    store: &dyn ObjectStore,
+    keys: &dyn PublicKeySource,
+    items: &[(Chain, Window)],
+    trail_arn: &str,
+    options: &Options,
+) -> Result<Vec<WindowResult>, Error> {
+    let pool = options.parallelism.pool("trailproof")?;
+    let parallel = pool.is_some();
+    let one = |(index, (chain, window)): (usize, &(Chain, Window))| {
+        Run {
+            store,
+            keys,
+            chain,
+            options,
+            parallel,
+            start: options.start,
+            index,
+            window: Some(*window),
+        }
+        .run(trail_arn, None)
+        .map(|(report, walked)| walked.into_result(report))
+    };
+    match &pool {
+        Some(pool) => pool.install(|| items.par_iter().enumerate().map(one).collect()),
+        None => items.iter().enumerate().map(one).collect(),
     }
 }
 
@@ -506,6 +542,51 @@ struct Run<'a> {
     start: DateTime<Utc>,
     /// The chain's index among those validated together (for its entry sink).
     index: usize,
+    /// In a sharded run, the window of key times this walk covers.
+    window: Option<Window>,
+}
+
+/// What a window's walks learnt beyond the report: where each kind's entries and findings end,
+/// and how each walk enters and leaves the window.
+struct Walked {
+    standard: WalkInfo,
+    backfill: WalkInfo,
+    /// Entries of the standard walk (the backfill walk's follow).
+    standard_entries: usize,
+    /// Findings of the standard walk, unreached digests included.
+    standard_findings: usize,
+    /// Where the unreferenced-log findings start.
+    unreferenced_from: usize,
+    covered: Vec<(DateTime<Utc>, DateTime<Utc>)>,
+}
+
+impl Walked {
+    fn into_result(self, mut report: Report) -> WindowResult {
+        let unreferenced = report.findings.split_off(self.unreferenced_from);
+        let backfill_findings = report.findings.split_off(self.standard_findings);
+        let backfill_entries = report.entries.split_off(self.standard_entries);
+        let kind = |info: WalkInfo, entries: Vec<Entry>, mut findings: Vec<Finding>| {
+            let unreached = findings.split_off(info.walk_findings.min(findings.len()));
+            KindResult {
+                entries,
+                findings,
+                unreached,
+                first: info.first,
+                exit: info.exit,
+            }
+        };
+        WindowResult {
+            standard: kind(self.standard, report.entries, report.findings),
+            backfill: kind(self.backfill, backfill_entries, backfill_findings),
+            counts: report.counts,
+            found_start: report.found_start,
+            found_end: report.found_end,
+            new_head: report.new_head,
+            keys_used: report.keys_used,
+            covered: crate::shard::union(self.covered),
+            unreferenced,
+        }
+    }
 }
 
 /// What the walk of the standard chain learnt, for resuming and for the next head.
@@ -517,6 +598,13 @@ struct WalkInfo {
     newest_valid: Option<Head>,
     /// Keys reported not found.
     not_found: HashSet<String>,
+    /// The first digest visited, and what a link check of it needs when it verified.
+    first: Option<FirstDigest>,
+    /// How the walk would go on past its window (sharded runs).
+    exit: Exit,
+    /// Where the findings of the walk end and its unreached digests start (counted from the
+    /// findings before the walk).
+    walk_findings: usize,
 }
 
 struct Followed {
@@ -605,9 +693,21 @@ impl Run<'_> {
         done.into_iter().map(|(_, r)| r).collect()
     }
 
-    fn run(&self, trail_arn: &str, resume: Option<&Head>) -> Result<Report, Error> {
+    fn run(&self, trail_arn: &str, resume: Option<&Head>) -> Result<(Report, Walked), Error> {
         let (start, end) = (self.start, self.options.end);
-        let (standard, backfill) = self.list_digests(&self.chain.bucket, start, end)?;
+        let (standard, backfill) = match &self.window {
+            Some(w) => {
+                let hi = key_format(w.end);
+                self.list_keys(&self.chain.bucket, w.start, &|date| {
+                    if w.newest {
+                        date <= hi.as_str()
+                    } else {
+                        date < hi.as_str()
+                    }
+                })?
+            }
+            None => self.list_digests(&self.chain.bucket, start, end)?,
+        };
         if let Some(p) = self.options.progress.as_deref() {
             p.digests_listed((standard.len() + backfill.len()) as u64);
         }
@@ -636,7 +736,7 @@ impl Run<'_> {
             keys: standard_keys,
             backfill: false,
         };
-        let info = self.walk(
+        let mut info = self.walk(
             standard,
             false,
             &mut standard_lookup,
@@ -645,6 +745,10 @@ impl Run<'_> {
             &mut findings,
             &mut used,
         )?;
+        // The two walks' entries are told apart in a sharded run.
+        out.flush()?;
+        let standard_entries = out.entries.len();
+        let standard_findings = findings.len();
         if let Some(head) = resume {
             check_continuity(head, &info, &mut out, &mut findings)?;
         }
@@ -654,7 +758,7 @@ impl Run<'_> {
             keys: KeySet::new(),
             backfill: true,
         };
-        self.walk(
+        let backfill_info = self.walk(
             backfill,
             true,
             &mut backfill_lookup,
@@ -673,10 +777,20 @@ impl Run<'_> {
             found_end,
             ..
         } = out;
+        let unreferenced_from = findings.len();
         if let Some(referenced) = &referenced {
             self.find_unreferenced_logs(&windows, referenced, &mut findings)?;
         }
-        Ok(Report {
+        let new_head = info.newest_valid.take();
+        let walked = Walked {
+            standard: info,
+            backfill: backfill_info,
+            standard_entries,
+            standard_findings,
+            unreferenced_from,
+            covered: windows,
+        };
+        let report = Report {
             trail_arn: trail_arn.to_owned(),
             chain: self.chain.clone(),
             start,
@@ -687,10 +801,11 @@ impl Run<'_> {
             counts,
             findings,
             resumed_from: resume.cloned(),
-            new_head: info.newest_valid,
+            new_head,
             key_source: self.keys.describe(),
             keys_used: used.into_values().collect(),
-        })
+        };
+        Ok((report, walked))
     }
 
     /// The digest `key`, from the prefetched ones or fetched now together with the digests the
@@ -771,8 +886,50 @@ impl Run<'_> {
         start: DateTime<Utc>,
         end: DateTime<Utc>,
     ) -> Result<(Vec<String>, Vec<String>), Error> {
-        let target_start = key_format(start);
         let target_end = key_format(end + Duration::hours(1));
+        self.list_keys(bucket, start, &|date| date <= target_end.as_str())
+    }
+
+    /// In a sharded walk, the signature that the oldest digest of the newer window names for
+    /// `key` (the first digest of this window): what the single walk learns from it.
+    fn successor_signature(&self, bucket: &str, key: &str, backfill: bool) -> Option<String> {
+        let window = self.window.as_ref().filter(|w| !w.newest)?;
+        let from = key_format(window.end);
+        let mut successor = None;
+        self.store
+            .list(
+                bucket,
+                &self.chain.digest_prefix(),
+                &self.chain.marker(window.end),
+                &mut |k| {
+                    if self.chain.is_digest_key(k)
+                        && is_backfill_key(k) == backfill
+                        && key_date(k) >= from.as_str()
+                    {
+                        successor = Some(k.to_owned());
+                        return ControlFlow::Break(());
+                    }
+                    ControlFlow::Continue(())
+                },
+            )
+            .ok()?;
+        let Fetched::Raw(bytes, _) = self.fetch(bucket, &successor?) else {
+            return None;
+        };
+        let parsed = digest::parse(&bytes, &self.options.limits).ok()?;
+        let names = parsed.previous() == Some((bucket, key)) && !parsed.has_no_previous_link();
+        names.then(|| parsed.previous_signature().map(str::to_owned))?
+    }
+
+    /// Lists digest keys from `start` while `before_end` holds for their key time (the listing
+    /// stops at the first that fails it).
+    fn list_keys(
+        &self,
+        bucket: &str,
+        start: DateTime<Utc>,
+        before_end: &dyn Fn(&str) -> bool,
+    ) -> Result<(Vec<String>, Vec<String>), Error> {
+        let target_start = key_format(start);
         let (mut standard, mut backfill) = (Vec::new(), Vec::new());
         self.store.list(
             bucket,
@@ -783,7 +940,7 @@ impl Run<'_> {
                     return ControlFlow::Continue(());
                 }
                 let date = key_date(key);
-                if date > target_end.as_str() {
+                if !before_end(date) {
                     return ControlFlow::Break(());
                 }
                 if date >= target_start.as_str() {
@@ -834,6 +991,14 @@ impl Run<'_> {
     ) -> Result<WalkInfo, Error> {
         let start = self.start;
         let mut info = WalkInfo::default();
+        let findings_before = findings.len();
+        // A sharded walk leaves its window where the chain goes on in an older one: the
+        // oldest window walks on as the single run does.
+        let leaves = |prev_bucket: &str, prev_time: DateTime<Utc>, bucket: &str| {
+            self.window
+                .as_ref()
+                .is_some_and(|w| !w.oldest && (prev_bucket != bucket || prev_time < w.start))
+        };
         let mut bucket = self.chain.bucket.clone();
         let mut listed: Vec<(String, String)> = digests
             .iter()
@@ -849,8 +1014,17 @@ impl Run<'_> {
             }
             if !visited.insert((bucket.clone(), key.clone())) {
                 next = pop_before(&mut digests, Some(&key)).0;
+                info.exit = Exit::NextListed;
                 continue;
             }
+            if info.first.is_none() {
+                info.first = Some(FirstDigest {
+                    bucket: bucket.clone(),
+                    key: key.clone(),
+                    link: None,
+                });
+            }
+            let first = visited.len() == 1;
             let fetched = self.fetch_ahead(&bucket, &key, &digests, cache);
             let from_successor = link.take().filter(|l| l.bucket == bucket && l.key == key);
             let entry = |outcome, parsed: Option<&ParsedDigest>| DigestEntry {
@@ -892,6 +1066,14 @@ impl Run<'_> {
                     if missing {
                         count_more_missing(&bucket, &key, n_date, backfill, findings);
                     }
+                    info.exit = if missing {
+                        Exit::AfterMissing {
+                            bucket: bucket.clone(),
+                            key: key.clone(),
+                        }
+                    } else {
+                        Exit::NextListed
+                    };
                     next = n;
                     continue;
                 }
@@ -901,7 +1083,16 @@ impl Run<'_> {
                 // A signature is self-authenticating: learnt from any successor that names
                 // this digest, it still has to verify with CloudTrail's key.
                 None => SignatureSource::Successor(
-                    from_successor.as_ref().and_then(|l| l.signature.clone()),
+                    from_successor
+                        .as_ref()
+                        .and_then(|l| l.signature.clone())
+                        .or_else(|| {
+                            // The first digest of a window has its successor in the newer
+                            // window: a copy without metadata learns its signature there too.
+                            first
+                                .then(|| self.successor_signature(&bucket, &key, backfill))
+                                .flatten()
+                        }),
                 ),
             };
             let outcome = digest::check(&parsed, &bucket, &key, &source, keys)?;
@@ -921,10 +1112,20 @@ impl Run<'_> {
                     });
                 steps.push(Step::Digest(entry(outcome, Some(&parsed)), Vec::new()))?;
                 next = pop_before(&mut digests, Some(&key)).0;
+                info.exit = Exit::NextListed;
                 continue;
             }
+            let facts = LinkFacts {
+                hash: parsed.inflated_sha256.clone(),
+                signature: metadata.as_ref().and_then(|m| m.get("signature")).cloned(),
+            };
             if let Some(l) = from_successor.as_ref().filter(|l| l.verified) {
-                check_link(l, &bucket, &parsed, metadata.as_ref(), findings);
+                check_link(l, &bucket, &facts, findings);
+            }
+            if first {
+                if let Some(f) = info.first.as_mut() {
+                    f.link = Some(facts);
+                }
             }
             if let Some(k) = parsed
                 .str_field("digestPublicKeyFingerprint")
@@ -975,6 +1176,7 @@ impl Run<'_> {
                     };
                     steps.push(Step::Digest(entry(outcome, Some(&parsed)), Vec::new()))?;
                     next = pop_before(&mut digests, Some(&key)).0;
+                    info.exit = Exit::NextListed;
                     continue;
                 }
             };
@@ -983,6 +1185,21 @@ impl Run<'_> {
             steps.push(Step::Digest(done, logs))?;
             let key_time = parse_key_time(key_date(&key));
             match previous {
+                Some((prev_bucket, prev_key))
+                    if parse_key_time(key_date(&prev_key))
+                        .zip(key_time)
+                        .is_some_and(|(p, k)| p < k && leaves(&prev_bucket, p, &bucket)) =>
+                {
+                    // Verified: the stitch checks the link against the older window's first.
+                    info.exit = Exit::Link {
+                        from_bucket: bucket.clone(),
+                        successor_key: key.clone(),
+                        bucket: prev_bucket,
+                        key: prev_key,
+                        signature: parsed.previous_signature().map(str::to_owned),
+                        hash: parsed.previous_hash().map(str::to_owned),
+                    };
+                }
                 Some((prev_bucket, prev_key))
                     if parse_key_time(key_date(&prev_key))
                         .zip(key_time)
@@ -1027,6 +1244,7 @@ impl Run<'_> {
                         actual: "a digest older than this one".to_owned(),
                     });
                     next = pop_before(&mut digests, Some(&key)).0;
+                    info.exit = Exit::NextListed;
                 }
                 None => {
                     let (n, n_date) = pop_before(&mut digests, Some(&key));
@@ -1037,10 +1255,18 @@ impl Run<'_> {
                             steps.push(Step::Gap(Entry::Gap { backfill, from, to }))?;
                         }
                     }
+                    info.exit = Exit::AfterNoPrevious {
+                        start: digest_start,
+                    };
                     next = n;
                 }
             }
         }
+        // Past its window the walk goes on only while its last valid digest started in range.
+        if last_start.is_none_or(|t| t < start) {
+            info.exit = Exit::End;
+        }
+        info.walk_findings = findings.len() - findings_before;
         for (b, k) in listed {
             if !visited.contains(&(b.clone(), k.clone())) {
                 findings.push(Finding::UnreachedDigest {
@@ -1085,16 +1311,14 @@ impl Run<'_> {
     ) -> Result<(), Error> {
         // A log file's name carries its delivery minute; stay clear of window edges, where a
         // file may belong to a digest outside the walk.
-        let margin = Duration::minutes(5);
-        let mut merged: Vec<(DateTime<Utc>, DateTime<Utc>)> = windows.to_vec();
-        merged.sort();
-        let mut covered: Vec<(DateTime<Utc>, DateTime<Utc>)> = Vec::new();
-        for (s, e) in merged {
-            match covered.last_mut() {
-                Some(last) if s <= last.1 => last.1 = last.1.max(e),
-                _ => covered.push((s, e)),
-            }
-        }
+        // A sharded walk keeps every candidate: the merge applies the margin at the edges of
+        // the time all windows cover together, where the single run applies it.
+        let margin = if self.window.is_some() {
+            Duration::zero()
+        } else {
+            UNREFERENCED_MARGIN
+        };
+        let covered = crate::shard::union(windows.to_vec());
         let bucket = &self.chain.bucket;
         let prefix = self.chain.log_prefix();
         for (s, e) in covered {
@@ -1127,6 +1351,10 @@ impl Run<'_> {
         Ok(())
     }
 }
+
+/// How far from the edges of the time valid digests cover a log file must lie to be called
+/// unreferenced.
+pub(crate) const UNREFERENCED_MARGIN: Duration = Duration::minutes(5);
 
 /// In a run resumed from `head`, the oldest new digest must link to it: same key, and the
 /// signature and hash recorded for it. A new starting digest (logging was stopped) is a gap; a
@@ -1222,7 +1450,7 @@ fn pop_before(
 
 /// After a digest was not found, counts the further hourly digests missing between it and the
 /// next older one found (the AWS CLI reports a run of deletions as one).
-fn count_more_missing(
+pub(crate) fn count_more_missing(
     bucket: &str,
     missing_key: &str,
     older: Option<DateTime<Utc>>,
@@ -1247,38 +1475,50 @@ fn count_more_missing(
 }
 
 /// Compares what the successor says about this digest with what it is.
-fn check_link(
-    link: &Link,
+fn check_link(link: &Link, bucket: &str, digest: &LinkFacts, findings: &mut Vec<Finding>) {
+    check_link_facts(
+        &link.successor_key,
+        &link.key,
+        link.hash.as_deref(),
+        link.signature.as_deref(),
+        bucket,
+        digest,
+        findings,
+    );
+}
+
+/// Compares what a verified successor (`successor_key`, naming `previous_key`) says about a
+/// digest with what the digest is: the check inside a chain and at a window boundary alike.
+pub(crate) fn check_link_facts(
+    successor_key: &str,
+    previous_key: &str,
+    hash: Option<&str>,
+    signature: Option<&str>,
     bucket: &str,
-    parsed: &ParsedDigest,
-    metadata: Option<&Metadata>,
+    digest: &LinkFacts,
     findings: &mut Vec<Finding>,
 ) {
     let mut mismatch = |field, expected: &str, actual: &str| {
         findings.push(Finding::LinkMismatch {
             bucket: bucket.to_owned(),
-            key: link.successor_key.clone(),
-            previous_key: link.key.clone(),
+            key: successor_key.to_owned(),
+            previous_key: previous_key.to_owned(),
             field,
             expected: expected.to_owned(),
             actual: actual.to_owned(),
         })
     };
-    match &link.hash {
-        Some(h) if !h.eq_ignore_ascii_case(&parsed.inflated_sha256) => {
-            mismatch("previousDigestHashValue", h, &parsed.inflated_sha256)
+    match hash {
+        Some(h) if !h.eq_ignore_ascii_case(&digest.hash) => {
+            mismatch("previousDigestHashValue", h, &digest.hash)
         }
-        None => mismatch("previousDigestHashValue", "", &parsed.inflated_sha256),
+        None => mismatch("previousDigestHashValue", "", &digest.hash),
         _ => {}
     }
-    if let Some(actual) = metadata.and_then(|m| m.get("signature")) {
-        match &link.signature {
+    if let Some(actual) = &digest.signature {
+        match signature {
             Some(s) if s.eq_ignore_ascii_case(actual) => {}
-            other => mismatch(
-                "previousDigestSignature",
-                other.as_deref().unwrap_or(""),
-                actual,
-            ),
+            other => mismatch("previousDigestSignature", other.unwrap_or(""), actual),
         }
     }
 }

@@ -1,10 +1,14 @@
 //! Verdicts, the ordered report of a run, its summary, and the two renderings: the AWS CLI's text
-//! and a JSON document.
+//! (module `text`) and a JSON document (module `json`).
 
-use std::io::{self, Write};
+mod json;
+mod text;
+
+pub use json::{chains_json_fields, entry_json};
+pub use text::{entry_line, escape_controls, TextWriter, KEYS_LINE_PREFIX};
 
 use chrono::{DateTime, Utc};
-use serde_json::{json, Value};
+use serde::{Deserialize, Serialize};
 
 use crate::layout::Chain;
 use crate::state::Head;
@@ -33,7 +37,7 @@ impl Status {
 }
 
 /// The verdict on one digest file.
-#[derive(Clone, Debug, PartialEq, Eq)]
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 #[non_exhaustive]
 pub enum DigestOutcome {
     /// Signature verified with a CloudTrail key.
@@ -150,23 +154,10 @@ impl DigestOutcome {
             DigestOutcome::TooLarge { reason } => format!("NOT CHECKED: {reason}"),
         }
     }
-
-    fn detail(&self) -> Value {
-        match self {
-            DigestOutcome::InvalidFormat { reason }
-            | DigestOutcome::NotVerified { reason }
-            | DigestOutcome::TooLarge { reason } => json!(reason),
-            DigestOutcome::KeyNotValid { validity, .. } => json!(validity),
-            DigestOutcome::Moved { claimed } => json!(format!("the digest names {claimed}")),
-            DigestOutcome::Other { message } => json!(message),
-            DigestOutcome::Unreadable { cause } => json!(cause),
-            _ => Value::Null,
-        }
-    }
 }
 
 /// The verdict on one log file.
-#[derive(Clone, Debug, PartialEq, Eq)]
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 #[non_exhaustive]
 pub enum LogOutcome {
     /// The inflated bytes hash to the digest's `hashValue`.
@@ -236,7 +227,7 @@ impl LogOutcome {
 }
 
 /// A digest file's place in the report.
-#[derive(Clone, Debug, PartialEq, Eq)]
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 pub struct DigestEntry {
     /// Bucket it was read from.
     pub bucket: String,
@@ -255,7 +246,7 @@ pub struct DigestEntry {
 }
 
 /// A log file's place in the report.
-#[derive(Clone, Debug, PartialEq, Eq)]
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 pub struct LogEntry {
     /// Bucket of the log file.
     pub bucket: String,
@@ -268,7 +259,7 @@ pub struct LogEntry {
 }
 
 /// One line of the walk, in the order the AWS CLI prints them.
-#[derive(Clone, Debug, PartialEq, Eq)]
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 #[non_exhaustive]
 pub enum Entry {
     /// A digest file.
@@ -287,7 +278,7 @@ pub enum Entry {
 }
 
 /// Problems the AWS CLI does not look for, reported apart from its counts.
-#[derive(Clone, Debug, PartialEq, Eq)]
+#[derive(Clone, Debug, PartialEq, Eq, Serialize)]
 #[non_exhaustive]
 pub enum Finding {
     /// More consecutive digests are gone than the one reported "not found".
@@ -339,6 +330,106 @@ pub enum Finding {
     },
 }
 
+/// A [`Finding`] as a partial report saves it: the `previousDigest*` field named by text, mapped
+/// back to the `'static` name the walk uses (any other name is refused: a part is read back,
+/// never trusted blindly).
+#[derive(Deserialize)]
+enum SavedFinding {
+    MissingDigests {
+        bucket: String,
+        after_key: String,
+        count: u64,
+        from: DateTime<Utc>,
+        to: DateTime<Utc>,
+        backfill: bool,
+    },
+    LinkMismatch {
+        bucket: String,
+        key: String,
+        previous_key: String,
+        field: String,
+        expected: String,
+        actual: String,
+    },
+    UnreferencedLog {
+        bucket: String,
+        key: String,
+    },
+    UnreachedDigest {
+        bucket: String,
+        key: String,
+        backfill: bool,
+    },
+}
+
+/// The fields a link check compares.
+const LINK_FIELDS: [&str; 3] = [
+    "previousDigestS3Object",
+    "previousDigestHashValue",
+    "previousDigestSignature",
+];
+
+impl<'de> Deserialize<'de> for Finding {
+    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Finding, D::Error> {
+        Finding::try_from(SavedFinding::deserialize(d)?).map_err(serde::de::Error::custom)
+    }
+}
+
+impl TryFrom<SavedFinding> for Finding {
+    type Error = String;
+
+    fn try_from(saved: SavedFinding) -> Result<Finding, String> {
+        Ok(match saved {
+            SavedFinding::MissingDigests {
+                bucket,
+                after_key,
+                count,
+                from,
+                to,
+                backfill,
+            } => Finding::MissingDigests {
+                bucket,
+                after_key,
+                count,
+                from,
+                to,
+                backfill,
+            },
+            SavedFinding::LinkMismatch {
+                bucket,
+                key,
+                previous_key,
+                field,
+                expected,
+                actual,
+            } => Finding::LinkMismatch {
+                bucket,
+                key,
+                previous_key,
+                field: LINK_FIELDS
+                    .iter()
+                    .find(|f| **f == field)
+                    .copied()
+                    .ok_or_else(|| format!("unknown previousDigest field {field:?}"))?,
+                expected,
+                actual,
+            },
+            SavedFinding::UnreferencedLog { bucket, key } => {
+                Finding::UnreferencedLog { bucket, key }
+            }
+            SavedFinding::UnreachedDigest {
+                bucket,
+                key,
+                backfill,
+            } => Finding::UnreachedDigest {
+                bucket,
+                key,
+                backfill,
+            },
+        })
+    }
+}
+
 impl Finding {
     fn code(&self) -> &'static str {
         match self {
@@ -388,48 +479,10 @@ impl Finding {
             ),
         }
     }
-
-    fn to_json(&self) -> Value {
-        let mut v = match self {
-            Finding::MissingDigests {
-                bucket,
-                after_key,
-                count,
-                from,
-                to,
-                backfill,
-            } => {
-                json!({"bucket": bucket, "key": after_key, "count": count, "from": display(*from), "to": display(*to), "backfill": backfill})
-            }
-            Finding::LinkMismatch {
-                bucket,
-                key,
-                previous_key,
-                field,
-                expected,
-                actual,
-            } => {
-                json!({"bucket": bucket, "key": key, "previous_key": previous_key, "field": field, "expected": expected, "actual": actual})
-            }
-            Finding::UnreferencedLog { bucket, key } => json!({"bucket": bucket, "key": key}),
-            Finding::UnreachedDigest {
-                bucket,
-                key,
-                backfill,
-            } => json!({"bucket": bucket, "key": key, "backfill": backfill}),
-        };
-        v["kind"] = json!(self.code());
-        v["message"] = json!(self.message());
-        v
-    }
-}
-
-fn head_json(h: &Head) -> Value {
-    json!({"bucket": h.bucket, "key": h.key, "end_time": display(h.end_time), "signature": h.signature, "hash": h.hash})
 }
 
 /// Valid / invalid / not-checked counts of one kind of file.
-#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Counts {
     /// Verified.
     pub valid: u64,
@@ -460,10 +513,6 @@ impl Counts {
             invalid: self.invalid + o.invalid,
             not_checked: self.not_checked + o.not_checked,
         }
-    }
-
-    fn to_json(self) -> Value {
-        json!({"valid": self.valid, "invalid": self.invalid, "not_checked": self.not_checked, "total": self.total()})
     }
 }
 
@@ -499,7 +548,7 @@ impl Verdict {
 }
 
 /// Counts over a report.
-#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Summary {
     /// Standard digests.
     pub digests: Counts,
@@ -578,22 +627,10 @@ impl Summary {
             Verdict::Valid
         }
     }
-
-    fn to_json(self) -> Value {
-        json!({
-            "digest_files": self.digests.to_json(),
-            "backfill_digest_files": self.backfill_digests.to_json(),
-            "log_files": self.log_files.to_json(),
-            "extra_missing_digest_files": self.extra_missing_digests,
-            "link_mismatches": self.link_mismatches,
-            "unreferenced_log_files": self.unreferenced_logs,
-            "unreached_digest_files": self.unreached_digests,
-        })
-    }
 }
 
 /// A public key that verified at least one digest of the run.
-#[derive(Clone, Debug, PartialEq, Eq, PartialOrd, Ord)]
+#[derive(Clone, Debug, PartialEq, Eq, PartialOrd, Ord, Serialize, Deserialize)]
 pub struct KeyUse {
     /// MD5 of its DER, as digests name it.
     pub fingerprint: String,
@@ -607,7 +644,7 @@ pub struct KeyUse {
 pub const JSON_VERSION: u64 = 2;
 
 /// The result of validating one chain over a time range.
-#[derive(Clone, Debug, PartialEq, Eq)]
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Report {
     /// The trail ARN, for the header line.
     pub trail_arn: String,
@@ -660,114 +697,6 @@ impl Report {
         self.summary().verdict(self.findings.len())
     }
 
-    /// Writes the AWS CLI's output: progress and summary to `out`, problems to `err`, valid files
-    /// to `out` only when `verbose`. Same lines, spacing and streams as `validate-logs`.
-    pub fn write_text(
-        &self,
-        verbose: bool,
-        out: &mut dyn Write,
-        err: &mut dyn Write,
-    ) -> io::Result<()> {
-        let mut w = TextWriter::new(out, err, verbose);
-        w.header(&self.trail_arn, self.start, self.end);
-        for entry in &self.entries {
-            w.entry(entry)?;
-        }
-        w.finish(self, &[])
-    }
-
-    /// The JSON report: the chain, every entry kept, findings, and the summary (schema in
-    /// README.md).
-    pub fn to_json(&self) -> Value {
-        let mut doc = self.json_fields();
-        doc.insert(
-            "entries".to_owned(),
-            Value::Array(self.entries.iter().map(entry_json).collect()),
-        );
-        Value::Object(doc)
-    }
-
-    /// Every field of [`Report::to_json`] but `entries`, for writers that stream them.
-    pub fn json_fields(&self) -> serde_json::Map<String, Value> {
-        let s = self.summary();
-        let verdict = self.verdict();
-        let doc = json!({
-            "version": JSON_VERSION,
-            "trail_arn": self.trail_arn,
-            "chain": {
-                "bucket": self.chain.bucket,
-                "prefix": self.chain.prefix,
-                "organization_id": self.chain.organization_id,
-                "account_id": self.chain.account_id,
-                "source_region": self.chain.source_region,
-                "home_region": self.chain.home_region,
-                "trail_name": self.chain.trail_name,
-            },
-            "resumed_from": self.resumed_from.as_ref().map(head_json),
-            "new_head": self.new_head.as_ref().map(head_json),
-            "no_new_digests": self.resumed_from.is_some() && s.no_digests(),
-            "requested": {"start": display(self.start), "end": display(self.end)},
-            "found": found_json(self.found_start, self.found_end),
-            "verdict": verdict.as_str(),
-            "exit_code": verdict.exit_code(),
-            "summary": s.to_json(),
-            "public_keys": keys_json(&self.key_source, &self.keys_used),
-            "findings": self.findings.iter().map(Finding::to_json).collect::<Vec<_>>(),
-        });
-        match doc {
-            Value::Object(map) => map,
-            _ => serde_json::Map::new(),
-        }
-    }
-
-    /// `[o-ID/]ACCOUNT REGION: counts…`: one chain's line in a multi-chain summary.
-    pub fn chain_line(&self) -> String {
-        let c = &self.chain;
-        let owner = match &c.organization_id {
-            Some(o) => format!("{o}/{}", c.account_id),
-            None => c.account_id.clone(),
-        };
-        let s = self.summary();
-        let mut parts = Vec::new();
-        for (counts, name) in s.kinds() {
-            let total = counts.total();
-            if total == 0 {
-                continue;
-            }
-            let mut part = format!("{}/{total} {name} files valid", counts.valid);
-            if counts.invalid > 0 {
-                part.push_str(&format!(", {}/{total} INVALID", counts.invalid));
-            }
-            if counts.not_checked > 0 {
-                part.push_str(&format!(", {}/{total} NOT CHECKED", counts.not_checked));
-            }
-            parts.push(part);
-        }
-        if !self.findings.is_empty() {
-            parts.push(format!("{} other findings", self.findings.len()));
-        }
-        if parts.is_empty() {
-            parts.push(
-                if self.resumed_from.is_some() {
-                    "no new digests"
-                } else {
-                    "no digests found"
-                }
-                .to_owned(),
-            );
-        }
-        let found = match (self.found_start, self.found_end) {
-            (Some(a), Some(b)) => format!(" ({} to {})", display(a), display(b)),
-            _ => String::new(),
-        };
-        escape_controls(&format!(
-            "{owner} {}: {}{found} [{}]",
-            c.source_region,
-            parts.join("; "),
-            self.verdict().as_str()
-        ))
-    }
-
     /// Several chains' reports as one, without their entries: the counts summed, findings in
     /// chain order, the widest range, every key used.
     pub fn totals(reports: &[Report]) -> Option<Report> {
@@ -795,361 +724,4 @@ impl Report {
         all.keys_used.dedup();
         Some(all)
     }
-
-    /// The JSON report of several chains, each entry once: each chain's own report under
-    /// `chains`, and the totals at the top level.
-    pub fn chains_to_json(reports: &[Report]) -> Value {
-        let mut doc = chains_json_fields(reports);
-        doc.insert(
-            "chains".to_owned(),
-            Value::Array(reports.iter().map(Report::to_json).collect()),
-        );
-        Value::Object(doc)
-    }
 }
-
-/// The top-level fields of a multi-chain JSON report, but `chains`.
-pub fn chains_json_fields(reports: &[Report]) -> serde_json::Map<String, Value> {
-    let Some(all) = Report::totals(reports) else {
-        let mut m = serde_json::Map::new();
-        m.insert("version".into(), json!(JSON_VERSION));
-        return m;
-    };
-    let s = all.summary();
-    let verdict = all.verdict();
-    let doc = json!({
-        "version": JSON_VERSION,
-        "trail_arn": all.trail_arn,
-        "requested": {"start": display(all.start), "end": display(all.end)},
-        "found": found_json(all.found_start, all.found_end),
-        "verdict": verdict.as_str(),
-        "exit_code": verdict.exit_code(),
-        "summary": s.to_json(),
-        "public_keys": keys_json(&all.key_source, &all.keys_used),
-    });
-    match doc {
-        Value::Object(map) => map,
-        _ => serde_json::Map::new(),
-    }
-}
-
-fn found_json(a: Option<DateTime<Utc>>, b: Option<DateTime<Utc>>) -> Value {
-    match (a, b) {
-        (Some(a), Some(b)) => json!({"start": display(a), "end": display(b)}),
-        _ => Value::Null,
-    }
-}
-
-fn keys_json(source: &str, keys: &[KeyUse]) -> Value {
-    json!({
-        "source": source,
-        "keys": keys.iter().map(|k| json!({
-            "fingerprint": k.fingerprint,
-            "validity_start": k.validity_start.map(display),
-            "validity_end": k.validity_end.map(display),
-            "source": source,
-        })).collect::<Vec<_>>(),
-    })
-}
-
-/// One entry of the walk as JSON (`type`: `digest`, `log` or `gap`).
-pub fn entry_json(entry: &Entry) -> Value {
-    match entry {
-        Entry::Digest(d) => json!({
-            "type": "digest",
-            "bucket": d.bucket,
-            "key": d.key,
-            "backfill": d.backfill,
-            "status": d.outcome.status().as_str(),
-            "outcome": d.outcome.code(),
-            "message": d.outcome.message(),
-            "detail": d.outcome.detail(),
-            "start": d.start.map(display),
-            "end": d.end.map(display),
-            "log_files": d.log_files,
-        }),
-        Entry::Log(l) => {
-            let mut v = json!({
-                "type": "log",
-                "bucket": l.bucket,
-                "key": l.key,
-                "digest_key": &*l.digest_key,
-                "status": l.outcome.status().as_str(),
-                "outcome": l.outcome.code(),
-                "message": l.outcome.message(),
-            });
-            match &l.outcome {
-                LogOutcome::HashMismatch { expected, actual } => {
-                    v["expected"] = json!(expected);
-                    v["actual"] = json!(actual);
-                }
-                LogOutcome::InvalidFormat { reason: d } | LogOutcome::Unreadable { cause: d } => {
-                    v["detail"] = json!(d);
-                }
-                LogOutcome::TrailingData { second_member } => {
-                    v["detail"] = json!(if *second_member {
-                        "a second gzip member follows the one the digest covers"
-                    } else {
-                        "bytes follow the end of the gzip stream"
-                    });
-                }
-                _ => {}
-            }
-            v
-        }
-        Entry::Gap { backfill, from, to } => json!({
-            "type": "gap",
-            "backfill": backfill,
-            "from": display(*from),
-            "to": display(*to),
-        }),
-    }
-}
-
-/// Replaces control characters (other than tab, which separates the fields) with `\u{…}`
-/// escapes: keys come from the archive, and a newline or an escape sequence in one must not
-/// split a report line or reach the terminal.
-pub fn escape_controls(line: &str) -> String {
-    if !line.chars().any(|c| c.is_control() && c != '\t') {
-        return line.to_owned();
-    }
-    let mut out = String::with_capacity(line.len() + 8);
-    for c in line.chars() {
-        if c.is_control() && c != '\t' {
-            out.push_str(&format!("\\u{{{:x}}}", c as u32));
-        } else {
-            out.push(c);
-        }
-    }
-    out
-}
-
-/// The line the AWS CLI prints for an entry, and whether it goes to stderr; `None` for a valid
-/// file when not `verbose`.
-pub fn entry_line(entry: &Entry, verbose: bool) -> Option<(bool, String)> {
-    let (line, is_error) = match entry {
-        Entry::Digest(d) => (
-            format!(
-                "{}Digest file\ts3://{}/{}\t{}",
-                if d.backfill { "(backfill) " } else { "" },
-                d.bucket,
-                d.key,
-                d.outcome.message()
-            ),
-            d.outcome.status() != Status::Valid,
-        ),
-        Entry::Log(l) => (
-            format!(
-                "Log file\ts3://{}/{}\t{}",
-                l.bucket,
-                l.key,
-                l.outcome.message()
-            ),
-            l.outcome.status() != Status::Valid,
-        ),
-        Entry::Gap { backfill, from, to } => (
-            format!(
-                "{}No log files were delivered by CloudTrail between {} and {}",
-                if *backfill { "(backfill) " } else { "" },
-                display(*from),
-                display(*to)
-            ),
-            true,
-        ),
-    };
-    (is_error || verbose).then(|| (is_error, escape_controls(&line)))
-}
-
-/// Writes the AWS CLI's text a line at a time, as the walk produces entries: the header
-/// (printed before the first line), problem lines on `err`, valid lines on `out` when verbose,
-/// then [`TextWriter::finish`] with the summary.
-pub struct TextWriter<O: Write, E: Write> {
-    /// Where the header, valid lines and summary go.
-    pub out: O,
-    /// Where problem lines go.
-    pub err: E,
-    verbose: bool,
-    double_spaced: bool,
-    header: Option<String>,
-}
-
-impl<O: Write, E: Write> std::fmt::Debug for TextWriter<O, E> {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("TextWriter")
-            .field("verbose", &self.verbose)
-            .finish_non_exhaustive()
-    }
-}
-
-impl<O: Write, E: Write> TextWriter<O, E> {
-    /// A writer; `verbose` prints valid files too.
-    pub fn new(out: O, err: E, verbose: bool) -> Self {
-        TextWriter {
-            out,
-            err,
-            verbose,
-            double_spaced: true,
-            header: None,
-        }
-    }
-
-    /// True when valid files are printed too.
-    pub fn verbose(&self) -> bool {
-        self.verbose
-    }
-
-    /// The `Validating log files for trail …` line, printed before the first other line.
-    pub fn header(&mut self, trail_arn: &str, start: DateTime<Utc>, end: DateTime<Utc>) {
-        self.header = Some(format!(
-            "Validating log files for trail {} between {} and {}\n",
-            escape_controls(trail_arn),
-            display(start),
-            display(end)
-        ));
-    }
-
-    fn flush_header(&mut self) -> io::Result<()> {
-        if let Some(h) = self.header.take() {
-            writeln!(self.out, "{h}")?;
-            self.out.flush()?;
-        }
-        Ok(())
-    }
-
-    /// One entry of the walk.
-    pub fn entry(&mut self, entry: &Entry) -> io::Result<()> {
-        match entry_line(entry, self.verbose) {
-            Some((is_error, line)) => self.line(is_error, &line),
-            None => Ok(()),
-        }
-    }
-
-    /// One line, spaced as the AWS CLI spaces them (problems on `err`, double spaced).
-    pub fn line(&mut self, is_error: bool, message: &str) -> io::Result<()> {
-        self.flush_header()?;
-        if is_error {
-            if self.double_spaced {
-                write!(self.err, "{message}\n\n")?;
-            } else {
-                write!(self.err, "\n{message}\n\n")?;
-            }
-            self.double_spaced = true;
-        } else {
-            self.double_spaced = false;
-            writeln!(self.out, "{message}")?;
-        }
-        Ok(())
-    }
-
-    /// The findings, the per-chain lines (several chains), the summary and the key line of
-    /// `totals` (one chain's report, or [`Report::totals`] of several).
-    pub fn finish(&mut self, totals: &Report, chains: &[Report]) -> io::Result<()> {
-        self.flush_header()?;
-        for finding in &totals.findings {
-            self.line(true, &escape_controls(&finding.message()))?;
-        }
-        if !self.double_spaced {
-            writeln!(self.out)?;
-        }
-        if !chains.is_empty() {
-            writeln!(self.out, "Chains ({}):", chains.len())?;
-            for c in chains {
-                writeln!(self.out, "  {}", c.chain_line())?;
-            }
-            writeln!(self.out)?;
-        }
-        writeln!(
-            self.out,
-            "Results requested for {} to {}",
-            display(totals.start),
-            display(totals.end)
-        )?;
-        let s = totals.summary();
-        if s.no_digests() {
-            match &totals.resumed_from {
-                Some(head) => writeln!(
-                    self.out,
-                    "No new digests since {} (s3://{}/{})",
-                    display(head.end_time),
-                    head.bucket,
-                    escape_controls(&head.key)
-                )?,
-                None => writeln!(self.out, "No digests found")?,
-            }
-            return self.out.flush();
-        }
-        match (totals.found_start, totals.found_end) {
-            (Some(a), Some(b)) => writeln!(
-                self.out,
-                "Results found for {} to {}:",
-                display(a),
-                display(b)
-            )?,
-            _ => writeln!(self.out, "No valid digests found in range")?,
-        }
-        for (counts, name) in s.kinds() {
-            let total = counts.total();
-            if total == 0 {
-                continue;
-            }
-            write!(self.out, "\n{}/{total} {name} files valid", counts.valid)?;
-            if counts.invalid > 0 {
-                write!(
-                    self.out,
-                    ", {}/{total} {name} files INVALID",
-                    counts.invalid
-                )?;
-            }
-            if counts.not_checked > 0 {
-                write!(
-                    self.out,
-                    ", {}/{total} {name} files NOT CHECKED",
-                    counts.not_checked
-                )?;
-            }
-        }
-        for (n, text) in [
-            (
-                s.extra_missing_digests,
-                "more digest files missing than reported above",
-            ),
-            (
-                s.link_mismatches,
-                "digest files whose previousDigest fields do not match the previous digest",
-            ),
-            (
-                s.unreferenced_logs,
-                "log files in the bucket that no valid digest file lists",
-            ),
-            (
-                s.unreached_digests,
-                "digest files in range that no verified digest file links to",
-            ),
-        ] {
-            if n > 0 {
-                write!(self.out, "\n{n} {text}")?;
-            }
-        }
-        writeln!(self.out)?;
-        // Every report that examined a digest names its trust anchor, even when no key verified.
-        let fingerprints: Vec<&str> = totals
-            .keys_used
-            .iter()
-            .map(|k| k.fingerprint.as_str())
-            .collect();
-        writeln!(
-            self.out,
-            "{KEYS_LINE_PREFIX}{} ({})",
-            escape_controls(&totals.key_source),
-            if fingerprints.is_empty() {
-                "no key verified a digest".to_owned()
-            } else {
-                fingerprints.join(", ")
-            }
-        )?;
-        self.out.flush()
-    }
-}
-
-/// Start of the line naming the public keys, under the summary (not in the AWS CLI's output).
-pub const KEYS_LINE_PREFIX: &str = "Public keys: ";

@@ -1,0 +1,259 @@
+//! Sharded runs: `validate --shard M/N --partial FILE` does one share of a run and writes a
+//! partial report; `merge PART…` prints the report of the whole run.
+
+use std::io::{self, Write};
+use std::ops::ControlFlow;
+use std::sync::{Arc, Mutex};
+
+use trailproof::shard::{auto_shard, merge as merge_parts, parse_shard, parse_window, Part};
+use trailproof::shard::{RunInfo, PART_KIND, PART_VERSION};
+use trailproof::{validate_windows, Error, ObjectStore, Options, TextWriter};
+use trailproof_aws::{AwsContext, S3Store};
+
+use crate::cli::{Format, MergeArgs, Selection, ShardArgs};
+use crate::output::{
+    discover_selected, finish_text, lock, print_no_chains, verdict, write_json, Held, Job, Range,
+};
+
+/// The window a chain is cut into when --shard-window is not given.
+const DEFAULT_WINDOW: &str = "30d";
+
+/// Largest partial report read from S3.
+const MAX_PART_BYTES: u64 = 16 << 30;
+
+/// Does this shard's items and writes its partial report. Exit status 0 once the part is
+/// written: the verdict is the merge's.
+pub fn execute(
+    range: &Range,
+    sel: &Selection,
+    job: Job<'_>,
+    args: &ShardArgs,
+    mode: &str,
+    valid_logs: bool,
+) -> Result<u8, Error> {
+    if sel.state.is_some() {
+        return Err(Error::Config(
+            "--state cannot be used with --shard: an incremental run resumes each chain from its own head, which a shard of windows does not hold; run incremental checks without --shard".to_owned(),
+        ));
+    }
+    if sel.end_time.is_none() {
+        return Err(Error::Config(
+            "--end-time is required with --shard, so that every shard cuts the same range"
+                .to_owned(),
+        ));
+    }
+    let (shard, count) = match args.shard.as_deref() {
+        Some("auto") => auto_shard(&|name| std::env::var(name).ok(), args.shard_count)?,
+        Some(text) => {
+            let (m, n) = parse_shard(text)?;
+            if let Some(c) = args.shard_count.filter(|c| *c != n) {
+                return Err(Error::Config(format!(
+                    "--shard {text} and --shard-count {c} disagree on the number of shards"
+                )));
+            }
+            (m, n)
+        }
+        None => return Err(Error::Config("--shard is required".to_owned())),
+    };
+    let Some(partial) = &args.partial else {
+        return Err(Error::Config(
+            "--partial FILE is required with --shard".to_owned(),
+        ));
+    };
+    let window = parse_window(args.shard_window.as_deref().unwrap_or(DEFAULT_WINDOW))?;
+    let discover =
+        sel.all_accounts || sel.all_regions || sel.accounts.is_some() || sel.regions.is_some();
+    let (chains, warnings) = if discover {
+        discover_selected(sel, &job)?
+    } else {
+        (vec![job.chain.clone()], Vec::new())
+    };
+    for w in &warnings {
+        eprintln!("{w}");
+    }
+    let settings = format!(
+        "mode={mode};unreferenced={};max_digest_size={};max_digest_entries={}",
+        job.check_unreferenced_logs, sel.max_digest_size, sel.max_digest_entries
+    );
+    let run = RunInfo::new(
+        &range.arn.arn,
+        range.start,
+        range.end,
+        window,
+        count,
+        discover,
+        &chains,
+        &job.keys.describe(),
+        &settings,
+    );
+    let mine = run.shard_items(shard)?;
+    let items: Vec<_> = mine
+        .iter()
+        .map(|(item, window)| (chains[item.chain].clone(), *window))
+        .collect();
+    let mut mine_chains: Vec<(usize, trailproof::Chain)> = mine
+        .iter()
+        .map(|(item, _)| (item.chain, chains[item.chain].clone()))
+        .collect();
+    mine_chains.dedup_by_key(|(c, _)| *c);
+    let options = Options::new(range.start, range.end)
+        .parallelism(job.parallelism)
+        .limits(sel.limits())
+        .check_unreferenced_logs(job.check_unreferenced_logs)
+        .keep_valid_logs(valid_logs);
+    let results = validate_windows(job.store, job.keys, &items, &range.arn.arn, &options)?;
+    let part = Part {
+        kind: PART_KIND.to_owned(),
+        version: PART_VERSION,
+        run,
+        shard,
+        chains: mine_chains,
+        valid_logs,
+        items: mine.into_iter().map(|(i, _)| i).zip(results).collect(),
+        discovery_warnings: warnings,
+        // Printed by the merge, where the single run prints them.
+        key_warnings: job.keys.warnings(),
+    };
+    let target = partial.replace("{index}", &shard.to_string());
+    write_part(&target, part.to_json(), sel)?;
+    eprintln!(
+        "trailproof: shard {shard}/{count}: {} items written to {target}",
+        part.items.len()
+    );
+    Ok(0)
+}
+
+/// `s3://bucket/key` split in two.
+fn s3_location(text: &str) -> Option<(&str, &str)> {
+    text.strip_prefix("s3://")?.split_once('/')
+}
+
+fn aws(
+    region: Option<&str>,
+    profile: Option<&str>,
+) -> Result<(tokio::runtime::Runtime, AwsContext), Error> {
+    let rt = trailproof_aws::runtime()?;
+    let ctx = rt.block_on(AwsContext::load(profile, region))?;
+    Ok((rt, ctx))
+}
+
+fn write_part(target: &str, bytes: Vec<u8>, sel: &Selection) -> Result<(), Error> {
+    if let Some((bucket, key)) = s3_location(target) {
+        if bucket.is_empty() || key.is_empty() || key.ends_with('/') {
+            return Err(Error::Config(format!(
+                "--partial {target}: expected s3://BUCKET/KEY"
+            )));
+        }
+        let (rt, ctx) = aws(sel.region.as_deref(), sel.profile.as_deref())?;
+        return rt.block_on(trailproof_aws::put_object(&ctx, bucket, key, bytes));
+    }
+    trailproof::store::replace_file(std::path::Path::new(target), &bytes)
+        .map_err(|e| Error::Config(format!("cannot write {target}: {e}")))
+}
+
+/// Reads the parts named on the command line: files, or every object under an S3 prefix.
+fn read_parts(args: &MergeArgs) -> Result<Vec<(String, Part)>, Error> {
+    let mut parts = Vec::new();
+    for name in &args.parts {
+        if let Some(rest) = name.strip_prefix("s3://") {
+            let (bucket, prefix) = rest.split_once('/').unwrap_or((rest, ""));
+            let (rt, ctx) = aws(args.region.as_deref(), args.profile.as_deref())?;
+            let store = S3Store::new(&ctx, rt.handle().clone())?;
+            let mut keys = Vec::new();
+            store.list(bucket, prefix, "", &mut |key| {
+                keys.push(key.to_owned());
+                ControlFlow::Continue(())
+            })?;
+            if keys.is_empty() {
+                return Err(Error::Config(format!("{name}: no partial reports found")));
+            }
+            for key in keys {
+                let object = store.get(bucket, &key, MAX_PART_BYTES)?;
+                let file = format!("s3://{bucket}/{key}");
+                let part = Part::from_json(&object.bytes, &file)?;
+                parts.push((file, part));
+            }
+            drop(store);
+            drop(rt);
+        } else {
+            let bytes = std::fs::read(name).map_err(|e| {
+                Error::Shard(trailproof::shard::ShardError::Malformed {
+                    file: name.clone(),
+                    reason: e.to_string(),
+                })
+            })?;
+            parts.push((name.clone(), Part::from_json(&bytes, name)?));
+        }
+    }
+    Ok(parts)
+}
+
+/// `trailproof merge`: prints what the single run prints, and exits as it would.
+pub fn merge(args: MergeArgs) -> Result<u8, Error> {
+    let parts = read_parts(&args)?;
+    if args.verbose {
+        if let Some((name, _)) = parts.iter().find(|(_, p)| !p.valid_logs) {
+            return Err(Error::Config(format!(
+                "partial report {name} holds no entries for valid log files, which --verbose prints: run the shards with --verbose"
+            )));
+        }
+    }
+    let run_at = chrono::Utc::now();
+    // What the page names as the source: the parts merged (each names its own chains' bucket).
+    let source = format!("merge of {}", args.parts.join(" "));
+    let merged = merge_parts(parts)?;
+    let run = &merged.run;
+    for w in &merged.discovery_warnings {
+        eprintln!("{w}");
+    }
+    let key_warnings = &merged.key_warnings;
+    if run.discover && merged.reports.is_empty() {
+        return print_no_chains(&run.trail_arn, run.start, run.end, args.format, &source);
+    }
+    let reports = &merged.reports;
+    let key_line = |w: &String| eprintln!("trailproof: warning: {w}");
+    let written = match args.format {
+        Format::Text => {
+            let writer = Arc::new(Mutex::new(TextWriter::new(
+                io::stdout(),
+                io::stderr(),
+                args.verbose,
+            )));
+            let mut w = lock(&writer);
+            w.header(&run.trail_arn, run.start, run.end);
+            // The single run writes the first chain as it walks it, then the key warnings,
+            // then the other chains.
+            let mut result = Ok(());
+            for (i, report) in reports.iter().enumerate() {
+                for entry in &report.entries {
+                    result = result.and_then(|()| w.entry(entry));
+                }
+                if i == 0 {
+                    let _ = w.out.flush();
+                    key_warnings.iter().for_each(key_line);
+                }
+            }
+            result.and_then(|()| finish_text(&mut w, reports, run.discover))
+        }
+        Format::Json => {
+            key_warnings.iter().for_each(key_line);
+            write_json(
+                &mut io::stdout().lock(),
+                reports,
+                run.discover,
+                &Held(reports),
+            )
+        }
+        Format::Html => {
+            key_warnings.iter().for_each(key_line);
+            let mut json = Vec::new();
+            write_json(&mut json, reports, run.discover, &Held(reports)).and_then(|()| {
+                crate::html::write_page(&json, &crate::html::run_info(run_at, &source))
+                    .map_err(io::Error::other)
+            })
+        }
+    };
+    written.map_err(|e| Error::Config(format!("cannot write the report: {e}")))?;
+    let _ = io::stdout().flush();
+    Ok(verdict(reports, run.discover).exit_code() as u8)
+}

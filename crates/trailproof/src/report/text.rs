@@ -1,0 +1,322 @@
+//! The AWS CLI's text: its lines, spacing and streams, and the summary under them.
+
+use std::io::{self, Write};
+
+use chrono::{DateTime, Utc};
+
+use super::*;
+use crate::time::display;
+
+impl Report {
+    /// Writes the AWS CLI's output: progress and summary to `out`, problems to `err`, valid files
+    /// to `out` only when `verbose`. Same lines, spacing and streams as `validate-logs`.
+    pub fn write_text(
+        &self,
+        verbose: bool,
+        out: &mut dyn Write,
+        err: &mut dyn Write,
+    ) -> io::Result<()> {
+        let mut w = TextWriter::new(out, err, verbose);
+        w.header(&self.trail_arn, self.start, self.end);
+        for entry in &self.entries {
+            w.entry(entry)?;
+        }
+        w.finish(self, &[])
+    }
+
+    /// `[o-ID/]ACCOUNT REGION: counts…`: one chain's line in a multi-chain summary.
+    pub fn chain_line(&self) -> String {
+        let c = &self.chain;
+        let owner = match &c.organization_id {
+            Some(o) => format!("{o}/{}", c.account_id),
+            None => c.account_id.clone(),
+        };
+        let s = self.summary();
+        let mut parts = Vec::new();
+        for (counts, name) in s.kinds() {
+            let total = counts.total();
+            if total == 0 {
+                continue;
+            }
+            let mut part = format!("{}/{total} {name} files valid", counts.valid);
+            if counts.invalid > 0 {
+                part.push_str(&format!(", {}/{total} INVALID", counts.invalid));
+            }
+            if counts.not_checked > 0 {
+                part.push_str(&format!(", {}/{total} NOT CHECKED", counts.not_checked));
+            }
+            parts.push(part);
+        }
+        if !self.findings.is_empty() {
+            parts.push(format!("{} other findings", self.findings.len()));
+        }
+        if parts.is_empty() {
+            parts.push(
+                if self.resumed_from.is_some() {
+                    "no new digests"
+                } else {
+                    "no digests found"
+                }
+                .to_owned(),
+            );
+        }
+        let found = match (self.found_start, self.found_end) {
+            (Some(a), Some(b)) => format!(" ({} to {})", display(a), display(b)),
+            _ => String::new(),
+        };
+        escape_controls(&format!(
+            "{owner} {}: {}{found} [{}]",
+            c.source_region,
+            parts.join("; "),
+            self.verdict().as_str()
+        ))
+    }
+}
+
+/// Replaces control characters (other than tab, which separates the fields) with `\u{…}`
+/// escapes: keys come from the archive, and a newline or an escape sequence in one must not
+/// split a report line or reach the terminal.
+pub fn escape_controls(line: &str) -> String {
+    if !line.chars().any(|c| c.is_control() && c != '\t') {
+        return line.to_owned();
+    }
+    let mut out = String::with_capacity(line.len() + 8);
+    for c in line.chars() {
+        if c.is_control() && c != '\t' {
+            out.push_str(&format!("\\u{{{:x}}}", c as u32));
+        } else {
+            out.push(c);
+        }
+    }
+    out
+}
+
+/// The line the AWS CLI prints for an entry, and whether it goes to stderr; `None` for a valid
+/// file when not `verbose`.
+pub fn entry_line(entry: &Entry, verbose: bool) -> Option<(bool, String)> {
+    let (line, is_error) = match entry {
+        Entry::Digest(d) => (
+            format!(
+                "{}Digest file\ts3://{}/{}\t{}",
+                if d.backfill { "(backfill) " } else { "" },
+                d.bucket,
+                d.key,
+                d.outcome.message()
+            ),
+            d.outcome.status() != Status::Valid,
+        ),
+        Entry::Log(l) => (
+            format!(
+                "Log file\ts3://{}/{}\t{}",
+                l.bucket,
+                l.key,
+                l.outcome.message()
+            ),
+            l.outcome.status() != Status::Valid,
+        ),
+        Entry::Gap { backfill, from, to } => (
+            format!(
+                "{}No log files were delivered by CloudTrail between {} and {}",
+                if *backfill { "(backfill) " } else { "" },
+                display(*from),
+                display(*to)
+            ),
+            true,
+        ),
+    };
+    (is_error || verbose).then(|| (is_error, escape_controls(&line)))
+}
+
+/// Writes the AWS CLI's text a line at a time, as the walk produces entries: the header
+/// (printed before the first line), problem lines on `err`, valid lines on `out` when verbose,
+/// then [`TextWriter::finish`] with the summary.
+pub struct TextWriter<O: Write, E: Write> {
+    /// Where the header, valid lines and summary go.
+    pub out: O,
+    /// Where problem lines go.
+    pub err: E,
+    verbose: bool,
+    double_spaced: bool,
+    header: Option<String>,
+}
+
+impl<O: Write, E: Write> std::fmt::Debug for TextWriter<O, E> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("TextWriter")
+            .field("verbose", &self.verbose)
+            .finish_non_exhaustive()
+    }
+}
+
+impl<O: Write, E: Write> TextWriter<O, E> {
+    /// A writer; `verbose` prints valid files too.
+    pub fn new(out: O, err: E, verbose: bool) -> Self {
+        TextWriter {
+            out,
+            err,
+            verbose,
+            double_spaced: true,
+            header: None,
+        }
+    }
+
+    /// True when valid files are printed too.
+    pub fn verbose(&self) -> bool {
+        self.verbose
+    }
+
+    /// The `Validating log files for trail …` line, printed before the first other line.
+    pub fn header(&mut self, trail_arn: &str, start: DateTime<Utc>, end: DateTime<Utc>) {
+        self.header = Some(format!(
+            "Validating log files for trail {} between {} and {}\n",
+            escape_controls(trail_arn),
+            display(start),
+            display(end)
+        ));
+    }
+
+    fn flush_header(&mut self) -> io::Result<()> {
+        if let Some(h) = self.header.take() {
+            writeln!(self.out, "{h}")?;
+            self.out.flush()?;
+        }
+        Ok(())
+    }
+
+    /// One entry of the walk.
+    pub fn entry(&mut self, entry: &Entry) -> io::Result<()> {
+        match entry_line(entry, self.verbose) {
+            Some((is_error, line)) => self.line(is_error, &line),
+            None => Ok(()),
+        }
+    }
+
+    /// One line, spaced as the AWS CLI spaces them (problems on `err`, double spaced).
+    pub fn line(&mut self, is_error: bool, message: &str) -> io::Result<()> {
+        self.flush_header()?;
+        if is_error {
+            if self.double_spaced {
+                write!(self.err, "{message}\n\n")?;
+            } else {
+                write!(self.err, "\n{message}\n\n")?;
+            }
+            self.double_spaced = true;
+        } else {
+            self.double_spaced = false;
+            writeln!(self.out, "{message}")?;
+        }
+        Ok(())
+    }
+
+    /// The findings, the per-chain lines (several chains), the summary and the key line of
+    /// `totals` (one chain's report, or [`Report::totals`] of several).
+    pub fn finish(&mut self, totals: &Report, chains: &[Report]) -> io::Result<()> {
+        self.flush_header()?;
+        for finding in &totals.findings {
+            self.line(true, &escape_controls(&finding.message()))?;
+        }
+        if !self.double_spaced {
+            writeln!(self.out)?;
+        }
+        if !chains.is_empty() {
+            writeln!(self.out, "Chains ({}):", chains.len())?;
+            for c in chains {
+                writeln!(self.out, "  {}", c.chain_line())?;
+            }
+            writeln!(self.out)?;
+        }
+        writeln!(
+            self.out,
+            "Results requested for {} to {}",
+            display(totals.start),
+            display(totals.end)
+        )?;
+        let s = totals.summary();
+        if s.no_digests() {
+            match &totals.resumed_from {
+                Some(head) => writeln!(
+                    self.out,
+                    "No new digests since {} (s3://{}/{})",
+                    display(head.end_time),
+                    head.bucket,
+                    escape_controls(&head.key)
+                )?,
+                None => writeln!(self.out, "No digests found")?,
+            }
+            return self.out.flush();
+        }
+        match (totals.found_start, totals.found_end) {
+            (Some(a), Some(b)) => writeln!(
+                self.out,
+                "Results found for {} to {}:",
+                display(a),
+                display(b)
+            )?,
+            _ => writeln!(self.out, "No valid digests found in range")?,
+        }
+        for (counts, name) in s.kinds() {
+            let total = counts.total();
+            if total == 0 {
+                continue;
+            }
+            write!(self.out, "\n{}/{total} {name} files valid", counts.valid)?;
+            if counts.invalid > 0 {
+                write!(
+                    self.out,
+                    ", {}/{total} {name} files INVALID",
+                    counts.invalid
+                )?;
+            }
+            if counts.not_checked > 0 {
+                write!(
+                    self.out,
+                    ", {}/{total} {name} files NOT CHECKED",
+                    counts.not_checked
+                )?;
+            }
+        }
+        for (n, text) in [
+            (
+                s.extra_missing_digests,
+                "more digest files missing than reported above",
+            ),
+            (
+                s.link_mismatches,
+                "digest files whose previousDigest fields do not match the previous digest",
+            ),
+            (
+                s.unreferenced_logs,
+                "log files in the bucket that no valid digest file lists",
+            ),
+            (
+                s.unreached_digests,
+                "digest files in range that no verified digest file links to",
+            ),
+        ] {
+            if n > 0 {
+                write!(self.out, "\n{n} {text}")?;
+            }
+        }
+        writeln!(self.out)?;
+        // Every report that examined a digest names its trust anchor, even when no key verified.
+        let fingerprints: Vec<&str> = totals
+            .keys_used
+            .iter()
+            .map(|k| k.fingerprint.as_str())
+            .collect();
+        writeln!(
+            self.out,
+            "{KEYS_LINE_PREFIX}{} ({})",
+            escape_controls(&totals.key_source),
+            if fingerprints.is_empty() {
+                "no key verified a digest".to_owned()
+            } else {
+                fingerprints.join(", ")
+            }
+        )?;
+        self.out.flush()
+    }
+}
+
+/// Start of the line naming the public keys, under the summary (not in the AWS CLI's output).
+pub const KEYS_LINE_PREFIX: &str = "Public keys: ";

@@ -1,0 +1,1396 @@
+//! Sharded runs: the work of one run cut into (chain, time window) items on a fixed grid, split
+//! among N shards that each write a partial report, and the merge of the parts into the report
+//! the single run prints.
+//!
+//! Every shard derives the same items from the same flags: the windows are multiples of the
+//! window size since the Unix epoch, the chains come from discovery in its order, and the split
+//! gives each shard a contiguous run of items of about equal expected work (hours of digests).
+//!
+//! A window's walk is the single run's walk over the digests whose key time lies in the window
+//! ([`crate::validate_windows`]). Where the chain leaves the window it records how the single
+//! walk would go on ([`Exit`]), and it records what a link check of its first digest needs
+//! ([`FirstDigest`]). [`stitch`] joins the windows of a chain newest first with the single walk's
+//! own rules: a verified link into the older window is checked against that window's first
+//! digest (`previousDigestHashValue`, `previousDigestSignature`), a link to a digest that no
+//! longer exists is a "not found" digest with its missing run, a chain that restarts is a gap.
+//!
+//! Trust: only a link of a verified digest (its signature checked with CloudTrail's key) can make
+//! a boundary hold; anything the merge cannot reproduce is reported as a break (a broken link or
+//! an unreached digest), never as valid. The cases a sharded run reports differently from the
+//! single run, always as a problem, are listed in the README ("Sharded runs").
+
+use std::collections::{BTreeMap, HashMap};
+
+use chrono::{DateTime, Duration, Utc};
+use serde::{Deserialize, Serialize};
+use sha2::{Digest as _, Sha256};
+
+use crate::layout::{is_backfill_key, key_date, Chain};
+use crate::report::{DigestEntry, DigestOutcome, Entry, Finding, KeyUse, Report, Summary};
+use crate::state::Head;
+use crate::time::parse_key_time;
+use crate::validate::{check_link_facts, count_more_missing, UNREFERENCED_MARGIN};
+
+/// Kind and version written at the top of every partial report.
+pub const PART_KIND: &str = "trailproof-partial";
+/// Layout version of partial reports.
+pub const PART_VERSION: u64 = 1;
+
+/// Why a sharded run or a merge cannot go on. Each names the flag, variable or part concerned.
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum ShardError {
+    /// `--shard`, `--shard-count`, `--shard-window` or an engine's variables are unusable.
+    #[error("{0}")]
+    Spec(String),
+    /// A partial report could not be read or does not have the expected layout.
+    #[error("partial report {file}: {reason}")]
+    Malformed {
+        /// The file (or S3 object) read.
+        file: String,
+        /// What is wrong with it.
+        reason: String,
+    },
+    /// A part was written by another run (other flags, range, chains or shard count).
+    #[error("partial report {file} is of another run than {first} (not the same {what})")]
+    DifferentRun {
+        /// The part that differs.
+        file: String,
+        /// The first part given, which the others are compared with.
+        first: String,
+        /// What differs.
+        what: String,
+    },
+    /// Two parts are the same shard.
+    #[error("shard {shard}/{count} is given twice: {first} and {second}")]
+    Duplicate {
+        /// The shard number (1-based).
+        shard: u32,
+        /// The shard count.
+        count: u32,
+        /// One part.
+        first: String,
+        /// The other.
+        second: String,
+    },
+    /// Some shards have no part.
+    #[error("missing shard{} {} of {count}: every shard's partial report is needed", if .shards.len() == 1 { "" } else { "s" }, .shards.iter().map(u32::to_string).collect::<Vec<_>>().join(", "))]
+    Missing {
+        /// The shard numbers (1-based) without a part.
+        shards: Vec<u32>,
+        /// The shard count.
+        count: u32,
+    },
+    /// No part was given.
+    #[error("no partial reports given")]
+    NoParts,
+}
+
+/// A window of key times of one chain: digests whose key time is at or after `start` and before
+/// `end` (up to and including `end` for the newest window, which ends an hour after the run, as
+/// the single run lists).
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Window {
+    /// First key time of the window.
+    pub start: DateTime<Utc>,
+    /// End of the window (excluded, but for the newest).
+    pub end: DateTime<Utc>,
+    /// The newest window of the run.
+    pub newest: bool,
+    /// The oldest window of the run: its walk goes on past its start as the single run does.
+    pub oldest: bool,
+}
+
+/// Most windows a chain may be cut into (a window size too small for the range).
+pub const MAX_WINDOWS: usize = 100_000;
+
+/// The windows of a run from `start` to `end`, oldest first: boundaries at the multiples of
+/// `size` since the Unix epoch strictly inside the range, so every shard cuts alike.
+pub fn windows(
+    start: DateTime<Utc>,
+    end: DateTime<Utc>,
+    size: Duration,
+) -> Result<Vec<Window>, ShardError> {
+    let step = size.num_seconds();
+    if step < 3600 {
+        return Err(ShardError::Spec(
+            "--shard-window must be at least 1h (digests are hourly)".to_owned(),
+        ));
+    }
+    let last = end + Duration::hours(1);
+    let mut bounds = vec![start];
+    let mut b = (start.timestamp().div_euclid(step) + 1) * step;
+    while b <= end.timestamp() {
+        if bounds.len() >= MAX_WINDOWS {
+            return Err(ShardError::Spec(format!(
+                "--shard-window {}s cuts the range into more than {MAX_WINDOWS} windows: choose a longer window",
+                step
+            )));
+        }
+        if let Some(t) = DateTime::<Utc>::from_timestamp(b, 0) {
+            bounds.push(t);
+        }
+        b += step;
+    }
+    let n = bounds.len();
+    Ok((0..n)
+        .map(|i| Window {
+            start: bounds[i],
+            end: bounds.get(i + 1).copied().unwrap_or(last),
+            newest: i + 1 == n,
+            oldest: i == 0,
+        })
+        .collect())
+}
+
+/// Parses a window size: `6h`, `30d`, `2w` (hours, days, weeks).
+pub fn parse_window(text: &str) -> Result<Duration, ShardError> {
+    let bad = || {
+        ShardError::Spec(format!(
+            "--shard-window {text:?}: expected a number of hours, days or weeks, e.g. 6h, 30d, 2w"
+        ))
+    };
+    let t = text.trim();
+    let (n, unit) = t.split_at(t.len().saturating_sub(1));
+    let n: i64 = n.parse().map_err(|_| bad())?;
+    let d = match unit {
+        "h" => Duration::try_hours(n),
+        "d" => Duration::try_days(n),
+        "w" => Duration::try_weeks(n),
+        _ => None,
+    };
+    d.filter(|d| *d >= Duration::hours(1)).ok_or_else(bad)
+}
+
+/// One unit of work: a window of a chain, by their indices in the run's lists.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
+pub struct Item {
+    /// Index of the chain in discovery order.
+    pub chain: usize,
+    /// Index of the window, oldest first.
+    pub window: usize,
+}
+
+/// Every item of a run, chain by chain, windows oldest first.
+pub fn items(chains: usize, windows: usize) -> Vec<Item> {
+    (0..chains)
+        .flat_map(|chain| (0..windows).map(move |window| Item { chain, window }))
+        .collect()
+}
+
+/// The shard (0-based) of each item: contiguous runs of items of about equal total `weight`
+/// (an item goes to the shard its start falls in when the total is cut in `n` equal parts).
+/// Each shard's items then lie in few chains, whose prefixes it lists alone.
+pub fn split(weights: &[u64], n: u32) -> Vec<u32> {
+    let n = u128::from(n.max(1));
+    let total: u128 = weights.iter().map(|w| u128::from(*w)).sum();
+    let mut before: u128 = 0;
+    weights
+        .iter()
+        .map(|w| {
+            let shard = (before * n).checked_div(total).unwrap_or(0);
+            before += u128::from(*w);
+            u32::try_from(shard).unwrap_or(u32::MAX)
+        })
+        .collect()
+}
+
+/// The expected work of a window: the seconds of digests it holds, at least one.
+pub fn weight(window: &Window) -> u64 {
+    u64::try_from((window.end - window.start).num_seconds())
+        .unwrap_or(0)
+        .max(1)
+}
+
+/// Parses `--shard M/N` (1-based, as nextest and Playwright count).
+pub fn parse_shard(text: &str) -> Result<(u32, u32), ShardError> {
+    let bad = |why: &str| ShardError::Spec(format!("--shard {text:?}: {why}"));
+    let (m, n) = text
+        .split_once('/')
+        .ok_or_else(|| bad("expected M/N (e.g. 2/8) or auto"))?;
+    let m: u32 = m.trim().parse().map_err(|_| bad("M is not a number"))?;
+    let n: u32 = n.trim().parse().map_err(|_| bad("N is not a number"))?;
+    check_index(m, n).map_err(|why| bad(&why))?;
+    Ok((m, n))
+}
+
+/// Most shards of one run.
+pub const MAX_SHARDS: u32 = 100_000;
+
+fn check_index(m: u32, n: u32) -> Result<(), String> {
+    if n == 0 || n > MAX_SHARDS {
+        return Err(format!("the shard count must be 1 to {MAX_SHARDS}"));
+    }
+    if m == 0 || m > n {
+        return Err(format!("shard {m} is not between 1 and {n}"));
+    }
+    Ok(())
+}
+
+/// `--shard auto`: the shard number (1-based) and count from the array job's variables, read
+/// through `var` (the process environment, or a map in tests). Slurm
+/// (`SLURM_ARRAY_TASK_ID` − `SLURM_ARRAY_TASK_MIN`, of `SLURM_ARRAY_TASK_COUNT`), AWS Batch
+/// (`AWS_BATCH_JOB_ARRAY_INDEX` of `AWS_BATCH_JOB_ARRAY_SIZE`), Kubernetes Indexed Jobs
+/// (`JOB_COMPLETION_INDEX` of `--shard-count`). A `shard_count` given with Slurm or Batch must
+/// agree with theirs.
+pub fn auto_shard(
+    var: &dyn Fn(&str) -> Option<String>,
+    shard_count: Option<u32>,
+) -> Result<(u32, u32), ShardError> {
+    let num = |name: &str| -> Result<Option<u64>, ShardError> {
+        match var(name) {
+            None => Ok(None),
+            Some(v) => v.trim().parse::<u64>().map(Some).map_err(|_| {
+                ShardError::Spec(format!("--shard auto: {name}={v:?} is not a number"))
+            }),
+        }
+    };
+    let (engine, index0, count) = if let Some(id) = num("SLURM_ARRAY_TASK_ID")? {
+        let min = num("SLURM_ARRAY_TASK_MIN")?.unwrap_or(0);
+        let count = num("SLURM_ARRAY_TASK_COUNT")?.ok_or_else(|| {
+            ShardError::Spec(
+                "--shard auto: SLURM_ARRAY_TASK_ID is set but SLURM_ARRAY_TASK_COUNT is not"
+                    .to_owned(),
+            )
+        })?;
+        let index0 = id.checked_sub(min).ok_or_else(|| {
+            ShardError::Spec(format!(
+                "--shard auto: SLURM_ARRAY_TASK_ID {id} is below SLURM_ARRAY_TASK_MIN {min}"
+            ))
+        })?;
+        if index0 >= count {
+            return Err(ShardError::Spec(format!(
+                "--shard auto: SLURM_ARRAY_TASK_ID {id} - SLURM_ARRAY_TASK_MIN {min} is not below SLURM_ARRAY_TASK_COUNT {count}: submit a contiguous array (--array=0-{})",
+                count.saturating_sub(1)
+            )));
+        }
+        ("Slurm", index0, Some(count))
+    } else if let Some(i) = num("AWS_BATCH_JOB_ARRAY_INDEX")? {
+        ("AWS Batch", i, num("AWS_BATCH_JOB_ARRAY_SIZE")?)
+    } else if let Some(i) = num("JOB_COMPLETION_INDEX")? {
+        ("Kubernetes", i, None)
+    } else {
+        return Err(ShardError::Spec(
+            "--shard auto: no array job found (none of SLURM_ARRAY_TASK_ID, AWS_BATCH_JOB_ARRAY_INDEX, JOB_COMPLETION_INDEX is set): give --shard M/N".to_owned(),
+        ));
+    };
+    let count = match (count, shard_count) {
+        (Some(c), Some(given)) if c != u64::from(given) => {
+            return Err(ShardError::Spec(format!(
+                "--shard auto: {engine} runs {c} tasks but --shard-count is {given}"
+            )))
+        }
+        (Some(c), _) => c,
+        (None, Some(given)) => u64::from(given),
+        (None, None) => {
+            return Err(ShardError::Spec(format!(
+                "--shard auto: {engine} does not tell the number of shards: give --shard-count N"
+            )))
+        }
+    };
+    let n = u32::try_from(count).unwrap_or(u32::MAX);
+    let m = u32::try_from(index0 + 1).unwrap_or(u32::MAX);
+    check_index(m, n).map_err(|why| ShardError::Spec(format!("--shard auto ({engine}): {why}")))?;
+    Ok((m, n))
+}
+
+/// What the link check of a digest needs: the SHA-256 of its inflated bytes and the signature
+/// its metadata holds (none in a copy without metadata).
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct LinkFacts {
+    /// Hex SHA-256 of the inflated digest.
+    pub hash: String,
+    /// The signature from its metadata.
+    pub signature: Option<String>,
+}
+
+/// The first digest a window's walk visited (its newest listed).
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct FirstDigest {
+    /// Its bucket.
+    pub bucket: String,
+    /// Its key.
+    pub key: String,
+    /// Set when its signature verified: what a link to it is checked against.
+    pub link: Option<LinkFacts>,
+}
+
+/// How a window's walk would go on past the window's start, in the single run.
+#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[non_exhaustive]
+pub enum Exit {
+    /// It stops: its last valid digest started before the run's start.
+    #[default]
+    End,
+    /// To the newest listed digest of the older windows.
+    NextListed,
+    /// Likewise, after a digest not found: how many more are missing depends on that digest.
+    AfterMissing {
+        /// Bucket of the missing digest.
+        bucket: String,
+        /// Key of the missing digest.
+        key: String,
+    },
+    /// Likewise, after a valid digest that links to none: a gap when the older digest ends
+    /// before this one starts.
+    AfterNoPrevious {
+        /// Start of the digest that links to none.
+        start: Option<DateTime<Utc>>,
+    },
+    /// Along the link of a verified digest into an older window (or another bucket).
+    Link {
+        /// Bucket of the verified digest.
+        from_bucket: String,
+        /// The verified digest.
+        successor_key: String,
+        /// `previousDigestS3Bucket`.
+        bucket: String,
+        /// `previousDigestS3Object`.
+        key: String,
+        /// `previousDigestSignature`.
+        signature: Option<String>,
+        /// `previousDigestHashValue`.
+        hash: Option<String>,
+    },
+}
+
+/// One walk (standard or backfill) of a window.
+#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct KindResult {
+    /// Its entries, in walk order (valid log files included).
+    pub entries: Vec<Entry>,
+    /// Its findings, in walk order.
+    pub findings: Vec<Finding>,
+    /// Listed digests of the window it never reached.
+    pub unreached: Vec<Finding>,
+    /// The first digest it visited; none when the window lists none.
+    pub first: Option<FirstDigest>,
+    /// How the walk goes on past the window.
+    pub exit: Exit,
+}
+
+/// What a shard found in one (chain, window) item.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct WindowResult {
+    /// The standard chain's walk.
+    pub standard: KindResult,
+    /// The backfill chain's walk.
+    pub backfill: KindResult,
+    /// Counts of its entries.
+    pub counts: Summary,
+    /// Earliest time a valid digest covers (clamped to the run's range).
+    pub found_start: Option<DateTime<Utc>>,
+    /// Latest time a valid digest covers (clamped to the run's range).
+    pub found_end: Option<DateTime<Utc>>,
+    /// The newest valid standard digest.
+    pub new_head: Option<Head>,
+    /// Keys that verified its digests.
+    pub keys_used: Vec<KeyUse>,
+    /// The times its valid digests cover, for the unreferenced-log check.
+    pub covered: Vec<(DateTime<Utc>, DateTime<Utc>)>,
+    /// Log files in that time no valid digest of the window lists (the merge keeps those the
+    /// single run would report).
+    pub unreferenced: Vec<Finding>,
+}
+
+/// What identifies a run: every shard of it computes the same, and the merge refuses parts
+/// whose description differs.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct RunInfo {
+    /// SHA-256 of the rest, as a short check that two parts are of one run.
+    pub fingerprint: String,
+    /// The trail.
+    pub trail_arn: String,
+    /// Requested start.
+    pub start: DateTime<Utc>,
+    /// Requested end.
+    pub end: DateTime<Utc>,
+    /// Window size in seconds.
+    pub window_seconds: i64,
+    /// Number of shards.
+    pub shards: u32,
+    /// Several chains were discovered (the report has a line per chain).
+    pub discover: bool,
+    /// How many chains discovery found.
+    pub chain_count: usize,
+    /// SHA-256 of the chain list (JSON), in discovery order: every part names the chains of its
+    /// own items only, and the merge checks that together they are this list.
+    pub chains_sha256: String,
+    /// The public keys' source, as the report names it.
+    pub key_source: String,
+    /// The flags that change what is checked (mode, limits), as text.
+    pub settings: String,
+}
+
+impl RunInfo {
+    /// A run's description, with its fingerprint computed.
+    #[allow(clippy::too_many_arguments)]
+    pub fn new(
+        trail_arn: &str,
+        start: DateTime<Utc>,
+        end: DateTime<Utc>,
+        window: Duration,
+        shards: u32,
+        discover: bool,
+        chains: &[Chain],
+        key_source: &str,
+        settings: &str,
+    ) -> RunInfo {
+        let mut info = RunInfo {
+            fingerprint: String::new(),
+            trail_arn: trail_arn.to_owned(),
+            start,
+            end,
+            window_seconds: window.num_seconds(),
+            shards,
+            discover,
+            chain_count: chains.len(),
+            chains_sha256: chains_sha256(chains),
+            key_source: key_source.to_owned(),
+            settings: settings.to_owned(),
+        };
+        info.fingerprint = info.compute_fingerprint();
+        info
+    }
+
+    fn compute_fingerprint(&self) -> String {
+        let mut copy = self.clone();
+        copy.fingerprint = String::new();
+        let bytes = serde_json::to_vec(&copy).unwrap_or_default();
+        hex::encode(Sha256::digest(&bytes))
+    }
+
+    /// The run's windows, and each item of the run with the shard (1-based) it belongs to, in
+    /// order.
+    pub fn split(&self) -> Result<Split, ShardError> {
+        let windows = self.windows()?;
+        let all = items(self.chain_count, windows.len());
+        let weights: Vec<u64> = all.iter().map(|i| weight(&windows[i.window])).collect();
+        let owner = split(&weights, self.shards);
+        let owned = all
+            .into_iter()
+            .zip(owner.into_iter().map(|o| o + 1))
+            .collect();
+        Ok((windows, owned))
+    }
+
+    /// The run's windows.
+    pub fn windows(&self) -> Result<Vec<Window>, ShardError> {
+        windows(self.start, self.end, Duration::seconds(self.window_seconds))
+    }
+
+    /// The items of shard `shard` (1-based), in order.
+    pub fn shard_items(&self, shard: u32) -> Result<Vec<(Item, Window)>, ShardError> {
+        let (windows, owned) = self.split()?;
+        Ok(owned
+            .into_iter()
+            .filter(|(_, o)| *o == shard)
+            .map(|(i, _)| (i, windows[i.window]))
+            .collect())
+    }
+}
+
+/// SHA-256 (hex) of a chain list as JSON.
+pub fn chains_sha256(chains: &[Chain]) -> String {
+    hex::encode(Sha256::digest(
+        serde_json::to_vec(chains).unwrap_or_default(),
+    ))
+}
+
+/// [`RunInfo::split`]: the windows, and every item with its shard.
+pub type Split = (Vec<Window>, Vec<(Item, u32)>);
+
+/// One shard's partial report.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Part {
+    /// [`PART_KIND`].
+    pub kind: String,
+    /// [`PART_VERSION`].
+    pub version: u64,
+    /// The run.
+    pub run: RunInfo,
+    /// This shard's number (1-based).
+    pub shard: u32,
+    /// The chains of its items, by their index in the run's list.
+    pub chains: Vec<(usize, Chain)>,
+    /// Whether entries of valid log files were kept (`--format json` or `--verbose`); without
+    /// them the part is small, and merges to the text report only.
+    pub valid_logs: bool,
+    /// Its items and what it found in each.
+    pub items: Vec<(Item, WindowResult)>,
+    /// Discovery's warnings (named accounts or regions without a chain), as printed.
+    pub discovery_warnings: Vec<String>,
+    /// Warnings about the public keys (printed once by the merge, where the single run does).
+    pub key_warnings: Vec<String>,
+}
+
+impl Part {
+    /// Reads a part, naming `file` in every error.
+    pub fn from_json(bytes: &[u8], file: &str) -> Result<Part, ShardError> {
+        let malformed = |reason: String| ShardError::Malformed {
+            file: file.to_owned(),
+            reason,
+        };
+        // Read straight into a part; only a file that is not one is read again, to say why.
+        let part: Part = match serde_json::from_slice::<Part>(bytes) {
+            Ok(part) if part.kind == PART_KIND && part.version == PART_VERSION => part,
+            parsed => {
+                let doc: serde_json::Value = serde_json::from_slice(bytes)
+                    .map_err(|e| malformed(format!("not JSON: {e}")))?;
+                if doc.get("kind").and_then(serde_json::Value::as_str) != Some(PART_KIND) {
+                    return Err(malformed(
+                        "not a trailproof partial report (written by validate --shard … --partial)"
+                            .to_owned(),
+                    ));
+                }
+                match doc.get("version").and_then(serde_json::Value::as_u64) {
+                    Some(PART_VERSION) => {}
+                    other => {
+                        return Err(malformed(format!(
+                            "version {other:?} is not supported (expected {PART_VERSION})"
+                        )))
+                    }
+                }
+                return Err(malformed(match parsed {
+                    Err(e) => e.to_string(),
+                    Ok(_) => "unreadable".to_owned(),
+                }));
+            }
+        };
+        if part.run.compute_fingerprint() != part.run.fingerprint {
+            return Err(malformed(
+                "its run description does not match its fingerprint".to_owned(),
+            ));
+        }
+        if part.shard == 0 || part.shard > part.run.shards {
+            return Err(malformed(format!(
+                "shard {} is not between 1 and {}",
+                part.shard, part.run.shards
+            )));
+        }
+        // That they are this shard's items is checked by the merge, which splits the run once.
+        let named: std::collections::HashSet<usize> = part.chains.iter().map(|(c, _)| *c).collect();
+        for (item, _) in &part.items {
+            if !named.contains(&item.chain) {
+                return Err(malformed(format!(
+                    "it does not name chain {} of its items",
+                    item.chain
+                )));
+            }
+        }
+        Ok(part)
+    }
+
+    /// The part as JSON.
+    pub fn to_json(&self) -> Vec<u8> {
+        serde_json::to_vec(self).unwrap_or_default()
+    }
+}
+
+/// The merged run: what the single run's report holds.
+#[derive(Clone, Debug)]
+#[non_exhaustive]
+pub struct Merged {
+    /// The run.
+    pub run: RunInfo,
+    /// One report per chain, in discovery order.
+    pub reports: Vec<Report>,
+    /// Discovery's warnings, as printed.
+    pub discovery_warnings: Vec<String>,
+    /// Warnings about the public keys.
+    pub key_warnings: Vec<String>,
+}
+
+/// Merges every shard's part (named for errors) into the reports of the single run. Refuses
+/// parts of different runs, duplicate and missing shards.
+pub fn merge(parts: Vec<(String, Part)>) -> Result<Merged, ShardError> {
+    let Some((first_name, first)) = parts.first() else {
+        return Err(ShardError::NoParts);
+    };
+    let run = first.run.clone();
+    let first_name = first_name.clone();
+    let mut by_shard: BTreeMap<u32, String> = BTreeMap::new();
+    for (name, part) in &parts {
+        if part.run.fingerprint != run.fingerprint {
+            let mut what = Vec::new();
+            let (a, b) = (&part.run, &run);
+            if a.trail_arn != b.trail_arn {
+                what.push("trail");
+            }
+            if (a.start, a.end) != (b.start, b.end) {
+                what.push("range");
+            }
+            if a.window_seconds != b.window_seconds {
+                what.push("window");
+            }
+            if a.shards != b.shards {
+                what.push("shard count");
+            }
+            if (a.chain_count, &a.chains_sha256) != (b.chain_count, &b.chains_sha256)
+                || a.discover != b.discover
+            {
+                what.push("chains");
+            }
+            if a.key_source != b.key_source || a.settings != b.settings {
+                what.push("flags");
+            }
+            if what.is_empty() {
+                what.push("fingerprints");
+            }
+            return Err(ShardError::DifferentRun {
+                file: name.clone(),
+                first: first_name,
+                what: what.join(", "),
+            });
+        }
+        if let Some(other) = by_shard.insert(part.shard, name.clone()) {
+            return Err(ShardError::Duplicate {
+                shard: part.shard,
+                count: run.shards,
+                first: other,
+                second: name.clone(),
+            });
+        }
+    }
+    let missing: Vec<u32> = (1..=run.shards)
+        .filter(|s| !by_shard.contains_key(s))
+        .collect();
+    if !missing.is_empty() {
+        return Err(ShardError::Missing {
+            shards: missing,
+            count: run.shards,
+        });
+    }
+    let (windows, owned) = run.split()?;
+    let mut expected: BTreeMap<u32, Vec<Item>> = BTreeMap::new();
+    for (item, shard) in owned {
+        expected.entry(shard).or_default().push(item);
+    }
+    let mut results: HashMap<Item, WindowResult> = HashMap::new();
+    let mut chains: BTreeMap<usize, Chain> = BTreeMap::new();
+    let mut warnings = None;
+    for (name, part) in parts {
+        let want = expected.remove(&part.shard).unwrap_or_default();
+        if part.items.len() != want.len() || part.items.iter().zip(&want).any(|((i, _), w)| i != w)
+        {
+            return Err(ShardError::Malformed {
+                file: name,
+                reason: format!(
+                    "it holds {} items, not the {} the split gives shard {}",
+                    part.items.len(),
+                    want.len(),
+                    part.shard
+                ),
+            });
+        }
+        if warnings.is_none() {
+            warnings = Some((part.discovery_warnings, part.key_warnings));
+        }
+        for (index, chain) in part.chains {
+            if let Some(other) = chains.insert(index, chain.clone()) {
+                if other != chain {
+                    return Err(ShardError::Malformed {
+                        file: name,
+                        reason: format!("its chain {index} is not the other parts'"),
+                    });
+                }
+            }
+        }
+        results.extend(part.items);
+    }
+    let chains: Vec<Chain> = chains.into_values().collect();
+    if chains.len() != run.chain_count || chains_sha256(&chains) != run.chains_sha256 {
+        return Err(ShardError::Malformed {
+            file: first_name,
+            reason: "the parts' chains are not the run's chain list".to_owned(),
+        });
+    }
+    let (discovery_warnings, key_warnings) = warnings.unwrap_or_default();
+    let mut reports = Vec::with_capacity(chains.len());
+    for (c, chain) in chains.iter().enumerate() {
+        let mut chain_windows = Vec::with_capacity(windows.len());
+        for w in 0..windows.len() {
+            let item = Item {
+                chain: c,
+                window: w,
+            };
+            let result = results.remove(&item).ok_or_else(|| {
+                ShardError::Spec(format!("no part holds window {w} of chain {c}"))
+            })?;
+            chain_windows.push(result);
+        }
+        reports.push(stitch(&run, chain, &windows, chain_windows));
+    }
+    Ok(Merged {
+        run,
+        reports,
+        discovery_warnings,
+        key_warnings,
+    })
+}
+
+/// One chain's report from its windows' results (oldest first): the single walk, newest first,
+/// with every window boundary checked as the walk checks a link inside a window.
+pub fn stitch(
+    run: &RunInfo,
+    chain: &Chain,
+    windows: &[Window],
+    results: Vec<WindowResult>,
+) -> Report {
+    let mut counts = Summary::default();
+    let mut found: (Option<DateTime<Utc>>, Option<DateTime<Utc>>) = (None, None);
+    let mut new_head = None;
+    let mut keys_used: Vec<KeyUse> = Vec::new();
+    let mut covered = Vec::new();
+    let mut candidates: Vec<Finding> = Vec::new();
+    let mut standard = Vec::new();
+    let mut backfill = Vec::new();
+    // Newest first, as the walk goes.
+    for (result, window) in results.into_iter().zip(windows).rev() {
+        counts = add(counts, result.counts);
+        found.0 = min_opt(found.0, result.found_start);
+        found.1 = max_opt(found.1, result.found_end);
+        if new_head.is_none() {
+            new_head = result.new_head;
+        }
+        keys_used.extend(result.keys_used);
+        covered.extend(result.covered);
+        candidates.extend(result.unreferenced);
+        standard.push((result.standard, *window));
+        backfill.push((result.backfill, *window));
+    }
+    let mut entries = Vec::new();
+    let mut findings = Vec::new();
+    for (kind, backfill) in [(standard, false), (backfill, true)] {
+        let unreached = stitch_kind(
+            run,
+            chain,
+            kind,
+            backfill,
+            &mut entries,
+            &mut findings,
+            &mut counts,
+        );
+        findings.extend(unreached);
+    }
+    findings.extend(unreferenced(run, chain, &covered, candidates));
+    keys_used.sort();
+    keys_used.dedup();
+    Report {
+        trail_arn: run.trail_arn.clone(),
+        chain: chain.clone(),
+        start: run.start,
+        end: run.end,
+        found_start: found.0,
+        found_end: found.1,
+        entries,
+        counts,
+        findings,
+        resumed_from: None,
+        new_head,
+        key_source: run.key_source.clone(),
+        keys_used,
+    }
+}
+
+/// Joins one kind's walks (newest window first) into `entries` and `findings`; returns the
+/// unreached digests, oldest window first as the single run lists them.
+fn stitch_kind(
+    run: &RunInfo,
+    chain: &Chain,
+    walks: Vec<(KindResult, Window)>,
+    backfill: bool,
+    entries: &mut Vec<Entry>,
+    findings: &mut Vec<Finding>,
+    counts: &mut Summary,
+) -> Vec<Finding> {
+    let mut unreached: Vec<Vec<Finding>> = Vec::new();
+    // How the newer walk goes on, and where its window starts.
+    let mut pending: Option<(Exit, Window)> = None;
+    for (walk, window) in walks {
+        unreached.push(walk.unreached);
+        let Some(first) = walk.first else {
+            // A window listing no digest: the walk passes it by, as the single walk does.
+            entries.extend(walk.entries);
+            findings.extend(walk.findings);
+            continue;
+        };
+        if let Some((exit, _)) = pending.take() {
+            join(chain, exit, &first, backfill, entries, findings, counts);
+        }
+        entries.extend(walk.entries);
+        findings.extend(walk.findings);
+        pending = Some((walk.exit, window));
+    }
+    // Past the oldest window that lists digests.
+    if let Some((
+        Exit::Link {
+            from_bucket,
+            successor_key,
+            bucket,
+            key,
+            ..
+        },
+        window,
+    )) = pending
+    {
+        let time = parse_key_time(key_date(&key));
+        let in_range = time.is_some_and(|t| t >= run.start && t < window.start);
+        if bucket == chain.bucket
+            && in_range
+            && chain.is_digest_key(&key)
+            && is_backfill_key(&key) == backfill
+        {
+            // Listed by no window, though in range: deleted. The single walk reports it not
+            // found, with no older digest to count a missing run to.
+            not_found(&bucket, &key, backfill, entries, counts);
+        } else {
+            findings.push(Finding::LinkMismatch {
+                bucket: from_bucket,
+                key: successor_key,
+                previous_key: key.clone(),
+                field: "previousDigestS3Object",
+                expected: format!("s3://{bucket}/{key}"),
+                actual: "a digest the sharded run does not list".to_owned(),
+            });
+        }
+    }
+    unreached.into_iter().rev().flatten().collect()
+}
+
+/// The boundary between a newer walk that leaves its window by `exit` and the older window
+/// whose first digest is `first`: what the single walk does there.
+fn join(
+    chain: &Chain,
+    exit: Exit,
+    first: &FirstDigest,
+    backfill: bool,
+    entries: &mut Vec<Entry>,
+    findings: &mut Vec<Finding>,
+    counts: &mut Summary,
+) {
+    let first_time = parse_key_time(key_date(&first.key));
+    match exit {
+        Exit::NextListed => {}
+        Exit::End => {
+            // The single walk would stop here and leave every older digest unreached; the
+            // sharded run names the first of them (never valid either way).
+            findings.push(Finding::UnreachedDigest {
+                bucket: first.bucket.clone(),
+                key: first.key.clone(),
+                backfill,
+            });
+        }
+        Exit::AfterMissing { bucket, key } => {
+            count_more_missing(&bucket, &key, first_time, backfill, findings);
+        }
+        Exit::AfterNoPrevious { start } => {
+            if let (Some(from), Some(to)) = (first_time, start) {
+                if from < to {
+                    entries.push(Entry::Gap { backfill, from, to });
+                }
+            }
+        }
+        Exit::Link {
+            from_bucket,
+            successor_key,
+            bucket,
+            key,
+            signature,
+            hash,
+        } => {
+            if bucket == first.bucket && key == first.key {
+                // The link check of a verified successor, as inside a window. An unverified
+                // first digest is judged on its own (never valid) and checked no further.
+                if let Some(facts) = &first.link {
+                    check_link_facts(
+                        &successor_key,
+                        &key,
+                        hash.as_deref(),
+                        signature.as_deref(),
+                        &bucket,
+                        facts,
+                        findings,
+                    );
+                }
+                return;
+            }
+            let time = parse_key_time(key_date(&key));
+            let deleted = bucket == chain.bucket
+                && chain.is_digest_key(&key)
+                && is_backfill_key(&key) == backfill
+                && time.zip(first_time).is_some_and(|(t, f)| t > f);
+            if deleted {
+                // Newer than every older listed digest, so listed by none: the single walk
+                // finds it missing, then goes on from the older window's first digest.
+                not_found(&bucket, &key, backfill, entries, counts);
+                count_more_missing(&bucket, &key, first_time, backfill, findings);
+            } else {
+                // A link into the middle of an older window, or to another bucket: the
+                // single walk would jump there; the sharded run reports the break.
+                findings.push(Finding::LinkMismatch {
+                    bucket: from_bucket,
+                    key: successor_key,
+                    previous_key: first.key.clone(),
+                    field: "previousDigestS3Object",
+                    expected: format!("s3://{bucket}/{key}"),
+                    actual: format!("s3://{}/{}", first.bucket, first.key),
+                });
+            }
+        }
+    }
+}
+
+fn not_found(
+    bucket: &str,
+    key: &str,
+    backfill: bool,
+    entries: &mut Vec<Entry>,
+    counts: &mut Summary,
+) {
+    let entry = Entry::Digest(DigestEntry {
+        bucket: bucket.to_owned(),
+        key: key.to_owned(),
+        backfill,
+        outcome: DigestOutcome::NotFound,
+        start: None,
+        end: None,
+        log_files: 0,
+    });
+    counts.add_entry(&entry);
+    entries.push(entry);
+}
+
+/// The log files the single run calls unreferenced: candidates inside the time all windows'
+/// valid digests cover together, clear of its edges, in the order the single run lists them.
+fn unreferenced(
+    run: &RunInfo,
+    chain: &Chain,
+    covered: &[(DateTime<Utc>, DateTime<Utc>)],
+    candidates: Vec<Finding>,
+) -> Vec<Finding> {
+    let merged = union(covered.to_vec());
+    let mut keep: BTreeMap<(usize, String), Finding> = BTreeMap::new();
+    for f in candidates {
+        let Finding::UnreferencedLog { key, .. } = &f else {
+            continue;
+        };
+        let Some(t) = chain.log_key_time(key) else {
+            continue;
+        };
+        let found = merged.iter().enumerate().find(|(_, (s, e))| {
+            let lo = (*s + UNREFERENCED_MARGIN).max(run.start);
+            let hi = (*e - UNREFERENCED_MARGIN).min(run.end);
+            lo < hi && t >= lo && t + Duration::minutes(1) <= hi
+        });
+        if let Some((i, _)) = found {
+            keep.entry((i, key.clone())).or_insert(f);
+        }
+    }
+    keep.into_values().collect()
+}
+
+/// The union of time spans, sorted, touching spans joined (as the unreferenced-log check joins
+/// the spans of valid digests).
+pub fn union(
+    mut spans: Vec<(DateTime<Utc>, DateTime<Utc>)>,
+) -> Vec<(DateTime<Utc>, DateTime<Utc>)> {
+    spans.sort();
+    let mut merged: Vec<(DateTime<Utc>, DateTime<Utc>)> = Vec::new();
+    for (s, e) in spans {
+        match merged.last_mut() {
+            Some(last) if s <= last.1 => last.1 = last.1.max(e),
+            _ => merged.push((s, e)),
+        }
+    }
+    merged
+}
+
+fn add(a: Summary, b: Summary) -> Summary {
+    let c = |x: crate::Counts, y: crate::Counts| crate::Counts {
+        valid: x.valid + y.valid,
+        invalid: x.invalid + y.invalid,
+        not_checked: x.not_checked + y.not_checked,
+    };
+    Summary {
+        digests: c(a.digests, b.digests),
+        backfill_digests: c(a.backfill_digests, b.backfill_digests),
+        log_files: c(a.log_files, b.log_files),
+        extra_missing_digests: a.extra_missing_digests + b.extra_missing_digests,
+        link_mismatches: a.link_mismatches + b.link_mismatches,
+        unreferenced_logs: a.unreferenced_logs + b.unreferenced_logs,
+        unreached_digests: a.unreached_digests + b.unreached_digests,
+    }
+}
+
+fn min_opt(a: Option<DateTime<Utc>>, b: Option<DateTime<Utc>>) -> Option<DateTime<Utc>> {
+    match (a, b) {
+        (Some(a), Some(b)) => Some(a.min(b)),
+        (a, b) => a.or(b),
+    }
+}
+
+fn max_opt(a: Option<DateTime<Utc>>, b: Option<DateTime<Utc>>) -> Option<DateTime<Utc>> {
+    match (a, b) {
+        (Some(a), Some(b)) => Some(a.max(b)),
+        (a, b) => a.or(b),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    #![allow(clippy::unwrap_used)]
+    use std::collections::HashMap;
+
+    use proptest::prelude::*;
+
+    use super::*;
+
+    fn t(s: &str) -> DateTime<Utc> {
+        crate::time::parse(s).unwrap()
+    }
+
+    fn env(vars: &[(&str, &str)]) -> impl Fn(&str) -> Option<String> {
+        let map: HashMap<String, String> = vars
+            .iter()
+            .map(|(k, v)| ((*k).to_owned(), (*v).to_owned()))
+            .collect();
+        move |name| map.get(name).cloned()
+    }
+
+    proptest! {
+        /// Every item goes to exactly one shard, shards take contiguous runs in order, and no
+        /// shard carries more than its share plus one item.
+        #[test]
+        fn split_is_disjoint_complete_and_balanced(
+            weights in proptest::collection::vec(1u64..10_000, 0..300),
+            n in 1u32..=64,
+        ) {
+            let owner = split(&weights, n);
+            prop_assert_eq!(owner.len(), weights.len());
+            prop_assert!(owner.iter().all(|s| *s < n));
+            prop_assert!(owner.windows(2).all(|w| w[0] <= w[1]));
+            let total: u64 = weights.iter().sum();
+            let max = weights.iter().copied().max().unwrap_or(0);
+            let mut load = vec![0u64; n as usize];
+            for (w, s) in weights.iter().zip(&owner) {
+                load[*s as usize] += w;
+            }
+            prop_assert_eq!(load.iter().sum::<u64>(), total);
+            for l in &load {
+                prop_assert!(*l <= total / u64::from(n) + max, "{load:?}");
+            }
+        }
+
+        /// The items of shards 1..=N of a run, taken together, are every item once.
+        #[test]
+        fn shards_cover_every_item_once(
+            chains in 0usize..6,
+            hours in 1i64..2000,
+            window_hours in 1i64..400,
+            offset in 0i64..100_000,
+            n in 1u32..=64,
+        ) {
+            let start = t("2020-01-01T00:00:00Z") + Duration::minutes(offset);
+            let end = start + Duration::hours(hours);
+            let chains: Vec<Chain> = (0..chains).map(|i| Chain {
+                bucket: "b".into(), prefix: None, organization_id: None,
+                account_id: format!("{i:012}"), source_region: "us-east-1".into(),
+                home_region: "us-east-1".into(), trail_name: "t".into(),
+            }).collect();
+            let run = RunInfo::new("arn", start, end, Duration::hours(window_hours), n, true,
+                &chains, "k", "s");
+            let windows = run.windows().unwrap();
+            let mut seen = Vec::new();
+            for shard in 1..=n {
+                seen.extend(run.shard_items(shard).unwrap().into_iter().map(|(i, _)| i));
+            }
+            seen.sort();
+            prop_assert_eq!(seen, items(chains.len(), windows.len()));
+        }
+    }
+
+    #[test]
+    fn windows_follow_the_epoch_grid_and_tile_the_range() {
+        let start = t("2024-03-01T05:30:00Z");
+        let end = t("2024-03-03T01:00:00Z");
+        let w = windows(start, end, Duration::days(1)).unwrap();
+        assert_eq!(w.len(), 3);
+        assert_eq!(w[0].start, start);
+        assert_eq!(w[0].end, t("2024-03-02T00:00:00Z"));
+        assert_eq!(w[1].end, t("2024-03-03T00:00:00Z"));
+        // The newest window ends where the single run's listing does: an hour past the end.
+        assert_eq!(w[2].end, end + Duration::hours(1));
+        assert!(w[0].oldest && !w[0].newest && w[2].newest && !w[2].oldest);
+        for pair in w.windows(2) {
+            assert_eq!(pair[0].end, pair[1].start);
+        }
+        // A boundary exactly at the end belongs to the grid; none at the start.
+        let w = windows(
+            t("2024-03-01T00:00:00Z"),
+            t("2024-03-02T00:00:00Z"),
+            Duration::days(1),
+        );
+        assert_eq!(w.unwrap().len(), 2);
+        assert!(windows(start, end, Duration::minutes(30)).is_err());
+        assert!(windows(
+            t("2000-01-01T00:00:00Z"),
+            t("2030-01-01T00:00:00Z"),
+            Duration::hours(1)
+        )
+        .is_err());
+    }
+
+    #[test]
+    fn window_sizes_parse() {
+        assert_eq!(parse_window("6h").unwrap(), Duration::hours(6));
+        assert_eq!(parse_window("30d").unwrap(), Duration::days(30));
+        assert_eq!(parse_window("2w").unwrap(), Duration::weeks(2));
+        for bad in [
+            "",
+            "h",
+            "0h",
+            "-3d",
+            "30",
+            "3m",
+            "1.5d",
+            "99999999999999999w",
+        ] {
+            assert!(parse_window(bad).is_err(), "{bad}");
+        }
+    }
+
+    #[test]
+    fn shard_numbers_parse_one_based() {
+        assert_eq!(parse_shard("1/1").unwrap(), (1, 1));
+        assert_eq!(parse_shard("3/8").unwrap(), (3, 8));
+        for bad in ["0/4", "5/4", "1/0", "a/4", "4", "1/4/2", "-1/4"] {
+            let e = parse_shard(bad).unwrap_err().to_string();
+            assert!(e.contains("--shard"), "{bad}: {e}");
+        }
+    }
+
+    #[test]
+    fn auto_reads_slurm_with_a_nonzero_minimum() {
+        let vars = env(&[
+            ("SLURM_ARRAY_TASK_ID", "12"),
+            ("SLURM_ARRAY_TASK_MIN", "10"),
+            ("SLURM_ARRAY_TASK_COUNT", "4"),
+        ]);
+        assert_eq!(auto_shard(&vars, None).unwrap(), (3, 4));
+        assert_eq!(auto_shard(&vars, Some(4)).unwrap(), (3, 4));
+        let e = auto_shard(&vars, Some(5)).unwrap_err().to_string();
+        assert!(
+            e.contains("Slurm runs 4 tasks but --shard-count is 5"),
+            "{e}"
+        );
+        let zero = env(&[
+            ("SLURM_ARRAY_TASK_ID", "0"),
+            ("SLURM_ARRAY_TASK_COUNT", "4"),
+        ]);
+        assert_eq!(auto_shard(&zero, None).unwrap(), (1, 4));
+        // A stepped array (--array=0-12:4) numbers its tasks past the count.
+        let stepped = env(&[
+            ("SLURM_ARRAY_TASK_ID", "12"),
+            ("SLURM_ARRAY_TASK_MIN", "0"),
+            ("SLURM_ARRAY_TASK_COUNT", "4"),
+        ]);
+        let e = auto_shard(&stepped, None).unwrap_err().to_string();
+        assert!(e.contains("contiguous"), "{e}");
+        let below = env(&[
+            ("SLURM_ARRAY_TASK_ID", "1"),
+            ("SLURM_ARRAY_TASK_MIN", "2"),
+            ("SLURM_ARRAY_TASK_COUNT", "4"),
+        ]);
+        assert!(auto_shard(&below, None).is_err());
+        let no_count = env(&[("SLURM_ARRAY_TASK_ID", "1")]);
+        assert!(auto_shard(&no_count, None)
+            .unwrap_err()
+            .to_string()
+            .contains("SLURM_ARRAY_TASK_COUNT"));
+    }
+
+    #[test]
+    fn auto_reads_aws_batch_and_kubernetes() {
+        let batch = env(&[
+            ("AWS_BATCH_JOB_ARRAY_INDEX", "0"),
+            ("AWS_BATCH_JOB_ARRAY_SIZE", "16"),
+        ]);
+        assert_eq!(auto_shard(&batch, None).unwrap(), (1, 16));
+        let batch_no_size = env(&[("AWS_BATCH_JOB_ARRAY_INDEX", "15")]);
+        assert_eq!(auto_shard(&batch_no_size, Some(16)).unwrap(), (16, 16));
+        assert!(auto_shard(&batch_no_size, Some(15)).is_err());
+        let k8s = env(&[("JOB_COMPLETION_INDEX", "6")]);
+        assert_eq!(auto_shard(&k8s, Some(7)).unwrap(), (7, 7));
+        let e = auto_shard(&k8s, None).unwrap_err().to_string();
+        assert!(
+            e.contains("Kubernetes") && e.contains("--shard-count"),
+            "{e}"
+        );
+        assert!(auto_shard(&k8s, Some(6)).is_err());
+        let e = auto_shard(&env(&[]), Some(3)).unwrap_err().to_string();
+        assert!(e.contains("JOB_COMPLETION_INDEX"), "{e}");
+        let e = auto_shard(&env(&[("JOB_COMPLETION_INDEX", "x")]), Some(3))
+            .unwrap_err()
+            .to_string();
+        assert!(e.contains("not a number"), "{e}");
+    }
+
+    fn chain() -> Chain {
+        Chain {
+            bucket: "b".into(),
+            prefix: None,
+            organization_id: None,
+            account_id: "111122223333".into(),
+            source_region: "us-east-1".into(),
+            home_region: "us-east-1".into(),
+            trail_name: "t".into(),
+        }
+    }
+
+    fn part() -> Part {
+        let run = RunInfo::new(
+            "arn:aws:cloudtrail:us-east-1:111122223333:trail/t",
+            t("2024-03-01T00:00:00Z"),
+            t("2024-03-01T03:00:00Z"),
+            Duration::hours(1),
+            2,
+            false,
+            &[chain()],
+            "k",
+            "s",
+        );
+        let empty = WindowResult {
+            standard: KindResult::default(),
+            backfill: KindResult::default(),
+            counts: Summary::default(),
+            found_start: None,
+            found_end: None,
+            new_head: None,
+            keys_used: Vec::new(),
+            covered: Vec::new(),
+            unreferenced: Vec::new(),
+        };
+        let items = run
+            .shard_items(1)
+            .unwrap()
+            .into_iter()
+            .map(|(i, _)| (i, empty.clone()))
+            .collect();
+        Part {
+            kind: PART_KIND.into(),
+            version: PART_VERSION,
+            run,
+            shard: 1,
+            chains: vec![(0, chain())],
+            valid_logs: true,
+            items,
+            discovery_warnings: Vec::new(),
+            key_warnings: Vec::new(),
+        }
+    }
+
+    #[test]
+    fn a_part_reads_back_and_malformed_parts_are_named() {
+        let good = part();
+        let back = Part::from_json(&good.to_json(), "p1").unwrap();
+        assert_eq!(back, good);
+        let edit = |f: &dyn Fn(&mut serde_json::Value)| {
+            let mut v: serde_json::Value = serde_json::from_slice(&good.to_json()).unwrap();
+            f(&mut v);
+            serde_json::to_vec(&v).unwrap()
+        };
+        let cases: Vec<(Vec<u8>, &str)> = vec![
+            (b"{not json".to_vec(), "not JSON"),
+            (b"{}".to_vec(), "not a trailproof partial report"),
+            (edit(&|v| v["version"] = 9.into()), "version Some(9)"),
+            (
+                edit(&|v| v["run"]["end"] = "2024-03-01T04:00:00Z".into()),
+                "fingerprint",
+            ),
+            (
+                edit(&|v| v["shard"] = 3.into()),
+                "shard 3 is not between 1 and 2",
+            ),
+            (
+                edit(&|v| v["chains"] = serde_json::json!([])),
+                "does not name chain 0",
+            ),
+            (
+                edit(
+                    &|v| v["items"][0][1]["standard"]["findings"] = serde_json::json!([{"LinkMismatch": {"bucket": "b", "key": "k", "previous_key": "p", "field": "evil", "expected": "", "actual": ""}}]),
+                ),
+                "unknown previousDigest field",
+            ),
+        ];
+        for (bytes, want) in cases {
+            let e = Part::from_json(&bytes, "parts/p1.json")
+                .unwrap_err()
+                .to_string();
+            assert!(e.starts_with("partial report parts/p1.json: "), "{e}");
+            assert!(e.contains(want), "{want}: {e}");
+        }
+    }
+
+    #[test]
+    fn merges_refuse_other_runs_missing_and_duplicate_shards() {
+        let one = part();
+        let e = merge(vec![("a".into(), one.clone())])
+            .unwrap_err()
+            .to_string();
+        assert_eq!(
+            e,
+            "missing shard 2 of 2: every shard's partial report is needed"
+        );
+        let e = merge(vec![("a".into(), one.clone()), ("b".into(), one.clone())])
+            .unwrap_err()
+            .to_string();
+        assert_eq!(e, "shard 1/2 is given twice: a and b");
+        let mut other = one.clone();
+        other.run = RunInfo::new(
+            &one.run.trail_arn,
+            one.run.start,
+            one.run.end + Duration::hours(1),
+            Duration::hours(1),
+            2,
+            false,
+            &[chain()],
+            "k",
+            "s",
+        );
+        let e = merge(vec![("a".into(), one.clone()), ("b".into(), other)])
+            .unwrap_err()
+            .to_string();
+        assert_eq!(
+            e,
+            "partial report b is of another run than a (not the same range)"
+        );
+        assert!(matches!(merge(Vec::new()), Err(ShardError::NoParts)));
+        // Both shards, but the first without its items.
+        let mut second = one.clone();
+        second.shard = 2;
+        second.items = one
+            .run
+            .shard_items(2)
+            .unwrap()
+            .into_iter()
+            .map(|(i, _)| (i, one.items[0].1.clone()))
+            .collect();
+        let mut empty = one.clone();
+        empty.items.clear();
+        let e = merge(vec![("a".into(), empty), ("b".into(), second.clone())])
+            .unwrap_err()
+            .to_string();
+        assert_eq!(
+            e,
+            "partial report a: it holds 0 items, not the 2 the split gives shard 1"
+        );
+        assert_eq!(
+            merge(vec![("a".into(), one.clone()), ("b".into(), second)])
+                .unwrap()
+                .reports
+                .len(),
+            1
+        );
+    }
+}
