@@ -33,6 +33,7 @@ use aws_smithy_runtime_api::client::orchestrator::HttpRequest;
 use aws_smithy_runtime_api::http::Headers;
 use aws_smithy_types::body::SdkBody;
 use aws_smithy_types::Document;
+use sha2::{Digest as _, Sha256};
 use trailproof::{Metadata, StoreError};
 
 use crate::context::AwsContext;
@@ -120,6 +121,18 @@ struct Target {
     signing_region: String,
     double_encode: bool,
     headers: Vec<(String, String)>,
+    /// `Host` as SigV4 canonicalises it, when the request can be signed by `sign_fast` (S3's
+    /// usual case: no endpoint headers, single encoding).
+    fast: Option<String>,
+    /// The SigV4 signing key of the day and access key it was derived for.
+    key: RwLock<Option<SigningKey>>,
+}
+
+struct SigningKey {
+    date: String,
+    access_key_id: String,
+    secret: String,
+    key: Vec<u8>,
 }
 
 /// The lean `GetObject` of one [`AwsContext`]: cheap to share between tasks.
@@ -269,8 +282,12 @@ impl LeanGet {
         resume: Option<(u64, &str)>,
     ) -> Result<Got, Failure> {
         let identity = self.identity().await.map_err(Failure::Final)?;
-        let request = sign_get(target, uri, resume, &identity)
-            .map_err(|e| Failure::Final(GetError::Other(e)))?;
+        let now = SystemTime::now();
+        let signed = match &target.fast {
+            Some(host) => sign_fast(target, host, uri, resume, &identity, now),
+            None => sign_get(target, uri, resume, &identity, now),
+        };
+        let request = signed.map_err(|e| Failure::Final(GetError::Other(e)))?;
         let response = match self.connector.call(request).await {
             Ok(r) => r,
             Err(e) if e.is_user() => {
@@ -417,11 +434,22 @@ impl LeanGet {
             return None;
         }
         let property = |key: &str| scheme.and_then(|s| s.get(key));
-        let headers = endpoint
+        let headers: Vec<(String, String)> = endpoint
             .headers()
             .flat_map(|(name, values)| values.map(move |v| (name.to_owned(), v.to_owned())))
             .collect();
+        let double_encode = !matches!(
+            property("disableDoubleEncoding"),
+            Some(Document::Bool(true))
+        );
+        let fast = if headers.is_empty() && !double_encode {
+            canonical_host(endpoint.url())
+        } else {
+            None
+        };
         Some(Target {
+            fast,
+            key: RwLock::new(None),
             base: endpoint.url().to_owned(),
             signing_name: property("signingName")
                 .and_then(as_str)
@@ -452,6 +480,7 @@ fn sign_get(
     uri: &str,
     resume: Option<(u64, &str)>,
     identity: &Identity,
+    now: SystemTime,
 ) -> Result<HttpRequest, String> {
     let mut request = HttpRequest::get(uri).map_err(|e| format!("invalid request: {e}"))?;
     let headers = request.headers_mut();
@@ -480,7 +509,7 @@ fn sign_get(
         .identity(identity)
         .region(&target.signing_region)
         .name(&target.signing_name)
-        .time(SystemTime::now())
+        .time(now)
         .settings(settings)
         .build()
         .map_err(|e| format!("signing: {e}"))?
@@ -504,6 +533,149 @@ fn sign_get(
     }
     *request.body_mut() = SdkBody::empty();
     Ok(request)
+}
+
+/// `sign_get` for S3's usual request, as `aws-sigv4` signs it with the S3 client's settings
+/// (single encoding, no path normalisation, `x-amz-content-sha256`, the session token signed),
+/// but with the canonical request written directly and the day's signing key kept: the generic
+/// signer's string building and four HMACs per request cost more than the rest of the request.
+/// The key derivation and the signature are still `aws-sigv4`'s; a test checks that both give
+/// the same `Authorization`.
+fn sign_fast(
+    target: &Target,
+    host: &str,
+    uri: &str,
+    resume: Option<(u64, &str)>,
+    identity: &Identity,
+    now: SystemTime,
+) -> Result<HttpRequest, String> {
+    let credentials = identity
+        .data::<aws_credential_types::Credentials>()
+        .ok_or("signing: the identity is not AWS credentials")?;
+    let time = chrono::DateTime::<chrono::Utc>::from(now);
+    let amz_date = time.format("%Y%m%dT%H%M%SZ").to_string();
+    let date = &amz_date[..8];
+    let path_and_query = uri
+        .find("://")
+        .and_then(|i| uri[i + 3..].find('/').map(|j| &uri[i + 3 + j..]))
+        .unwrap_or("/");
+    let (path, query) = path_and_query
+        .split_once('?')
+        .unwrap_or((path_and_query, ""));
+    let range = resume.map(|(from, _)| format!("bytes={from}-"));
+    let token = credentials.session_token();
+    let mut headers: Vec<(&str, &str)> = Vec::with_capacity(6);
+    headers.push(("host", host));
+    if let (Some((_, e_tag)), Some(range)) = (resume, &range) {
+        headers.push(("if-match", e_tag.trim()));
+        headers.push(("range", range));
+    }
+    headers.push(("x-amz-content-sha256", EMPTY_SHA256));
+    headers.push(("x-amz-date", &amz_date));
+    if let Some(token) = token {
+        headers.push(("x-amz-security-token", token.trim()));
+    }
+    let mut canonical = String::with_capacity(512);
+    canonical.push_str("GET\n");
+    canonical.push_str(if path.is_empty() { "/" } else { path });
+    canonical.push('\n');
+    canonical.push_str(query);
+    canonical.push('\n');
+    let mut signed_headers = String::with_capacity(96);
+    for (i, (name, value)) in headers.iter().enumerate() {
+        canonical.push_str(name);
+        canonical.push(':');
+        canonical.push_str(value);
+        canonical.push('\n');
+        if i > 0 {
+            signed_headers.push(';');
+        }
+        signed_headers.push_str(name);
+    }
+    canonical.push('\n');
+    canonical.push_str(&signed_headers);
+    canonical.push('\n');
+    canonical.push_str(EMPTY_SHA256);
+    let scope = format!(
+        "{date}/{}/{}/aws4_request",
+        target.signing_region, target.signing_name
+    );
+    let string_to_sign = format!(
+        "AWS4-HMAC-SHA256\n{amz_date}\n{scope}\n{}",
+        hex::encode(Sha256::digest(canonical.as_bytes()))
+    );
+    let signature = {
+        let cached = target.key.read().unwrap_or_else(PoisonError::into_inner);
+        match cached.as_ref().filter(|k| {
+            k.date == date
+                && k.access_key_id == credentials.access_key_id()
+                && k.secret == credentials.secret_access_key()
+        }) {
+            Some(k) => v4::calculate_signature(&k.key, string_to_sign.as_bytes()),
+            None => {
+                drop(cached);
+                let key = v4::generate_signing_key(
+                    credentials.secret_access_key(),
+                    now,
+                    &target.signing_region,
+                    &target.signing_name,
+                );
+                let signature = v4::calculate_signature(&key, string_to_sign.as_bytes());
+                *target.key.write().unwrap_or_else(PoisonError::into_inner) = Some(SigningKey {
+                    date: date.to_owned(),
+                    access_key_id: credentials.access_key_id().to_owned(),
+                    secret: credentials.secret_access_key().to_owned(),
+                    key: key.as_ref().to_vec(),
+                });
+                signature
+            }
+        }
+    };
+    let authorization = format!(
+        "AWS4-HMAC-SHA256 Credential={}/{scope}, SignedHeaders={signed_headers}, Signature={signature}",
+        credentials.access_key_id()
+    );
+    let mut request = HttpRequest::get(uri).map_err(|e| format!("invalid request: {e}"))?;
+    let out = request.headers_mut();
+    let mut set = |name: &'static str, value: String| {
+        out.try_insert(name, value)
+            .map(|_| ())
+            .map_err(|e| format!("invalid request header: {e}"))
+    };
+    set("user-agent", USER_AGENT.to_owned())?;
+    if let (Some((_, e_tag)), Some(range)) = (resume, range) {
+        set("range", range)?;
+        set("if-match", e_tag.to_owned())?;
+    }
+    set("x-amz-content-sha256", EMPTY_SHA256.to_owned())?;
+    set("x-amz-date", amz_date)?;
+    if let Some(token) = token {
+        set("x-amz-security-token", token.to_owned())?;
+    }
+    set("authorization", authorization)?;
+    *request.body_mut() = SdkBody::empty();
+    Ok(request)
+}
+
+/// `Host` as SigV4 canonicalises it and hyper sends it (the port only when not the scheme's
+/// default) for a base URL; `None` for anything unusual (user info, no host).
+fn canonical_host(base: &str) -> Option<String> {
+    let (scheme, rest) = base.split_once("://")?;
+    let authority = rest.split('/').next().unwrap_or(rest);
+    if authority.is_empty() || authority.contains('@') {
+        return None;
+    }
+    let default_port = match scheme.to_ascii_lowercase().as_str() {
+        "http" => ":80",
+        "https" => ":443",
+        _ => return None,
+    };
+    Some(
+        authority
+            .strip_suffix(default_port)
+            .unwrap_or(authority)
+            .to_owned(),
+    )
 }
 
 /// S3 user metadata (`x-amz-meta-*`), names lowercased without the prefix.
@@ -559,6 +731,105 @@ fn as_str(doc: &Document) -> Option<&str> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    fn target(base: &str, region: &str) -> Target {
+        Target {
+            base: base.to_owned(),
+            signing_name: "s3".to_owned(),
+            signing_region: region.to_owned(),
+            double_encode: false,
+            headers: Vec::new(),
+            fast: canonical_host(base),
+            key: RwLock::new(None),
+        }
+    }
+
+    #[test]
+    fn the_fast_signer_signs_like_aws_sigv4() {
+        let cases = [
+            (
+                "http://127.0.0.1:9000/tpb",
+                "us-east-1",
+                "AWSLogs/111122223333/CloudTrail/us-east-1/2024/03/01/x.json.gz",
+            ),
+            (
+                "https://tpb.s3.eu-west-1.amazonaws.com",
+                "eu-west-1",
+                "AWSLogs/o-1/a b+c=d:é~.json.gz",
+            ),
+            ("http://[::1]:80/b", "cn-north-1", "k"),
+        ];
+        let identities = [
+            aws_credential_types::Credentials::new("AKIDEXAMPLE", "secret/key+1", None, None, "t"),
+            aws_credential_types::Credentials::new(
+                "ASIAEXAMPLE",
+                "secret2",
+                Some("token/+=".to_owned()),
+                None,
+                "t",
+            ),
+        ];
+        let start = SystemTime::UNIX_EPOCH + Duration::from_secs(1_709_251_199);
+        let mut compared = 0;
+        for (base, region, key) in cases {
+            let target = target(base, region);
+            let host = target.fast.clone().expect("a plain URL");
+            let mut uri = format!("{}/", base.trim_end_matches('/'));
+            encode_key(key, &mut uri);
+            uri.push_str("?x-id=GetObject");
+            for credentials in &identities {
+                let identity = Identity::from(credentials.clone());
+                // Across midnight UTC: the cached day key must be replaced.
+                for now in [
+                    start,
+                    start + Duration::from_secs(2),
+                    start + Duration::from_secs(3),
+                ] {
+                    for resume in [None, Some((1234, "\"0123abcd\""))] {
+                        let fast = sign_fast(&target, &host, &uri, resume, &identity, now).unwrap();
+                        let slow = sign_get(&target, &uri, resume, &identity, now).unwrap();
+                        for name in [
+                            "authorization",
+                            "x-amz-date",
+                            "x-amz-content-sha256",
+                            "x-amz-security-token",
+                            "range",
+                            "if-match",
+                            "user-agent",
+                        ] {
+                            assert_eq!(
+                                fast.headers().get(name),
+                                slow.headers().get(name),
+                                "{name} of {uri} at {now:?}"
+                            );
+                        }
+                        assert!(fast.headers().get("authorization").is_some());
+                        assert_eq!(fast.uri(), slow.uri());
+                        compared += 1;
+                    }
+                }
+            }
+        }
+        assert_eq!(compared, 3 * 2 * 3 * 2);
+    }
+
+    #[test]
+    fn hosts_are_canonical() {
+        assert_eq!(
+            canonical_host("http://127.0.0.1:80/b").as_deref(),
+            Some("127.0.0.1")
+        );
+        assert_eq!(
+            canonical_host("http://127.0.0.1:9000").as_deref(),
+            Some("127.0.0.1:9000")
+        );
+        assert_eq!(
+            canonical_host("https://b.s3.amazonaws.com:443").as_deref(),
+            Some("b.s3.amazonaws.com")
+        );
+        assert_eq!(canonical_host("https://u@h/"), None);
+        assert_eq!(canonical_host("ftp://h/"), None);
+    }
 
     #[test]
     fn keys_are_encoded_like_greedy_labels() {
