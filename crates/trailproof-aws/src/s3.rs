@@ -222,6 +222,18 @@ impl Fetcher {
                 return got;
             }
         }
+        // Boxed: the SDK's operation future is large, and every request task (the lean ones
+        // too) would otherwise be that large and copied about in full.
+        Box::pin(self.fetch_sdk(bucket, key, resume)).await
+    }
+
+    /// [`Fetcher::fetch`] through the SDK's client.
+    async fn fetch_sdk(
+        &self,
+        bucket: &str,
+        key: &str,
+        resume: Option<(u64, &str)>,
+    ) -> Result<Got, GetError> {
         let client = self.client(bucket).await.map_err(GetError::Store)?;
         let mut request = client.get_object().bucket(bucket).key(key);
         if let Some((from, e_tag)) = resume {
