@@ -137,7 +137,8 @@ measure() {
   local status=0 s0 s1 t0 t1 user sys rss valid total server
   s0=$(server_ticks)
   t0=$(date +%s%N)
-  /usr/bin/time -f '%U %S %M' -o "$WORK/time" "$@" >"$WORK/stdout" 2>"$WORK/stderr" </dev/null || status=$?
+  # CPU time to the microsecond (GNU time's two decimals are too coarse per log file).
+  python3 "$ROOT/benches/cputime.py" "$WORK/time" "$@" >"$WORK/stdout" 2>"$WORK/stderr" </dev/null || status=$?
   t1=$(date +%s%N)
   s1=$(server_ticks)
   read -r user sys rss < <(tail -n1 "$WORK/time")
@@ -145,7 +146,7 @@ measure() {
   valid=${valid:-0} total=${total:-0}
   server=-
   [ -n "$SERVER_PID" ] && server=$(awk -v a="$s0" -v b="$s1" -v t="$CLK_TCK" 'BEGIN{printf "%.2f", (b - a) / t}')
-  printf '%s\t%s\t%s\t%s\t%.3f\t%s\t%s\t%s\t%s\t%s\t%s\t%s\n' "$size" "$scenario" "$tool" "$rep" \
+  printf '%s\t%s\t%s\t%s\t%.3f\t%.4f\t%.4f\t%s\t%s\t%s\t%s\t%s\n' "$size" "$scenario" "$tool" "$rep" \
     "$(awk -v a="$t0" -v b="$t1" 'BEGIN{print (b - a) / 1e9}')" "$user" "$sys" "$rss" "$status" \
     "$valid" "$total" "$server" | tee -a "$RAW/e2e.tsv" >&2
   if [ "$status" != 0 ] && [ "$tool" != aws-baseline ]; then
