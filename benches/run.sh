@@ -137,11 +137,14 @@ measure() {
   local status=0 s0 s1 t0 t1 user sys rss valid total server
   s0=$(server_ticks)
   t0=$(date +%s%N)
-  # CPU time to the microsecond (GNU time's two decimals are too coarse per log file).
-  python3 "$ROOT/benches/cputime.py" "$WORK/time" "$@" >"$WORK/stdout" 2>"$WORK/stderr" </dev/null || status=$?
+  # Peak RSS from GNU time (a small process to fork from); CPU time to the microsecond from
+  # the kernel's rusage (GNU time prints two decimals, too coarse per log file).
+  python3 "$ROOT/benches/cputime.py" "$WORK/cpu" /usr/bin/time -f '%U %S %M' -o "$WORK/time" "$@" \
+    >"$WORK/stdout" 2>"$WORK/stderr" </dev/null || status=$?
   t1=$(date +%s%N)
   s1=$(server_ticks)
-  read -r user sys rss < <(tail -n1 "$WORK/time")
+  read -r _ _ rss < <(tail -n1 "$WORK/time")
+  read -r user sys < <(tail -n1 "$WORK/cpu")
   read -r valid total < <(grep -Eo '^[0-9]+/[0-9]+ log files valid' "$WORK/stdout" | awk -F'[/ ]' '{print $1, $2}') || true
   valid=${valid:-0} total=${total:-0}
   server=-
