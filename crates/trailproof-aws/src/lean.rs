@@ -48,6 +48,9 @@ pub(crate) const USER_AGENT: &str = concat!("trailproof/", env!("CARGO_PKG_VERSI
 /// Credentials are fetched again this long before they expire (the SDK's cache does likewise).
 const REFRESH_BEFORE_EXPIRY: Duration = Duration::from_secs(60);
 
+/// The most of an error answer's body that is read.
+const ERROR_BODY_LIMIT: usize = 64 << 10;
+
 /// S3 error codes worth another attempt besides any 5xx or 429 (the SDK's throttling and
 /// transient codes that S3 uses).
 const RETRYABLE_CODES: &[&str] = &[
@@ -316,13 +319,18 @@ impl LeanGet {
                 body: ByteStream::new(response.into_body()),
             });
         }
-        // An error answer: a small XML document naming the code.
-        let body = ByteStream::new(response.into_body())
-            .collect()
-            .await
-            .map(|b| b.into_bytes())
-            .unwrap_or_default();
-        let text = String::from_utf8_lossy(&body[..body.len().min(64 << 10)]);
+        // An error answer: a small XML document naming the code. At most 64 KiB of it is kept
+        // (the server is not trusted to keep it small).
+        let mut stream = ByteStream::new(response.into_body());
+        let mut body = Vec::new();
+        while body.len() < ERROR_BODY_LIMIT {
+            match stream.next().await {
+                Some(Ok(chunk)) => body.extend_from_slice(&chunk),
+                _ => break,
+            }
+        }
+        body.truncate(ERROR_BODY_LIMIT);
+        let text = String::from_utf8_lossy(&body);
         let code = xml_element(&text, "Code");
         let message = xml_element(&text, "Message");
         let described = match (code, message) {
