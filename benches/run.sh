@@ -22,9 +22,10 @@
 #                            JSON), 30 junk digests, one signed digest of 250,000 entries.
 #                            Writes benches/results/memory.md.
 #
-# Options: --reps N, --sizes "small week 100k bigfiles", --no-micro, --no-e2e.
+# Options: --reps N, --sizes "small two-day week 100k bigfiles", --no-micro, --no-e2e.
 # Writes benches/results/<small|full>.md (raw data in target/bench-results/<mode>/); generated
 # trails are kept in target/bench-data/ and reused while their parameters do not change.
+# Environment: TRAILPROOF_BIN measures another trailproof binary (before/after comparisons).
 # Needs: cargo, python3 (pip installs awscli==1.46.3 if missing), GNU time (/usr/bin/time).
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -59,21 +60,23 @@ elif [ "$MODE" = small ]; then
   : "${REPS:=1}" "${SIZES:=small}"
   CRITERION_ARGS=(--warm-up-time 0.2 --measurement-time 0.5 --sample-size 10)
 else
-  : "${REPS:=3}" "${SIZES:=small week 100k bigfiles}"
+  : "${REPS:=3}" "${SIZES:=small two-day week 100k bigfiles}"
   CRITERION_ARGS=()
 fi
 
 # Trails: hours, log files per hour (± 1), records per log file (≈ 1 kB each, gzip ≈ 8:1).
-declare -A HOURS=([small]=24 [week]=168 [100k]=720 [bigfiles]=24)
-declare -A LOGS_PER_HOUR=([small]=40 [week]=60 [100k]=139 [bigfiles]=2)
-declare -A RECORDS=([small]=50 [week]=50 [100k]=50 [bigfiles]=20000)
+# two-day: the 48-digest, 1,920-log trail of the live-CPU issue (CPU per log file live
+# against --archive).
+declare -A HOURS=([small]=24 [two-day]=48 [week]=168 [100k]=720 [bigfiles]=24)
+declare -A LOGS_PER_HOUR=([small]=40 [two-day]=40 [week]=60 [100k]=139 [bigfiles]=2)
+declare -A RECORDS=([small]=50 [two-day]=50 [week]=50 [100k]=50 [bigfiles]=20000)
 # Hours the AWS CLI is timed on, locally and with 20 ms per request (0: the whole trail;
 # -: not run). Partial runs are extrapolated linearly to the whole trail, after subtracting
 # the CLI's fixed cost (a run over a range with no digest).
-declare -A AWS_HOURS_LOCAL=([small]=0 [week]=0 [100k]=24 [bigfiles]=-)
-declare -A AWS_HOURS_WAN=([small]=0 [week]=24 [100k]=24 [bigfiles]=-)
+declare -A AWS_HOURS_LOCAL=([small]=0 [two-day]=0 [week]=0 [100k]=24 [bigfiles]=-)
+declare -A AWS_HOURS_WAN=([small]=0 [two-day]=24 [week]=24 [100k]=24 [bigfiles]=-)
 # Live runs (the large-file trail only checks memory against file size: archive and local).
-declare -A LIVE=([small]="0 20" [week]="0 20" [100k]="0 20" [bigfiles]="0")
+declare -A LIVE=([small]="0 20" [two-day]="0 20" [week]="0 20" [100k]="0 20" [bigfiles]="0")
 
 TARGET=${CARGO_TARGET_DIR:-$ROOT/target}
 DATA=$TARGET/bench-data
@@ -113,7 +116,9 @@ if [ "$E2E" = 1 ] || [ "$MEMORY" = 1 ] || [ "$SHARDED" = 1 ]; then
   cargo build --release --locked -p trailproof-cli
   cargo build --release --locked -p trailproof-bench
 fi
-TP=$TARGET/release/trailproof
+# TRAILPROOF_BIN: another trailproof binary to measure (a before/after comparison); the build
+# above still runs.
+TP=${TRAILPROOF_BIN:-$TARGET/release/trailproof}
 BENCH=$TARGET/release/trailproof-bench
 
 {
@@ -144,15 +149,19 @@ measure() {
   local status=0 s0 s1 t0 t1 user sys rss valid total server
   s0=$(server_ticks)
   t0=$(date +%s%N)
-  /usr/bin/time -f '%U %S %M' -o "$WORK/time" "$@" >"$WORK/stdout" 2>"$WORK/stderr" </dev/null || status=$?
+  # Peak RSS from GNU time (a small process to fork from); CPU time to the microsecond from
+  # the kernel's rusage (GNU time prints two decimals, too coarse per log file).
+  python3 "$ROOT/benches/cputime.py" "$WORK/cpu" /usr/bin/time -f '%U %S %M' -o "$WORK/time" "$@" \
+    >"$WORK/stdout" 2>"$WORK/stderr" </dev/null || status=$?
   t1=$(date +%s%N)
   s1=$(server_ticks)
-  read -r user sys rss < <(tail -n1 "$WORK/time")
+  read -r _ _ rss < <(tail -n1 "$WORK/time")
+  read -r user sys < <(tail -n1 "$WORK/cpu")
   read -r valid total < <(grep -Eo '^[0-9]+/[0-9]+ log files valid' "$WORK/stdout" | awk -F'[/ ]' '{print $1, $2}') || true
   valid=${valid:-0} total=${total:-0}
   server=-
   [ -n "$SERVER_PID" ] && server=$(awk -v a="$s0" -v b="$s1" -v t="$CLK_TCK" 'BEGIN{printf "%.2f", (b - a) / t}')
-  printf '%s\t%s\t%s\t%s\t%.3f\t%s\t%s\t%s\t%s\t%s\t%s\t%s\n' "$size" "$scenario" "$tool" "$rep" \
+  printf '%s\t%s\t%s\t%s\t%.3f\t%.4f\t%.4f\t%s\t%s\t%s\t%s\t%s\n' "$size" "$scenario" "$tool" "$rep" \
     "$(awk -v a="$t0" -v b="$t1" 'BEGIN{print (b - a) / 1e9}')" "$user" "$sys" "$rss" "$status" \
     "$valid" "$total" "$server" | tee -a "$RAW/e2e.tsv" >&2
   if [ "$status" != 0 ] && [ "$tool" != aws-baseline ]; then
@@ -288,7 +297,7 @@ if [ "$E2E" = 1 ]; then
   rm -f "$RAW"/trail-*.json "$RAW"/ceiling-*.jsonl "$RAW"/load-*.txt
   echo "$SIZES" >"$RAW/sizes"
   for size in $SIZES; do
-    [ -n "${HOURS[$size]:-}" ] || die "unknown size $size (small, week, 100k, bigfiles)"
+    [ -n "${HOURS[$size]:-}" ] || die "unknown size $size (small, two-day, week, 100k, bigfiles)"
     cut -d' ' -f1 /proc/loadavg >"$RAW/load-$size.txt"
     log "$size: generate (${HOURS[$size]} h × ${LOGS_PER_HOUR[$size]} logs × ${RECORDS[$size]} records)"
     "$BENCH" gen --out "$DATA/$size" --hours "${HOURS[$size]}" --logs-per-hour "${LOGS_PER_HOUR[$size]}" \

@@ -46,6 +46,7 @@
 mod cloudtrail;
 mod context;
 mod errors;
+mod lean;
 mod put;
 mod s3;
 

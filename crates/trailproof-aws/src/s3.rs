@@ -6,10 +6,10 @@ use std::future::Future;
 use std::io::{self, Read};
 use std::ops::ControlFlow;
 use std::sync::{Arc, Mutex, PoisonError};
+use std::time::Duration;
 
 use aws_sdk_s3::config::http::HttpResponse;
 use aws_sdk_s3::error::{ProvideErrorMetadata, SdkError};
-use aws_sdk_s3::operation::get_object::GetObjectOutput;
 use aws_sdk_s3::operation::list_objects_v2::ListObjectsV2Output;
 use aws_sdk_s3::primitives::ByteStream;
 use bytes::Bytes;
@@ -20,6 +20,7 @@ use trailproof::{Error, Metadata, Object, ObjectStore, StoreError};
 
 use crate::context::{check_handle, inside_runtime, AwsContext};
 use crate::errors::{chain, code, describe, status};
+use crate::lean::{GetError, Got, LeanGet};
 
 /// Reads CloudTrail objects from S3.
 ///
@@ -49,6 +50,8 @@ type Pending = Arc<Mutex<HashMap<(String, String), oneshot::Receiver<Ready>>>>;
 struct Fetcher {
     ctx: AwsContext,
     regions: Arc<Mutex<HashMap<String, Arc<OnceCell<String>>>>>,
+    /// `GetObject` without the SDK's per-operation machinery (see `lean`), when it applies.
+    lean: Option<Arc<LeanGet>>,
 }
 
 /// Requests in flight for `prefetch` by default.
@@ -72,6 +75,7 @@ impl S3Store {
             fetcher: Fetcher {
                 ctx: ctx.clone(),
                 regions: Arc::default(),
+                lean: LeanGet::new(ctx).map(Arc::new),
             },
             handle,
             page_size: None,
@@ -126,6 +130,12 @@ impl S3Store {
 }
 
 impl Fetcher {
+    /// How long a body may go without data before it counts as cut (the lean path's bodies;
+    /// the SDK's own have its stalled-stream protection).
+    fn stall(&self) -> Option<Duration> {
+        self.lean.as_ref().map(|l| l.stall_timeout)
+    }
+
     /// The region of `bucket`: `GetBucketLocation` (an empty constraint is `us-east-1`, `EU` is
     /// `eu-west-1`), else the `x-amz-bucket-region` header of `HeadBucket`, else the context's
     /// region. Cached once found.
@@ -194,26 +204,61 @@ impl Fetcher {
         Ok(self.ctx.s3_client(&region))
     }
 
-    /// One `GetObject`, with the client that made it (a reader resumes a cut body with it).
-    async fn get_object(
+    /// One `GetObject` (from byte `from` of the version with ETag `e_tag` when resuming): on
+    /// the lean path when it can make it, else through the SDK's client.
+    async fn fetch(
         &self,
         bucket: &str,
         key: &str,
-    ) -> Result<(aws_sdk_s3::Client, GetObjectOutput), StoreError> {
-        let client = self.client(bucket).await?;
-        let out = client
-            .get_object()
-            .bucket(bucket)
-            .key(key)
-            .send()
+        resume: Option<(u64, &str)>,
+    ) -> Result<Got, GetError> {
+        if let Some(lean) = &self.lean {
+            let region = if lean.knows(bucket) {
+                None
+            } else {
+                Some(self.region_of(bucket).await.map_err(GetError::Store)?)
+            };
+            if let Some(got) = lean.get(bucket, region.as_deref(), key, resume).await {
+                return got;
+            }
+        }
+        // Boxed: the SDK's operation future is large, and every request task (the lean ones
+        // too) would otherwise be that large and copied about in full.
+        Box::pin(self.fetch_sdk(bucket, key, resume)).await
+    }
+
+    /// [`Fetcher::fetch`] through the SDK's client.
+    async fn fetch_sdk(
+        &self,
+        bucket: &str,
+        key: &str,
+        resume: Option<(u64, &str)>,
+    ) -> Result<Got, GetError> {
+        let client = self.client(bucket).await.map_err(GetError::Store)?;
+        let mut request = client.get_object().bucket(bucket).key(key);
+        if let Some((from, e_tag)) = resume {
+            request = request.range(format!("bytes={from}-")).if_match(e_tag);
+        }
+        let out = request.send().await.map_err(|e| sdk_get_error(&e))?;
+        Ok(Got {
+            e_tag: out.e_tag().map(str::to_owned),
+            content_length: out.content_length().and_then(|n| u64::try_from(n).ok()),
+            content_range: out.content_range().map(str::to_owned),
+            metadata: user_metadata(out.metadata()),
+            body: out.body,
+        })
+    }
+
+    /// One `GetObject`.
+    async fn get_object(&self, bucket: &str, key: &str) -> Result<Got, StoreError> {
+        self.fetch(bucket, key, None)
             .await
-            .map_err(|e| object_error(bucket, key, &e))?;
-        Ok((client, out))
+            .map_err(|e| e.into_store(bucket, key))
     }
 
     /// One `GetObject`, its body read whole (at most `limit` bytes).
     async fn get_whole(&self, bucket: &str, key: &str, limit: u64) -> Result<Object, GetFailure> {
-        let (_, out) = self
+        let out = self
             .get_object(bucket, key)
             .await
             .map_err(GetFailure::Store)?;
@@ -224,16 +269,17 @@ impl Fetcher {
                 limit,
             })
         };
-        let expected = out.content_length().and_then(|n| u64::try_from(n).ok());
+        let expected = out.content_length;
         if expected.is_some_and(|n| n > limit) {
             return Err(too_large());
         }
-        let metadata = user_metadata(out.metadata());
+        let metadata = out.metadata;
         let mut body = out.body;
         let capacity = expected.unwrap_or(0).min(limit).min(1 << 20);
         let mut bytes = Vec::with_capacity(usize::try_from(capacity).unwrap_or(0));
-        while let Some(chunk) = body.next().await {
-            let chunk = chunk.map_err(|e| GetFailure::Body(body_error(bucket, key, &e)))?;
+        while let Some(chunk) = next_piece(&mut body, self.stall()).await {
+            let chunk =
+                chunk.map_err(|e| GetFailure::Body(StoreError::unreadable(bucket, key, e)))?;
             if (bytes.len() + chunk.len()) as u64 > limit {
                 return Err(too_large());
             }
@@ -276,13 +322,13 @@ impl Fetcher {
         bucket: &str,
         key: &str,
     ) -> Result<S3Reader, StoreError> {
-        let (client, out) = self.get_object(bucket, key).await?;
+        let out = self.get_object(bucket, key).await?;
         let mut reader = S3Reader {
             handle,
-            client,
-            e_tag: out.e_tag().filter(|t| !t.is_empty()).map(str::to_owned),
+            fetcher: self.clone(),
+            e_tag: out.e_tag.filter(|t| !t.is_empty()),
             resumes_left: MAX_RESUMES,
-            expected: out.content_length().and_then(|n| u64::try_from(n).ok()),
+            expected: out.content_length,
             body: out.body,
             chunk: Bytes::new(),
             queued: VecDeque::new(),
@@ -584,30 +630,34 @@ where
     }
 }
 
-fn object_error<E>(bucket: &str, key: &str, err: &SdkError<E, HttpResponse>) -> StoreError
+fn sdk_get_error<E>(err: &SdkError<E, HttpResponse>) -> GetError
 where
     E: ProvideErrorMetadata + std::error::Error + 'static,
 {
     match (code(err), status(err)) {
-        (Some("NoSuchKey"), _) | (None, Some(404)) => StoreError::NotFound {
-            bucket: bucket.to_owned(),
-            key: key.to_owned(),
-        },
-        (Some("NoSuchBucket"), _) => no_such_bucket(bucket, err),
-        _ => StoreError::unreadable(bucket, key, format!("GetObject: {}", describe(err))),
+        (Some("NoSuchKey"), _) | (None, Some(404)) => GetError::NotFound,
+        (Some("NoSuchBucket"), _) => GetError::NoSuchBucket(describe(err)),
+        _ => GetError::Other(describe(err)),
     }
 }
 
-fn body_error(
-    bucket: &str,
-    key: &str,
-    err: &aws_sdk_s3::primitives::ByteStreamError,
-) -> StoreError {
-    StoreError::unreadable(
-        bucket,
-        key,
-        format!("reading the body failed: {}", chain(err)),
-    )
+/// The next piece of `body`, waiting at most `stall` for it; errors as one line.
+async fn next_piece(
+    body: &mut ByteStream,
+    stall: Option<Duration>,
+) -> Option<Result<Bytes, String>> {
+    let next = match stall {
+        Some(limit) => match tokio::time::timeout(limit, body.next()).await {
+            Ok(next) => next,
+            Err(_) => {
+                return Some(Err(format!(
+                    "reading the body failed: no data for {limit:?}"
+                )))
+            }
+        },
+        None => body.next().await,
+    };
+    next.map(|r| r.map_err(|e| format!("reading the body failed: {}", chain(&e))))
 }
 
 enum ReaderState {
@@ -629,7 +679,7 @@ const MAX_RESUMES: u32 = 2;
 /// read.
 struct S3Reader {
     handle: Handle,
-    client: aws_sdk_s3::Client,
+    fetcher: Fetcher,
     e_tag: Option<String>,
     resumes_left: u32,
     body: ByteStream,
@@ -657,15 +707,16 @@ impl S3Reader {
     /// announced length (which `fill` then reports).
     async fn read_ahead(&mut self) {
         let limit = self.expected.unwrap_or(0);
+        let stall = self.fetcher.stall();
         let mut read = 0u64;
         while read <= limit {
-            match self.body.next().await {
+            match next_piece(&mut self.body, stall).await {
                 Some(Ok(chunk)) => {
                     read += chunk.len() as u64;
                     self.queued.push_back(chunk);
                 }
                 Some(Err(e)) => {
-                    self.early_end = Some(Some(format!("reading the body failed: {}", chain(&e))));
+                    self.early_end = Some(Some(e));
                     return;
                 }
                 None => {
@@ -689,10 +740,8 @@ impl S3Reader {
                 "read from inside the async runtime (read from ordinary threads)".to_owned(),
             ));
         }
-        Ok(self
-            .handle
-            .block_on(self.body.next())
-            .map(|r| r.map_err(|e| format!("reading the body failed: {}", chain(&e)))))
+        let stall = self.fetcher.stall();
+        Ok(self.handle.block_on(next_piece(&mut self.body, stall)))
     }
 
     /// Fetches the next non-empty chunk; false at the end of the body.
@@ -737,26 +786,21 @@ impl S3Reader {
         }
         self.resumes_left -= 1;
         let request = self
-            .client
-            .get_object()
-            .bucket(&self.bucket)
-            .key(&self.key)
-            .range(format!("bytes={}-", self.received))
-            .if_match(e_tag)
-            .send();
+            .fetcher
+            .fetch(&self.bucket, &self.key, Some((self.received, &e_tag)));
         let out = match self.handle.block_on(request) {
             Ok(out) => out,
             Err(e) => {
                 return Err(self.fail(format!(
                     "{cause}; resuming failed: GetObject: {}",
-                    describe(&e)
+                    e.describe()
                 )))
             }
         };
         // The answer must be exactly the missing part, or the bytes would not be the object's.
         let want = format!("bytes {}-{}/{expected}", self.received, expected - 1);
-        if out.content_range() != Some(want.as_str()) {
-            let got = out.content_range().unwrap_or("none").to_owned();
+        if out.content_range.as_deref() != Some(want.as_str()) {
+            let got = out.content_range.unwrap_or_else(|| "none".to_owned());
             return Err(self.fail(format!(
                 "{cause}; resuming failed: Content-Range {got}, expected {want}"
             )));

@@ -260,6 +260,7 @@ fn e2e(dir: &Path, out: &mut String) -> crate::Result<()> {
     let _ = writeln!(out, "|---|---|--:|--:|--:|--:|--:|---|");
     let mut failures = Vec::new();
     let mut per_log = Vec::new();
+    let mut cpu_rows = Vec::new();
     for size in &sizes {
         let t = &size.trail;
         let logs = t["logs"].as_u64().unwrap_or(0);
@@ -506,6 +507,53 @@ fn e2e(dir: &Path, out: &mut String) -> crate::Result<()> {
             }
         }
         per_log.push(per);
+
+        // Live CPU per log file against --archive CPU per log file on the same trail (the
+        // client's CPU only), and the wall-clock ratio against the AWS CLI.
+        // The median of the repetitions' CPU (not the CPU of the wall-time median run).
+        let cpu_per_log = |scenario: &str| {
+            let mut cpu: Vec<f64> = runs
+                .iter()
+                .filter(|r| r.size == size.name && r.scenario == scenario && r.tool == "trailproof")
+                .map(|r| r.cpu)
+                .collect();
+            cpu.sort_by(f64::total_cmp);
+            cpu.get(cpu.len() / 2).map(|c| c / logs as f64 * 1e6)
+        };
+        let archive = cpu_per_log("archive");
+        let mut cells = vec![
+            size.name.clone(),
+            thousands(logs),
+            archive.map_or(String::new(), |a| format!("{a:.0}")),
+        ];
+        for scenario in ["live0", "live20"] {
+            let live = cpu_per_log(scenario);
+            cells.push(live.map_or(String::new(), |l| format!("{l:.0}")));
+            match live.zip(archive) {
+                Some((l, a)) if a > 0.0 => {
+                    let x = l / a;
+                    if scenario == "live0" && x > 2.0 {
+                        failures.push(format!(
+                            "{}: live CPU per log file {x:.2}× the archive's (target ≤ 2×)",
+                            size.name
+                        ));
+                    }
+                    cells.push(if scenario == "live0" {
+                        format!("**{x:.2}×** (≤ 2×): {}", verdict(x <= 2.0))
+                    } else {
+                        format!("{x:.2}×")
+                    });
+                }
+                _ => cells.push(String::new()),
+            }
+        }
+        for scenario in ["live0", "live20"] {
+            let vs = aws_time(&runs, &size.name, scenario, logs)
+                .zip(pick(scenario, "trailproof"))
+                .map(|(a, (r, _))| a.wall / r.wall);
+            cells.push(vs.map_or(String::new(), |x| format!("{x:.1}×")));
+        }
+        cpu_rows.push(cells);
     }
     let _ = writeln!(out, "\n### Per log file (linearity) and memory\n");
     let _ = writeln!(
@@ -519,6 +567,22 @@ fn e2e(dir: &Path, out: &mut String) -> crate::Result<()> {
     let _ = writeln!(out, "|---|--:|--:|--:|--:|--:|--:|--:|");
     for per in per_log {
         let _ = writeln!(out, "| {} |", per.join(" | "));
+    }
+    let _ = writeln!(out, "\n### CPU per log file: live against `--archive`\n");
+    let _ = writeln!(
+        out,
+        "Client CPU (user + system, median of the repetitions) per log file, live against \
+         `--archive` on the same trail (target: live at most 2× the archive's, local server), \
+         and trailproof's wall-clock speed-up over `aws cloudtrail validate-logs` live at 0 and \
+         20 ms per S3 request.\n"
+    );
+    let _ = writeln!(
+        out,
+        "| trail | logs | archive CPU µs/log | live local CPU µs/log | live / archive | live 20 ms CPU µs/log | live 20 ms / archive | vs AWS CLI, 0 ms | vs AWS CLI, 20 ms |"
+    );
+    let _ = writeln!(out, "|---|--:|--:|--:|---|--:|--:|--:|--:|");
+    for cells in cpu_rows {
+        let _ = writeln!(out, "| {} |", cells.join(" | "));
     }
     let _ = writeln!(out, "\n### Targets not met\n");
     if failures.is_empty() {

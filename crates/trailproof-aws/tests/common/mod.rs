@@ -60,6 +60,8 @@ struct Rule {
 pub struct Faults {
     rules: Mutex<HashMap<String, Rule>>,
     log: Mutex<Vec<String>>,
+    /// The `User-Agent` of each request in `log`, to tell which client path sent it.
+    agents: Mutex<Vec<String>>,
 }
 
 impl Faults {
@@ -110,6 +112,18 @@ impl Faults {
     /// Every request name, in arrival order.
     pub fn requests(&self) -> Vec<String> {
         self.log.lock().unwrap().clone()
+    }
+
+    /// The `User-Agent` of every request named `name`, in arrival order.
+    #[allow(dead_code)]
+    pub fn agents_of(&self, name: &str) -> Vec<String> {
+        let log = self.log.lock().unwrap();
+        let agents = self.agents.lock().unwrap();
+        log.iter()
+            .zip(agents.iter())
+            .filter(|(n, _)| *n == name)
+            .map(|(_, a)| a.clone())
+            .collect()
     }
 }
 
@@ -192,7 +206,18 @@ async fn s3_handle(
         req.uri().path(),
         req.uri().query().unwrap_or(""),
     );
-    faults.log.lock().unwrap().push(name.clone());
+    {
+        // Both under one lock order, so that the two logs stay aligned.
+        let mut log = faults.log.lock().unwrap();
+        let agent = req
+            .headers()
+            .get("user-agent")
+            .and_then(|v| v.to_str().ok())
+            .unwrap_or("")
+            .to_owned();
+        faults.agents.lock().unwrap().push(agent);
+        log.push(name.clone());
+    }
     let fault = faults.take(&name);
     match fault {
         None => {}
@@ -575,13 +600,23 @@ impl Harness {
 
     /// A context with static credentials and the S3 / CloudTrail endpoints set per service.
     pub fn context(&self, options: &AwsOptions) -> AwsContext {
+        self.context_with(options, |loader| loader)
+    }
+
+    /// [`Harness::context`] with the loader adjusted by `adjust` first (a custom HTTP client).
+    pub fn context_with(
+        &self,
+        options: &AwsOptions,
+        adjust: impl FnOnce(aws_config::ConfigLoader) -> aws_config::ConfigLoader,
+    ) -> AwsContext {
         let s3_url = self.s3.url.clone();
         let ct_url = self.cloudtrail.url.clone();
         self.rt
             .block_on(async {
-                let loader = aws_config::defaults(BehaviorVersion::latest()).credentials_provider(
-                    Credentials::new(ACCESS_KEY, SECRET_KEY, None, None, "trailproof-tests"),
-                );
+                let loader =
+                    adjust(aws_config::defaults(BehaviorVersion::latest())).credentials_provider(
+                        Credentials::new(ACCESS_KEY, SECRET_KEY, None, None, "trailproof-tests"),
+                    );
                 let ctx = AwsContext::from_loader(loader, options).await?;
                 // Point each service at its server, as AWS_ENDPOINT_URL_S3 / _CLOUDTRAIL would.
                 let config = ctx
