@@ -113,7 +113,14 @@ pub fn validate(args: ValidateArgs) -> Result<u8, Error> {
         parallelism: sel.parallelism(),
         check_unreferenced_logs: true,
     };
-    execute(&range, sel, job, args.verbose, args.format)
+    execute(
+        &range,
+        sel,
+        job,
+        args.verbose,
+        args.format,
+        args.output.as_deref(),
+    )
 }
 
 /// True when `path` lies inside one of `roots` (both resolved, so links and `..` cannot hide it).

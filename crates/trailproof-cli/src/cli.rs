@@ -112,6 +112,9 @@ pub struct Selection {
     /// --format json).
     #[arg(long)]
     pub no_progress: bool,
+    /// Set by a program embedding the command (never from the command line).
+    #[arg(skip)]
+    pub hooks: crate::Hooks,
 }
 
 impl Selection {
@@ -158,6 +161,10 @@ pub struct ValidateArgs {
     /// Output format.
     #[arg(long, value_enum, default_value = "text")]
     pub format: Format,
+    /// Write the report to FILE instead of standard output. FILE is replaced only once the
+    /// report is complete: a run that fails leaves it as it was, never half-written.
+    #[arg(long, value_name = "FILE")]
+    pub output: Option<PathBuf>,
 }
 
 #[derive(Debug, Args)]
@@ -205,4 +212,7 @@ pub struct VerifyQueryResultsArgs {
     /// Output format.
     #[arg(long, value_enum, default_value = "text")]
     pub format: Format,
+    /// Write the report to FILE instead of standard output (replaced once complete).
+    #[arg(long, value_name = "FILE")]
+    pub output: Option<PathBuf>,
 }

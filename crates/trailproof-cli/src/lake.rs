@@ -2,12 +2,14 @@
 //! keys from ListPublicKeys or a `list-public-keys` file.
 
 use std::io::{self, Write};
+use std::path::Path;
 
 use trailproof::lake::{folder_prefix, verify_folder, LakeOptions, LakeReport};
 use trailproof::{Error, KeySet, LocalFolder, Parallelism, PublicKeySource, StoreFolder};
 use trailproof_aws::{AwsContext, CloudTrailKeys, S3Store};
 
 use crate::cli::{Format, VerifyQueryResultsArgs};
+use crate::output::ReportFile;
 
 /// Where the results are, as the flags say (checked like the AWS CLI checks them).
 enum Source<'a> {
@@ -92,14 +94,13 @@ pub fn verify(args: VerifyQueryResultsArgs) -> Result<u8, Error> {
             verify_folder(&StoreFolder::new(&store, bucket, prefix), keys, &options)?
         }
     };
-    print(&report, args.format)
+    print(&report, args.format, args.output.as_deref())
 }
 
 /// Prints the report and returns the exit status.
-fn print(report: &LakeReport, format: Format) -> Result<u8, Error> {
-    let write = || -> io::Result<()> {
-        let stdout = io::stdout();
-        let mut out = stdout.lock();
+fn print(report: &LakeReport, format: Format, output: Option<&Path>) -> Result<u8, Error> {
+    let (mut out, report_file) = ReportFile::open(output)?;
+    let mut write = || -> io::Result<()> {
         match format {
             Format::Text => report.write_text(&mut out, &mut io::stderr().lock())?,
             Format::Json => {
@@ -110,5 +111,6 @@ fn print(report: &LakeReport, format: Format) -> Result<u8, Error> {
         out.flush()
     };
     write().map_err(|e| Error::Config(format!("cannot write the report: {e}")))?;
+    report_file.commit()?;
     Ok(report.verdict().exit_code() as u8)
 }

@@ -102,7 +102,14 @@ pub fn validate(args: ValidateArgs) -> Result<u8, Error> {
         parallelism: args.selection.parallelism(),
         check_unreferenced_logs: false,
     };
-    execute(&range, &args.selection, job, args.verbose, args.format)
+    execute(
+        &range,
+        &args.selection,
+        job,
+        args.verbose,
+        args.format,
+        args.output.as_deref(),
+    )
 }
 
 /// Remembers every key handed out, to write them beside the mirrored archive.
@@ -166,7 +173,14 @@ pub fn mirror(args: MirrorArgs) -> Result<u8, Error> {
         parallelism: args.selection.parallelism(),
         check_unreferenced_logs: false,
     };
-    let code = execute(&range, &args.selection, job, args.verbose, args.format)?;
+    let code = execute(
+        &range,
+        &args.selection,
+        job,
+        args.verbose,
+        args.format,
+        None,
+    )?;
     let seen = keys.seen.into_inner().unwrap_or_default();
     write_keys(&keys_path, &seen)?;
     Ok(code)

@@ -3,6 +3,7 @@
 
 use std::fs::File;
 use std::io::{self, BufRead, BufReader, BufWriter, Seek, Write};
+use std::path::{Path, PathBuf};
 use std::sync::{Arc, Mutex, PoisonError};
 
 use chrono::{DateTime, Duration, Utc};
@@ -85,7 +86,9 @@ pub fn execute(
     job: Job<'_>,
     verbose: bool,
     format: Format,
+    output: Option<&Path>,
 ) -> Result<u8, Error> {
+    let (mut out, report_file) = ReportFile::open(output)?;
     let discover =
         sel.all_accounts || sel.all_regions || sel.accounts.is_some() || sel.regions.is_some();
     let chains = if discover {
@@ -122,7 +125,9 @@ pub fn execute(
         runs.push((c, head));
     }
     if discover && runs.is_empty() {
-        return print_no_chains(range, format);
+        let code = print_no_chains(range, format, &mut out)?;
+        report_file.commit()?;
+        return Ok(code);
     }
 
     let bar = Bar::start(sel.no_progress, format);
@@ -133,14 +138,17 @@ pub fn execute(
         // The text report lists valid files only with --verbose; not keeping them otherwise
         // keeps memory flat however many log files the range holds.
         .keep_valid_logs(verbose || format == Format::Json);
-    if let Some(bar) = &bar {
-        options = options.progress(bar.clone() as Arc<dyn trailproof::Progress>);
+    let progress = match &bar {
+        Some(bar) => Some(bar.clone() as Arc<dyn trailproof::Progress>),
+        None => sel.hooks.progress.clone(),
+    };
+    if let Some(progress) = progress {
+        options = options.progress(progress);
     }
-    let writer = Arc::new(Mutex::new(TextWriter::new(
-        io::stdout(),
-        io::stderr(),
-        verbose,
-    )));
+    if let Some(flag) = &sel.hooks.cancel {
+        options = options.cancel(flag.clone());
+    }
+    let writer = Arc::new(Mutex::new(TextWriter::new(out, io::stderr(), verbose)));
     // What the header names: the range validated, after the heads of an incremental run.
     let header_start = runs
         .iter()
@@ -193,9 +201,12 @@ pub fn execute(
                 }
             })
         }
-        Format::Json => write_json(&reports, discover, &spools),
+        Format::Json => write_json(&reports, discover, &spools, &mut lock(&writer).out),
     };
-    written.map_err(|e| Error::Config(format!("cannot write the report: {e}")))?;
+    written
+        .and_then(|()| lock(&writer).out.flush())
+        .map_err(|e| Error::Config(format!("cannot write the report: {e}")))?;
+    report_file.commit()?;
     let verdict = if discover {
         Report::totals(&reports).map_or(Verdict::Incomplete, |r| r.verdict())
     } else {
@@ -280,18 +291,17 @@ fn discover_selected(sel: &Selection, job: &Job<'_>) -> Result<Vec<Chain>, Error
 }
 
 /// Discovery found nothing: nothing was checked, which is never valid.
-fn print_no_chains(range: &Range, format: Format) -> Result<u8, Error> {
+fn print_no_chains(range: &Range, format: Format, out: &mut Out) -> Result<u8, Error> {
     let verdict = Verdict::Incomplete;
-    let write = || -> io::Result<()> {
+    let mut write = || -> io::Result<()> {
         match format {
             Format::Text => {
-                let mut w = TextWriter::new(io::stdout().lock(), io::stderr(), false);
+                let mut w = TextWriter::new(&mut *out, io::stderr(), false);
                 w.header(&range.arn.arn, range.start, range.end);
                 w.line(false, "No chains found: nothing was checked")?;
                 w.out.flush()
             }
             Format::Json => {
-                let mut out = io::stdout().lock();
                 let doc = serde_json::json!({
                     "version": trailproof::report::JSON_VERSION,
                     "trail_arn": range.arn.arn,
@@ -300,7 +310,7 @@ fn print_no_chains(range: &Range, format: Format) -> Result<u8, Error> {
                     "verdict": verdict.as_str(),
                     "exit_code": verdict.exit_code(),
                 });
-                serde_json::to_writer_pretty(&mut out, &doc)?;
+                serde_json::to_writer_pretty(&mut *out, &doc)?;
                 writeln!(out)?;
                 out.flush()
             }
@@ -314,7 +324,7 @@ fn lock<T>(m: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
     m.lock().unwrap_or_else(PoisonError::into_inner)
 }
 
-type Writer = TextWriter<io::Stdout, io::Stderr>;
+type Writer = TextWriter<Out, io::Stderr>;
 
 /// Writes a chain's lines as they come (the first chain of a text report).
 struct Direct {
@@ -464,8 +474,13 @@ fn write_chain_json(
 
 /// The JSON report: one chain's document, or the totals with every chain's document (each
 /// entry once).
-fn write_json(reports: &[Report], discover: bool, spools: &Spools) -> io::Result<()> {
-    let mut out = BufWriter::new(io::stdout().lock());
+fn write_json(
+    reports: &[Report],
+    discover: bool,
+    spools: &Spools,
+    out: &mut dyn Write,
+) -> io::Result<()> {
+    let mut out = BufWriter::new(out);
     if discover {
         open_object(&mut out, &chains_json_fields(reports))?;
         write!(out, ",\"chains\":[")?;
@@ -486,4 +501,44 @@ pub fn clean_prefix(prefix: Option<&str>) -> Option<String> {
     prefix
         .map(|p| p.trim_matches('/').to_owned())
         .filter(|p| !p.is_empty())
+}
+
+/// Where a report goes: standard output, or the file `--output` names.
+pub type Out = Box<dyn Write + Send>;
+
+/// With `--output FILE`, the report is written to a temporary file beside FILE that takes its
+/// name only once complete: a run that fails leaves FILE as it was, never half-written.
+pub struct ReportFile {
+    pending: Option<(tempfile::NamedTempFile, PathBuf)>,
+}
+
+impl ReportFile {
+    pub fn open(path: Option<&Path>) -> Result<(Out, ReportFile), Error> {
+        let Some(path) = path else {
+            return Ok((Box::new(io::stdout()), ReportFile { pending: None }));
+        };
+        let fail = |e: io::Error| Error::Config(format!("--output {}: {e}", path.display()));
+        let dir = match path.parent() {
+            Some(p) if !p.as_os_str().is_empty() => p,
+            _ => Path::new("."),
+        };
+        let temp = tempfile::Builder::new()
+            .prefix(".trailproof-report")
+            .tempfile_in(dir)
+            .map_err(fail)?;
+        let file = temp.as_file().try_clone().map_err(fail)?;
+        let pending = Some((temp, path.to_owned()));
+        Ok((Box::new(BufWriter::new(file)), ReportFile { pending }))
+    }
+
+    /// Gives the complete report its name (the writer must have been flushed).
+    pub fn commit(self) -> Result<(), Error> {
+        let Some((temp, path)) = self.pending else {
+            return Ok(());
+        };
+        let fail = |e: io::Error| Error::Config(format!("--output {}: {e}", path.display()));
+        temp.as_file().sync_all().map_err(fail)?;
+        temp.persist(&path).map_err(|e| fail(e.error))?;
+        Ok(())
+    }
 }

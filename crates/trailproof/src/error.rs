@@ -42,6 +42,10 @@ pub enum Error {
     /// A configuration value is unusable (thread pool, paths, flags).
     #[error("{0}")]
     Config(String),
+    /// The caller stopped the run through [`Options::cancel`](crate::Options::cancel): nothing
+    /// after that point was checked, so no verdict is given.
+    #[error("cancelled")]
+    Cancelled,
 }
 
 /// An error from an [`ObjectStore`](crate::store::ObjectStore).
