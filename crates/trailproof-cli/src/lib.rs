@@ -19,6 +19,7 @@ use std::sync::Arc;
 
 use clap::Parser as _;
 
+pub use clap;
 pub use cli::Cli;
 
 /// What a program embedding the command may add to a `validate` or `mirror` run.

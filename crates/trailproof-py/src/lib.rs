@@ -82,6 +82,14 @@ fn raise(py: Python<'_>, class: &str, message: String) -> PyErr {
     }
 }
 
+/// A usage error from clap: the command prints `trailproof: error: …`; the exception is the
+/// message alone, like every other one.
+fn usage_error(py: Python<'_>, e: &trailproof_cli::clap::Error) -> PyErr {
+    let message = trailproof_cli::usage_message(e);
+    let message = message.strip_prefix("error: ").unwrap_or(&message);
+    raise(py, "UsageError", message.to_owned())
+}
+
 /// Runs `trailproof ARGS…` as the command does and returns its exit status (0 valid, 1 invalid,
 /// 2 incomplete); the report goes where `--output` says. Raises `trailproof.Error` subclasses
 /// with the command's messages when the run cannot be carried out. `progress(digests_listed,
@@ -90,18 +98,8 @@ fn raise(py: Python<'_>, class: &str, message: String) -> PyErr {
 #[pyfunction]
 #[pyo3(signature = (args, progress=None))]
 fn run(py: Python<'_>, args: Vec<String>, progress: Option<Py<PyAny>>) -> PyResult<u8> {
-    let cli = trailproof_cli::parse(std::iter::once("trailproof".to_owned()).chain(args)).map_err(
-        |e| {
-            // The command prints `trailproof: error: …`; the exception is the message alone,
-            // like every other one.
-            let message = trailproof_cli::usage_message(&e);
-            let message = message
-                .strip_prefix("error: ")
-                .unwrap_or(&message)
-                .to_owned();
-            raise(py, "UsageError", message)
-        },
-    )?;
+    let cli = trailproof_cli::parse(std::iter::once("trailproof".to_owned()).chain(args))
+        .map_err(|e| usage_error(py, &e))?;
     let cancel = Arc::new(AtomicBool::new(false));
     let counters = Arc::new(Counters::default());
     let hooks = trailproof_cli::Hooks::new()
