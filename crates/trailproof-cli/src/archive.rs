@@ -117,7 +117,14 @@ pub fn validate(args: ValidateArgs) -> Result<u8, Error> {
     if args.shard.shard.is_some() {
         return crate::shard::execute(&range, sel, job, &args.shard, "archive", args.verbose);
     }
-    execute(&range, sel, job, args.verbose, args.format)
+    execute(
+        &range,
+        sel,
+        job,
+        args.verbose,
+        args.format,
+        args.output.as_deref(),
+    )
 }
 
 /// True when `path` lies inside one of `roots` (both resolved, so links and `..` cannot hide it).

@@ -118,6 +118,9 @@ pub struct Selection {
     /// --format json).
     #[arg(long)]
     pub no_progress: bool,
+    /// Set by a program embedding the command (never from the command line).
+    #[arg(skip)]
+    pub hooks: crate::Hooks,
 }
 
 impl Selection {
@@ -164,6 +167,10 @@ pub struct ValidateArgs {
     /// Output format.
     #[arg(long, value_enum, default_value = "text")]
     pub format: Format,
+    /// Write the report to FILE instead of standard output. FILE is replaced only once the
+    /// report is complete: a run that fails leaves it as it was, never half-written.
+    #[arg(long, value_name = "FILE")]
+    pub output: Option<PathBuf>,
     #[command(flatten)]
     pub shard: ShardArgs,
 }
@@ -213,6 +220,9 @@ pub struct MergeArgs {
     /// AWS profile for reading parts from S3.
     #[arg(long)]
     pub profile: Option<String>,
+    /// Write the report to FILE instead of standard output (replaced only once complete).
+    #[arg(long, value_name = "FILE")]
+    pub output: Option<PathBuf>,
 }
 
 #[derive(Debug, Args)]
@@ -260,4 +270,7 @@ pub struct VerifyQueryResultsArgs {
     /// Output format.
     #[arg(long, value_enum, default_value = "text")]
     pub format: Format,
+    /// Write the report to FILE instead of standard output (replaced once complete).
+    #[arg(long, value_name = "FILE")]
+    pub output: Option<PathBuf>,
 }

@@ -1,6 +1,6 @@
 //! `--format html`: the evidence page, rendered from the JSON report of the same run.
 
-use std::io::{self, Write};
+use std::io::Write;
 
 use chrono::{DateTime, Utc};
 use trailproof::Error;
@@ -17,11 +17,14 @@ pub fn run_info(run_at: DateTime<Utc>, source: &str) -> trailproof_html::RunInfo
     }
 }
 
-/// Renders the page for `json` (the bytes `--format json` prints) and writes it to stdout.
-pub fn write_page(json: &[u8], run: &trailproof_html::RunInfo) -> Result<(), Error> {
+/// Renders the page for `json` (the bytes `--format json` prints) and writes it to `out`.
+pub fn write_page(
+    out: &mut dyn Write,
+    json: &[u8],
+    run: &trailproof_html::RunInfo,
+) -> Result<(), Error> {
     let page = trailproof_html::render(json, run)
         .map_err(|e| Error::Config(format!("HTML rendering: {e}")))?;
-    let mut out = io::stdout().lock();
     out.write_all(page.as_bytes())
         .and_then(|()| out.flush())
         .map_err(|e| Error::Config(format!("cannot write the report: {e}")))

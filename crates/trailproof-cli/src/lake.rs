@@ -2,12 +2,14 @@
 //! keys from ListPublicKeys or a `list-public-keys` file.
 
 use std::io::{self, Write};
+use std::path::Path;
 
 use trailproof::lake::{folder_prefix, verify_folder, LakeOptions, LakeReport};
 use trailproof::{Error, KeySet, LocalFolder, Parallelism, PublicKeySource, StoreFolder};
 use trailproof_aws::{AwsContext, CloudTrailKeys, S3Store};
 
 use crate::cli::{Format, VerifyQueryResultsArgs};
+use crate::output::ReportFile;
 
 /// Where the results are, as the flags say (checked like the AWS CLI checks them).
 enum Source<'a> {
@@ -96,22 +98,29 @@ pub fn verify(args: VerifyQueryResultsArgs) -> Result<u8, Error> {
         Source::Local(dir) => dir.display().to_string(),
         Source::S3 { bucket, prefix } => format!("s3://{bucket}/{prefix}"),
     };
-    print(&report, args.format, &source)
+    print(&report, args.format, &source, args.output.as_deref())
 }
 
 /// Prints the report and returns the exit status.
-fn print(report: &LakeReport, format: Format, source: &str) -> Result<u8, Error> {
+fn print(
+    report: &LakeReport,
+    format: Format,
+    source: &str,
+    output: Option<&Path>,
+) -> Result<u8, Error> {
     let run_at = chrono::Utc::now();
+    let (mut out, report_file) = ReportFile::open(output)?;
     if format == Format::Html {
         let mut json = serde_json::to_vec_pretty(&report.to_json())
             .map_err(|e| Error::Config(format!("cannot write the report: {e}")))?;
         json.push(b'\n');
-        crate::html::write_page(&json, &crate::html::run_info(run_at, source))?;
+        crate::html::write_page(&mut out, &json, &crate::html::run_info(run_at, source))?;
+        out.flush()
+            .map_err(|e| Error::Config(format!("cannot write the report: {e}")))?;
+        report_file.commit()?;
         return Ok(report.verdict().exit_code() as u8);
     }
-    let write = || -> io::Result<()> {
-        let stdout = io::stdout();
-        let mut out = stdout.lock();
+    let mut write = || -> io::Result<()> {
         match format {
             Format::Text => report.write_text(&mut out, &mut io::stderr().lock())?,
             Format::Json | Format::Html => {
@@ -122,5 +131,6 @@ fn print(report: &LakeReport, format: Format, source: &str) -> Result<u8, Error>
         out.flush()
     };
     write().map_err(|e| Error::Config(format!("cannot write the report: {e}")))?;
+    report_file.commit()?;
     Ok(report.verdict().exit_code() as u8)
 }

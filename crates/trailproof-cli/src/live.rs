@@ -113,7 +113,14 @@ pub fn validate(args: ValidateArgs) -> Result<u8, Error> {
             args.verbose,
         );
     }
-    execute(&range, &args.selection, job, args.verbose, args.format)
+    execute(
+        &range,
+        &args.selection,
+        job,
+        args.verbose,
+        args.format,
+        args.output.as_deref(),
+    )
 }
 
 /// `s3://bucket/prefix/`: where a live run reads, as the HTML report names it.
@@ -186,7 +193,14 @@ pub fn mirror(args: MirrorArgs) -> Result<u8, Error> {
         check_unreferenced_logs: false,
         source: s3_source(&live.chain),
     };
-    let code = execute(&range, &args.selection, job, args.verbose, args.format)?;
+    let code = execute(
+        &range,
+        &args.selection,
+        job,
+        args.verbose,
+        args.format,
+        None,
+    )?;
     let seen = keys.seen.into_inner().unwrap_or_default();
     write_keys(&keys_path, &seen)?;
     Ok(code)

@@ -3,6 +3,7 @@
 
 use std::fs::File;
 use std::io::{self, BufRead, BufReader, BufWriter, Seek, Write};
+use std::path::{Path, PathBuf};
 use std::sync::{Arc, Mutex, PoisonError};
 
 use chrono::{DateTime, Duration, Utc};
@@ -87,7 +88,9 @@ pub fn execute(
     job: Job<'_>,
     verbose: bool,
     format: Format,
+    output: Option<&Path>,
 ) -> Result<u8, Error> {
+    let (mut out, report_file) = ReportFile::open(output)?;
     let discover =
         sel.all_accounts || sel.all_regions || sel.accounts.is_some() || sel.regions.is_some();
     let chains = if discover {
@@ -128,7 +131,16 @@ pub fn execute(
         runs.push((c, head));
     }
     if discover && runs.is_empty() {
-        return print_no_chains(&range.arn.arn, range.start, range.end, format, &job.source);
+        let code = print_no_chains(
+            &range.arn.arn,
+            range.start,
+            range.end,
+            format,
+            &job.source,
+            &mut out,
+        )?;
+        report_file.commit()?;
+        return Ok(code);
     }
     let run_at = Utc::now();
 
@@ -141,14 +153,17 @@ pub fn execute(
         // them): that keeps memory flat, and the JSON and HTML reports small, however many
         // log files the range holds.
         .keep_valid_logs(verbose);
-    if let Some(bar) = &bar {
-        options = options.progress(bar.clone() as Arc<dyn trailproof::Progress>);
+    let progress = match &bar {
+        Some(bar) => Some(bar.clone() as Arc<dyn trailproof::Progress>),
+        None => sel.hooks.progress.clone(),
+    };
+    if let Some(progress) = progress {
+        options = options.progress(progress);
     }
-    let writer = Arc::new(Mutex::new(TextWriter::new(
-        io::stdout(),
-        io::stderr(),
-        verbose,
-    )));
+    if let Some(flag) = &sel.hooks.cancel {
+        options = options.cancel(flag.clone());
+    }
+    let writer = Arc::new(Mutex::new(TextWriter::new(out, io::stderr(), verbose)));
     // What the header names: the range validated, after the heads of an incremental run.
     let header_start = runs
         .iter()
@@ -191,17 +206,24 @@ pub fn execute(
                 .replay_text(1, &mut w)
                 .and_then(|()| finish_text(&mut w, &reports, discover))
         }
-        Format::Json => write_json(&mut io::stdout().lock(), &reports, discover, &spools),
+        Format::Json => write_json(&mut lock(&writer).out, &reports, discover, &spools),
         Format::Html => {
             // The page embeds the JSON report of this run, so it is rendered from it.
             let mut json = Vec::new();
             write_json(&mut json, &reports, discover, &spools).and_then(|()| {
-                crate::html::write_page(&json, &crate::html::run_info(run_at, &job.source))
-                    .map_err(io::Error::other)
+                crate::html::write_page(
+                    &mut lock(&writer).out,
+                    &json,
+                    &crate::html::run_info(run_at, &job.source),
+                )
+                .map_err(io::Error::other)
             })
         }
     };
-    written.map_err(|e| Error::Config(format!("cannot write the report: {e}")))?;
+    written
+        .and_then(|()| lock(&writer).out.flush())
+        .map_err(|e| Error::Config(format!("cannot write the report: {e}")))?;
+    report_file.commit()?;
     let mut code = verdict(&reports, discover).exit_code() as u8;
 
     // The state is saved after the report: a state that cannot be written must not hide what
@@ -315,13 +337,14 @@ pub fn print_no_chains(
     end: DateTime<Utc>,
     format: Format,
     source: &str,
+    out: &mut Out,
 ) -> Result<u8, Error> {
     let verdict = Verdict::Incomplete;
     let run_at = Utc::now();
-    let write = || -> io::Result<()> {
+    let mut write = || -> io::Result<()> {
         match format {
             Format::Text => {
-                let mut w = TextWriter::new(io::stdout().lock(), io::stderr(), false);
+                let mut w = TextWriter::new(&mut *out, io::stderr(), false);
                 w.header(arn, start, end);
                 w.line(false, "No chains found: nothing was checked")?;
                 w.out.flush()
@@ -338,10 +361,14 @@ pub fn print_no_chains(
                 let mut json = serde_json::to_vec_pretty(&doc)?;
                 json.push(b'\n');
                 if format == Format::Html {
-                    return crate::html::write_page(&json, &crate::html::run_info(run_at, source))
-                        .map_err(io::Error::other);
+                    crate::html::write_page(
+                        &mut *out,
+                        &json,
+                        &crate::html::run_info(run_at, source),
+                    )
+                    .map_err(io::Error::other)?;
+                    return out.flush();
                 }
-                let mut out = io::stdout().lock();
                 out.write_all(&json)?;
                 out.flush()
             }
@@ -355,7 +382,7 @@ pub fn lock<T>(m: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
     m.lock().unwrap_or_else(PoisonError::into_inner)
 }
 
-pub type Writer = TextWriter<io::Stdout, io::Stderr>;
+pub type Writer = TextWriter<Out, io::Stderr>;
 
 /// Writes a chain's lines as they come (the first chain of a text report).
 struct Direct {
@@ -566,4 +593,44 @@ pub fn clean_prefix(prefix: Option<&str>) -> Option<String> {
     prefix
         .map(|p| p.trim_matches('/').to_owned())
         .filter(|p| !p.is_empty())
+}
+
+/// Where a report goes: standard output, or the file `--output` names.
+pub type Out = Box<dyn Write + Send>;
+
+/// With `--output FILE`, the report is written to a temporary file beside FILE that takes its
+/// name only once complete: a run that fails leaves FILE as it was, never half-written.
+pub struct ReportFile {
+    pending: Option<(tempfile::NamedTempFile, PathBuf)>,
+}
+
+impl ReportFile {
+    pub fn open(path: Option<&Path>) -> Result<(Out, ReportFile), Error> {
+        let Some(path) = path else {
+            return Ok((Box::new(io::stdout()), ReportFile { pending: None }));
+        };
+        let fail = |e: io::Error| Error::Config(format!("--output {}: {e}", path.display()));
+        let dir = match path.parent() {
+            Some(p) if !p.as_os_str().is_empty() => p,
+            _ => Path::new("."),
+        };
+        let temp = tempfile::Builder::new()
+            .prefix(".trailproof-report")
+            .tempfile_in(dir)
+            .map_err(fail)?;
+        let file = temp.as_file().try_clone().map_err(fail)?;
+        let pending = Some((temp, path.to_owned()));
+        Ok((Box::new(BufWriter::new(file)), ReportFile { pending }))
+    }
+
+    /// Gives the complete report its name (the writer must have been flushed).
+    pub fn commit(self) -> Result<(), Error> {
+        let Some((temp, path)) = self.pending else {
+            return Ok(());
+        };
+        let fail = |e: io::Error| Error::Config(format!("--output {}: {e}", path.display()));
+        temp.as_file().sync_all().map_err(fail)?;
+        temp.persist(&path).map_err(|e| fail(e.error))?;
+        Ok(())
+    }
 }

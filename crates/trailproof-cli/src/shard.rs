@@ -3,7 +3,6 @@
 
 use std::io::{self, Write};
 use std::ops::ControlFlow;
-use std::sync::{Arc, Mutex};
 
 use trailproof::shard::{auto_shard, merge as merge_parts, parse_shard, parse_window, Part};
 use trailproof::shard::{RunInfo, PART_KIND, PART_VERSION};
@@ -12,7 +11,8 @@ use trailproof_aws::{AwsContext, S3Store};
 
 use crate::cli::{Format, MergeArgs, Selection, ShardArgs};
 use crate::output::{
-    discover_selected, finish_text, lock, print_no_chains, verdict, write_json, Held, Job, Range,
+    discover_selected, finish_text, print_no_chains, verdict, write_json, Held, Job, Range,
+    ReportFile,
 };
 
 /// The window a chain is cut into when --shard-window is not given.
@@ -207,19 +207,24 @@ pub fn merge(args: MergeArgs) -> Result<u8, Error> {
         eprintln!("{w}");
     }
     let key_warnings = &merged.key_warnings;
+    let (mut out, report_file) = ReportFile::open(args.output.as_deref())?;
     if run.discover && merged.reports.is_empty() {
-        return print_no_chains(&run.trail_arn, run.start, run.end, args.format, &source);
+        let code = print_no_chains(
+            &run.trail_arn,
+            run.start,
+            run.end,
+            args.format,
+            &source,
+            &mut out,
+        )?;
+        report_file.commit()?;
+        return Ok(code);
     }
     let reports = &merged.reports;
     let key_line = |w: &String| eprintln!("trailproof: warning: {w}");
+    let mut w = TextWriter::new(out, io::stderr(), args.verbose);
     let written = match args.format {
         Format::Text => {
-            let writer = Arc::new(Mutex::new(TextWriter::new(
-                io::stdout(),
-                io::stderr(),
-                args.verbose,
-            )));
-            let mut w = lock(&writer);
             w.header(&run.trail_arn, run.start, run.end);
             // The single run writes the first chain as it walks it, then the key warnings,
             // then the other chains.
@@ -237,23 +242,20 @@ pub fn merge(args: MergeArgs) -> Result<u8, Error> {
         }
         Format::Json => {
             key_warnings.iter().for_each(key_line);
-            write_json(
-                &mut io::stdout().lock(),
-                reports,
-                run.discover,
-                &Held(reports),
-            )
+            write_json(&mut w.out, reports, run.discover, &Held(reports))
         }
         Format::Html => {
             key_warnings.iter().for_each(key_line);
             let mut json = Vec::new();
             write_json(&mut json, reports, run.discover, &Held(reports)).and_then(|()| {
-                crate::html::write_page(&json, &crate::html::run_info(run_at, &source))
+                crate::html::write_page(&mut w.out, &json, &crate::html::run_info(run_at, &source))
                     .map_err(io::Error::other)
             })
         }
     };
-    written.map_err(|e| Error::Config(format!("cannot write the report: {e}")))?;
-    let _ = io::stdout().flush();
+    written
+        .and_then(|()| w.out.flush())
+        .map_err(|e| Error::Config(format!("cannot write the report: {e}")))?;
+    report_file.commit()?;
     Ok(verdict(reports, run.discover).exit_code() as u8)
 }

@@ -45,6 +45,10 @@ pub enum Error {
     /// A sharded run or a merge of its parts cannot go on.
     #[error("{0}")]
     Shard(#[from] crate::shard::ShardError),
+    /// The caller stopped the run through [`Options::cancel`](crate::Options::cancel): nothing
+    /// after that point was checked, so no verdict is given.
+    #[error("cancelled")]
+    Cancelled,
 }
 
 /// An error from an [`ObjectStore`](crate::store::ObjectStore).

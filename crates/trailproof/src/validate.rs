@@ -3,6 +3,8 @@
 
 use std::collections::{BTreeMap, HashMap, HashSet};
 use std::ops::ControlFlow;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::Arc;
 
 use chrono::{DateTime, Duration, Utc};
 use rayon::prelude::*;
@@ -149,6 +151,8 @@ pub struct Options {
     sinks: Option<std::sync::Arc<SinkFactory>>,
     /// Where to report advancement, if anywhere.
     pub progress: Option<std::sync::Arc<dyn Progress>>,
+    /// Set by the caller to stop the run (see [`Options::cancel`]).
+    cancel: Option<Arc<AtomicBool>>,
 }
 
 impl std::fmt::Debug for Options {
@@ -165,6 +169,7 @@ impl std::fmt::Debug for Options {
             .field("prefetch_budget", &self.prefetch_budget)
             .field("sinks", &self.sinks.is_some())
             .field("progress", &self.progress.is_some())
+            .field("cancel", &self.cancel.is_some())
             .finish()
     }
 }
@@ -184,7 +189,29 @@ impl Options {
             prefetch_budget: PREFETCH_BUDGET,
             sinks: None,
             progress: None,
+            cancel: None,
         }
+    }
+
+    /// Stops the run soon after `flag` becomes true (before the next digest, or the next log
+    /// file): the run then returns [`Error::Cancelled`] rather than a report, since what it had
+    /// not reached was not checked. For embedders (Ctrl-C in a host language).
+    pub fn cancel(mut self, flag: Arc<AtomicBool>) -> Self {
+        self.cancel = Some(flag);
+        self
+    }
+
+    fn cancelled(&self) -> bool {
+        self.cancel
+            .as_ref()
+            .is_some_and(|flag| flag.load(Ordering::Relaxed))
+    }
+
+    fn check_cancel(&self) -> Result<(), Error> {
+        if self.cancelled() {
+            return Err(Error::Cancelled);
+        }
+        Ok(())
     }
 
     /// Streams each chain's entries to the sink `factory` makes for it (called once per chain,
@@ -484,13 +511,20 @@ impl<'r, 'a> Collector<'r, 'a> {
             .collect();
         let prefetch = run.store.prefetch(&announced, Intent::Open);
         let outcomes = run.map(&logs, prefetch.is_active(), |log| {
+            if run.options.cancelled() {
+                return None;
+            }
             let (outcome, bytes) = run.check_log(log);
             if let Some(p) = progress {
                 p.log_checked(bytes);
             }
-            outcome
+            Some(outcome)
         });
         drop(prefetch);
+        let outcomes: Vec<LogOutcome> = outcomes
+            .into_iter()
+            .collect::<Option<_>>()
+            .ok_or(Error::Cancelled)?;
         drop(logs);
         let (start, end) = (run.start, run.options.end);
         let mut outcomes = outcomes.into_iter();
@@ -694,6 +728,7 @@ impl Run<'_> {
     }
 
     fn run(&self, trail_arn: &str, resume: Option<&Head>) -> Result<(Report, Walked), Error> {
+        self.options.check_cancel()?;
         let (start, end) = (self.start, self.options.end);
         let (standard, backfill) = match &self.window {
             Some(w) => {
@@ -1008,6 +1043,7 @@ impl Run<'_> {
         let (mut next, mut last_start) = pop_before(&mut digests, None);
         let mut link: Option<Link> = None;
         while let Some(key) = next.take() {
+            self.options.check_cancel()?;
             match last_start {
                 Some(t) if start <= t => {}
                 _ => break,

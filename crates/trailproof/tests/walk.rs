@@ -485,3 +485,72 @@ fn backfill_chains_verify_without_metadata_but_for_their_newest_digest() {
     );
     assert_eq!(report.verdict(), Verdict::Valid);
 }
+
+/// Sets the cancel flag once `after` log files were checked, and counts every check.
+struct CancelAfter {
+    flag: std::sync::Arc<std::sync::atomic::AtomicBool>,
+    after: u64,
+    checked: std::sync::atomic::AtomicU64,
+}
+
+impl trailproof::Progress for CancelAfter {
+    fn log_checked(&self, _: u64) {
+        use std::sync::atomic::Ordering;
+        if self.checked.fetch_add(1, Ordering::SeqCst) + 1 >= self.after {
+            self.flag.store(true, Ordering::SeqCst);
+        }
+    }
+}
+
+#[test]
+fn a_cancelled_run_stops_early_with_no_report() {
+    use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+    use std::sync::Arc;
+    let trail = TrailBuilder::new().hours(6).logs_per_hour(20).build();
+    let total = trail.log_keys().len() as u64;
+    let (chain, arn) = chain_of(&trail);
+    let store = store_of(&trail);
+    for p in [Parallelism::Serial, Parallelism::Threads(4)] {
+        // Cancelled before it starts: nothing is read.
+        let flag = Arc::new(AtomicBool::new(true));
+        let run = validate(
+            &store,
+            &keys(&trail),
+            &chain,
+            &arn,
+            &options(p).cancel(flag),
+        );
+        assert!(matches!(run, Err(trailproof::Error::Cancelled)), "{run:?}");
+
+        // Cancelled in the middle of a batch: the other log files of the batch are skipped.
+        let progress = Arc::new(CancelAfter {
+            flag: Arc::new(AtomicBool::new(false)),
+            after: 5,
+            checked: AtomicU64::new(0),
+        });
+        let run = validate(
+            &store,
+            &keys(&trail),
+            &chain,
+            &arn,
+            &options(p)
+                .cancel(progress.flag.clone())
+                .progress(progress.clone()),
+        );
+        assert!(matches!(run, Err(trailproof::Error::Cancelled)), "{run:?}");
+        let checked = progress.checked.load(Ordering::SeqCst);
+        assert!(checked < total / 2, "{checked} of {total} checked");
+
+        // The flag never set: the same options give the report.
+        let flag = Arc::new(AtomicBool::new(false));
+        let report = validate(
+            &store,
+            &keys(&trail),
+            &chain,
+            &arn,
+            &options(p).cancel(flag),
+        )
+        .expect("run");
+        assert_eq!(report.verdict(), Verdict::Valid);
+    }
+}

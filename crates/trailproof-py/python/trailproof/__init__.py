@@ -1,0 +1,370 @@
+"""Prove an AWS CloudTrail archive has not been tampered with, from Python.
+
+The same engine, flags, messages and JSON report as the ``trailproof`` command (it is the
+command's own code, compiled into this package)::
+
+    import trailproof
+
+    report = trailproof.validate(
+        trail_arn="arn:aws:cloudtrail:us-east-1:111122223333:trail/management-events",
+        start_time="2024-03-01T00:00:00Z",
+        end_time="2024-03-02T00:00:00Z",
+        archive="copy-of-the-bucket",          # omit to read S3 directly
+        public_keys="public-keys.json",        # or fetch_public_keys=True
+    )
+    if report.verdict != "valid":
+        for entry in report.problems:
+            print(entry["message"], entry["key"])
+
+A tampered or missing file is a verdict (``report.verdict == "invalid"``), never an exception;
+:class:`trailproof.Error` means a check could not be made. Live mode uses the usual AWS
+credential chain (environment, ``profile=``, SSO, instance and container roles), without boto3.
+The GIL is released while the run goes on; Ctrl-C (``KeyboardInterrupt``) cancels it.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import tempfile
+from datetime import date, datetime, timezone
+from typing import Any, Callable, Dict, List, Mapping, NamedTuple, Optional, Sequence, Union
+
+from . import _native
+from ._errors import (
+    CancelledError,
+    ConfigError,
+    Error,
+    KeysError,
+    StoreError,
+    UsageError,
+)
+
+__all__ = [
+    "validate",
+    "verify_query_results",
+    "Report",
+    "QueryResultsReport",
+    "Progress",
+    "Error",
+    "UsageError",
+    "ConfigError",
+    "KeysError",
+    "StoreError",
+    "CancelledError",
+]
+
+StrPath = Union[str, "os.PathLike[str]"]
+"""A path: ``str`` or ``pathlib.Path``."""
+
+TimeLike = Union[str, datetime, date]
+"""A time: an ISO string as the command takes it (``2024-03-01T00:00:00Z``), a ``datetime``
+(naive ones are taken as UTC, as botocore does) or a ``date`` (its midnight UTC)."""
+
+
+class Progress(NamedTuple):
+    """How far a run has got, as passed to the ``progress`` callback."""
+
+    digests_listed: int
+    """Digest files listed, to be fetched."""
+    digests_fetched: int
+    """Digest files fetched and parsed so far."""
+    log_files_queued: int
+    """Log files to check, as valid digests list them."""
+    log_files_checked: int
+    """Log files checked so far."""
+    bytes_inflated: int
+    """Uncompressed bytes of log files hashed so far."""
+
+
+ProgressCallback = Callable[[Progress], object]
+
+
+class _Document:
+    """A report as the command writes it with ``--format json``."""
+
+    def __init__(self, text: str, exit_code: int) -> None:
+        self._text = text
+        self._doc: Dict[str, Any] = json.loads(text)
+        self.exit_code: int = exit_code
+        """The command's exit status: 0 valid, 1 invalid, 2 incomplete (something could not
+        be checked, or the ``state`` file could not be written)."""
+        self.verdict: str = self._doc["verdict"]
+        """``"valid"``, ``"invalid"`` or ``"incomplete"``."""
+
+    @property
+    def valid(self) -> bool:
+        """True when everything was checked and found valid."""
+        return self.verdict == "valid"
+
+    def to_dict(self) -> Dict[str, Any]:
+        """The JSON report as plain data (a fresh copy each call)."""
+        result: Dict[str, Any] = json.loads(self._text)
+        return result
+
+    def to_json(self) -> str:
+        """The JSON report, exactly as ``trailproof … --format json`` prints it."""
+        return self._text
+
+    def __repr__(self) -> str:
+        return f"<{type(self).__name__} verdict={self.verdict!r} exit_code={self.exit_code}>"
+
+
+class Report(_Document):
+    """The result of :func:`validate`: the command's JSON report (layout in the README)."""
+
+    @property
+    def summary(self) -> Dict[str, Any]:
+        """Counts, as in the text report's summary lines: ``digest_files``,
+        ``backfill_digest_files`` and ``log_files`` (each ``valid``/``invalid``/``not_checked``/
+        ``total``), then the extra findings. Totals over every chain with discovery; empty when
+        discovery found no chain."""
+        summary: Dict[str, Any] = self._doc.get("summary", {})
+        return summary
+
+    @property
+    def chains(self) -> List[Dict[str, Any]]:
+        """Each chain's document (``chain``, ``summary``, ``verdict``, ``entries``…): one for a
+        single trail, every (organization, account, region) chain found with discovery."""
+        if "chains" in self._doc:
+            chains: List[Dict[str, Any]] = self._doc["chains"]
+            return chains
+        return [self._doc]
+
+    @property
+    def entries(self) -> List[Dict[str, Any]]:
+        """Every digest, log file and gap entry of every chain, in the command's order."""
+        return [entry for chain in self.chains for entry in chain.get("entries", [])]
+
+    @property
+    def problems(self) -> List[Dict[str, Any]]:
+        """The entries that are not valid: invalid, or not checked."""
+        return [e for e in self.entries if e.get("status") not in (None, "valid")]
+
+    @property
+    def findings(self) -> List[Dict[str, Any]]:
+        """Chain-level findings (missing digests, broken links, unreferenced logs…)."""
+        return [f for chain in self.chains for f in chain.get("findings", [])]
+
+    @property
+    def public_keys(self) -> Optional[Dict[str, Any]]:
+        """The key source and every key that verified a digest."""
+        keys: Optional[Dict[str, Any]] = self._doc.get("public_keys")
+        return keys
+
+
+class QueryResultsReport(_Document):
+    """The result of :func:`verify_query_results` (``verify-query-results --format json``)."""
+
+    @property
+    def files(self) -> List[Dict[str, Any]]:
+        """Each result file with its ``status``, ``outcome`` and ``message``."""
+        files: List[Dict[str, Any]] = self._doc["files"]
+        return files
+
+    @property
+    def sign_file(self) -> Dict[str, Any]:
+        """The signature file ``result_sign.json``: its fields and whether it verified."""
+        sign: Dict[str, Any] = self._doc["sign_file"]
+        return sign
+
+    @property
+    def public_key(self) -> Dict[str, Any]:
+        """The key that signed the results, and where it came from."""
+        key: Dict[str, Any] = self._doc["public_key"]
+        return key
+
+
+def _time(name: str, value: TimeLike) -> str:
+    if isinstance(value, datetime):
+        if value.tzinfo is not None:
+            value = value.astimezone(timezone.utc)
+        return value.strftime("%Y-%m-%dT%H:%M:%SZ")
+    if isinstance(value, date):
+        return value.isoformat()
+    if isinstance(value, str):
+        return value
+    raise TypeError(f"{name}: expected str, datetime or date, not {type(value).__name__}")
+
+
+def _path(name: str, value: StrPath) -> str:
+    path = os.fspath(value)
+    if not isinstance(path, str):
+        raise TypeError(f"{name}: expected a str or os.PathLike[str] path")
+    return path
+
+
+def _int(name: str, value: int) -> str:
+    if isinstance(value, bool) or not isinstance(value, int):
+        raise TypeError(f"{name}: expected int, not {type(value).__name__}")
+    return str(value)
+
+
+def _names(name: str, values: Sequence[str]) -> str:
+    if isinstance(values, str):
+        values = [values]
+    for v in values:
+        if not isinstance(v, str):
+            raise TypeError(f"{name}: expected str items, not {type(v).__name__}")
+    return ",".join(values)
+
+
+class _Args:
+    """A command line built from keyword arguments (None and False leave a flag out)."""
+
+    def __init__(self, *command: str) -> None:
+        self.args: List[str] = list(command)
+
+    def value(self, flag: str, value: Optional[str]) -> None:
+        if value is not None:
+            self.args += [flag, value]
+
+    def switch(self, flag: str, on: bool) -> None:
+        if on:
+            self.args.append(flag)
+
+
+def _run(args: List[str], progress: Optional[ProgressCallback]) -> "tuple[str, int]":
+    callback: Optional[Callable[[int, int, int, int, int], object]] = None
+    if progress is not None:
+        user = progress
+
+        def callback(a: int, b: int, c: int, d: int, e: int) -> object:
+            return user(Progress(a, b, c, d, e))
+
+    with tempfile.TemporaryDirectory(prefix="trailproof-") as tmp:
+        path = os.path.join(tmp, "report.json")
+        code = _native.run([*args, "--output", path], callback)
+        with open(path, encoding="utf-8") as f:
+            return f.read(), code
+
+
+def validate(
+    *,
+    trail_arn: Optional[str] = None,
+    start_time: TimeLike,
+    end_time: Optional[TimeLike] = None,
+    archive: Optional[StrPath] = None,
+    archive_buckets: Optional[Mapping[str, StrPath]] = None,
+    public_keys: Optional[StrPath] = None,
+    fetch_public_keys: bool = False,
+    trail_name: Optional[str] = None,
+    home_region: Optional[str] = None,
+    s3_bucket: Optional[str] = None,
+    s3_prefix: Optional[str] = None,
+    account_id: Optional[str] = None,
+    region: Optional[str] = None,
+    organization_id: Optional[str] = None,
+    all_accounts: bool = False,
+    all_regions: bool = False,
+    accounts: Optional[Sequence[str]] = None,
+    regions: Optional[Sequence[str]] = None,
+    state: Optional[StrPath] = None,
+    concurrency: Optional[int] = None,
+    threads: Optional[int] = None,
+    profile: Optional[str] = None,
+    max_digest_size: Optional[int] = None,
+    max_digest_entries: Optional[int] = None,
+    progress: Optional[ProgressCallback] = None,
+) -> Report:
+    """Validates a trail's digest and log files, like ``trailproof validate --format json``.
+
+    Each keyword is the command's flag of the same name (``trail_arn`` is ``--trail-arn``);
+    ``None`` or ``False`` leaves the flag out, so the command's defaults apply. With
+    ``archive=`` a local copy of the bucket is checked (and ``public_keys=`` or
+    ``fetch_public_keys=True`` is required); without it the trail is read from S3 with the
+    usual AWS credentials (``profile=``, ``region=``).
+
+    :param trail_arn: the trail's ARN (or give ``trail_name``, ``s3_bucket``, ``home_region``).
+    :param start_time: validate log files delivered on or after this time.
+    :param end_time: ... on or before this time (default: now).
+    :param archive: directory holding the digest bucket's objects under their keys.
+    :param archive_buckets: other buckets of the archive, ``{name: directory}``.
+    :param public_keys: the JSON output of ``aws cloudtrail list-public-keys``, obtained apart
+        from the archive.
+    :param fetch_public_keys: archive mode: ask CloudTrail's ListPublicKeys for the keys.
+    :param all_accounts: every account found under the trail's prefix (organization trails).
+    :param all_regions: every source region found for each account.
+    :param accounts: only these accounts (implies discovery).
+    :param regions: only these source regions (implies discovery).
+    :param state: incremental runs: file holding the newest verified digest of each chain.
+    :param concurrency: S3 requests in flight at once (live mode, 1–512).
+    :param threads: worker threads (0: one per core, 1: serial).
+    :param progress: called with a :class:`Progress` on the calling thread as the run
+        advances (a few times a second at most) and once at its end; an exception it raises
+        cancels the run and is raised by :func:`validate`.
+    :returns: the :class:`Report`; tampering is its verdict, never an exception.
+    :raises UsageError: arguments the command rejects (bad ARN, time, conflicting options).
+    :raises KeysError: the public keys cannot be used.
+    :raises StoreError: S3 or the archive cannot be listed or read.
+    :raises ConfigError: anything else that stops the run (missing directory, no key source,
+        AWS configuration, a state file that does not fit).
+    :raises KeyboardInterrupt: Ctrl-C: the run is cancelled, and nothing more is read.
+    """
+    a = _Args("validate", "--format", "json", "--no-progress")
+    a.value("--trail-arn", trail_arn)
+    a.value("--trail-name", trail_name)
+    a.value("--home-region", home_region)
+    a.value("--start-time", _time("start_time", start_time))
+    a.value("--end-time", None if end_time is None else _time("end_time", end_time))
+    a.value("--archive", None if archive is None else _path("archive", archive))
+    for name, directory in (archive_buckets or {}).items():
+        a.value("--archive-bucket", f"{name}={_path('archive_buckets', directory)}")
+    a.value("--public-keys", None if public_keys is None else _path("public_keys", public_keys))
+    a.switch("--fetch-public-keys", fetch_public_keys)
+    a.value("--s3-bucket", s3_bucket)
+    a.value("--s3-prefix", s3_prefix)
+    a.value("--account-id", account_id)
+    a.value("--region", region)
+    a.value("--organization-id", organization_id)
+    a.switch("--all-accounts", all_accounts)
+    a.switch("--all-regions", all_regions)
+    a.value("--accounts", None if accounts is None else _names("accounts", accounts))
+    a.value("--regions", None if regions is None else _names("regions", regions))
+    a.value("--state", None if state is None else _path("state", state))
+    a.value("--concurrency", None if concurrency is None else _int("concurrency", concurrency))
+    a.value("--threads", None if threads is None else _int("threads", threads))
+    a.value("--profile", profile)
+    a.value(
+        "--max-digest-size",
+        None if max_digest_size is None else _int("max_digest_size", max_digest_size),
+    )
+    a.value(
+        "--max-digest-entries",
+        None if max_digest_entries is None else _int("max_digest_entries", max_digest_entries),
+    )
+    text, code = _run(a.args, progress)
+    return Report(text, code)
+
+
+def verify_query_results(
+    *,
+    local_export_path: Optional[StrPath] = None,
+    s3_bucket: Optional[str] = None,
+    s3_prefix: Optional[str] = None,
+    public_keys: Optional[StrPath] = None,
+    region: Optional[str] = None,
+    profile: Optional[str] = None,
+    threads: Optional[int] = None,
+) -> QueryResultsReport:
+    """Verifies CloudTrail Lake query results against their signed ``result_sign.json``, like
+    ``trailproof verify-query-results --format json``: from a local folder
+    (``local_export_path``) or from S3 (``s3_bucket``, ``s3_prefix``), with keys from a
+    ``list-public-keys`` file or CloudTrail's ListPublicKeys.
+
+    :returns: the :class:`QueryResultsReport`; a tampered file is its verdict.
+    :raises Error: as :func:`validate` does.
+    """
+    a = _Args("verify-query-results", "--format", "json")
+    a.value(
+        "--local-export-path",
+        None if local_export_path is None else _path("local_export_path", local_export_path),
+    )
+    a.value("--s3-bucket", s3_bucket)
+    a.value("--s3-prefix", s3_prefix)
+    a.value("--public-keys", None if public_keys is None else _path("public_keys", public_keys))
+    a.value("--region", region)
+    a.value("--profile", profile)
+    a.value("--threads", None if threads is None else _int("threads", threads))
+    text, code = _run(a.args, None)
+    return QueryResultsReport(text, code)

@@ -1,0 +1,85 @@
+"""The GIL is released while a run goes on, and Ctrl-C or a failing progress callback cancels
+it promptly."""
+
+from __future__ import annotations
+
+import _thread
+import threading
+import time
+from typing import List
+
+import pytest
+
+import trailproof
+from conftest import Scenario
+
+
+def test_another_thread_runs_while_validating(long_trail: Scenario) -> None:
+    ticks: List[float] = []
+    stop = threading.Event()
+
+    def busy() -> None:
+        # Pure Python: it can only advance while nobody holds the GIL for long.
+        while not stop.is_set():
+            n = 0
+            for i in range(20000):
+                n += i
+            ticks.append(time.monotonic())
+
+    t = threading.Thread(target=busy)
+    t.start()
+    try:
+        started = time.monotonic()
+        report = trailproof.validate(**long_trail.kwargs(), threads=2)
+        ended = time.monotonic()
+    finally:
+        stop.set()
+        t.join()
+    assert report.verdict == "valid"
+    assert report.summary["log_files"]["valid"] == 6000
+    during = [x for x in ticks if started <= x <= ended]
+    assert ended - started > 0.5, "the run is too short to show anything"
+    # Ticks every few milliseconds throughout the run, never a long stall.
+    assert len(during) > 50, (len(during), ended - started)
+    stalls = [b - a for a, b in zip([started, *during], [*during, ended])]
+    assert max(stalls) < 0.5, max(stalls)
+
+
+def test_ctrl_c_cancels_the_run(long_trail: Scenario) -> None:
+    seen: List[trailproof.Progress] = []
+    interrupted = threading.Event()
+
+    def progress(p: trailproof.Progress) -> None:
+        seen.append(p)
+        # Ctrl-C as soon as log files are being checked: what SIGINT does, without a timer
+        # racing the run.
+        if p.log_files_checked > 0 and not interrupted.is_set():
+            interrupted.set()
+            _thread.interrupt_main()
+
+    started = time.monotonic()
+    with pytest.raises(KeyboardInterrupt):
+        trailproof.validate(**long_trail.kwargs(), threads=2, progress=progress)
+    elapsed = time.monotonic() - started
+    # Stopped well before the end: the last progress seen is short of the 6000 log files.
+    assert 0 < seen[-1].log_files_checked < 6000, seen[-1]
+    assert elapsed < 5, elapsed
+    # The interpreter is usable, and a new run completes.
+    again = trailproof.validate(**long_trail.kwargs(), threads=2)
+    assert again.verdict == "valid"
+
+
+def test_an_exception_in_the_progress_callback_cancels_the_run(long_trail: Scenario) -> None:
+    class Enough(Exception):
+        pass
+
+    checked: List[int] = []
+
+    def progress(p: trailproof.Progress) -> None:
+        checked.append(p.log_files_checked)
+        if p.log_files_checked > 0:
+            raise Enough
+
+    with pytest.raises(Enough):
+        trailproof.validate(**long_trail.kwargs(), threads=2, progress=progress)
+    assert 0 < checked[-1] < 6000, checked
