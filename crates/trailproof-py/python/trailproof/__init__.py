@@ -265,6 +265,7 @@ def validate(
     profile: Optional[str] = None,
     max_digest_size: Optional[int] = None,
     max_digest_entries: Optional[int] = None,
+    verbose: bool = False,
     progress: Optional[ProgressCallback] = None,
 ) -> Report:
     """Validates a trail's digest and log files, like ``trailproof validate --format json``.
@@ -290,6 +291,8 @@ def validate(
     :param state: incremental runs: file holding the newest verified digest of each chain.
     :param concurrency: S3 requests in flight at once (live mode, 1–512).
     :param threads: worker threads (0: one per core, 1: serial).
+    :param verbose: list valid log files among the entries too (otherwise each digest entry
+        only counts them), as ``--verbose`` does.
     :param progress: called with a :class:`Progress` on the calling thread as the run
         advances (a few times a second at most) and once at its end; an exception it raises
         cancels the run and is raised by :func:`validate`.
@@ -333,6 +336,7 @@ def validate(
         "--max-digest-entries",
         None if max_digest_entries is None else _int("max_digest_entries", max_digest_entries),
     )
+    a.switch("--verbose", verbose)
     text, code = _run(a.args, progress)
     return Report(text, code)
 
