@@ -12,9 +12,9 @@ import trailproof
 from conftest import Scenario, bundled, cli, pyfixture_write
 
 
-def check_same_as_cli(s: Scenario) -> trailproof.Report:
-    report = trailproof.validate(**s.kwargs())
-    out = cli(s.cli_args())
+def check_same_as_cli(s: Scenario, verbose: bool = False) -> trailproof.Report:
+    report = trailproof.validate(**s.kwargs(), verbose=verbose)
+    out = cli(s.cli_args() + (["--verbose"] if verbose else []))
     assert report.to_json() == out.stdout
     assert report.exit_code == out.code
     assert report.to_dict() == json.loads(out.stdout)
@@ -30,11 +30,18 @@ def test_a_clean_archive_is_valid() -> None:
     assert s["log_files"]["invalid"] == 0
     assert s["log_files"]["valid"] == s["log_files"]["total"] > 0
     assert report.problems == []
+    # Valid log files are counted by their digests, and listed only with verbose=True.
     digests = [e for e in report.entries if e["type"] == "digest"]
     logs = [e for e in report.entries if e["type"] == "log"]
-    assert len(digests) == 6 and len(logs) == s["log_files"]["total"]
+    assert len(digests) == 6 and logs == []
+    assert sum(d["log_files"] for d in digests) == s["log_files"]["total"]
     assert report.public_keys is not None and report.public_keys["keys"]
     assert "verdict='valid'" in repr(report)
+
+    verbose = check_same_as_cli(bundled("valid-six-hours"), verbose=True)
+    logs = [e for e in verbose.entries if e["type"] == "log"]
+    assert len(logs) == s["log_files"]["total"]
+    assert all(e["status"] == "valid" for e in logs)
 
 
 def test_a_changed_log_file_is_invalid_and_named() -> None:
