@@ -200,25 +200,8 @@ fn merged_shards_of_an_organization_equal_the_single_run() {
     archive.merge(b.archive.clone());
     archive.modify_log("trail-bucket", &b.digests_in("eu-west-1")[3].log_keys[0]);
     archive.delete("trail-bucket", &a.digests_in("us-east-1")[4].key.clone());
-    let dir = tempfile::tempdir().unwrap();
-    let root = dir.path().join("bucket");
-    archive.write_bucket("trail-bucket", &root).unwrap();
-    let keys = dir.path().join("keys.json");
-    fs::write(&keys, archive.public_keys_json()).unwrap();
-    let args = strings(&[
-        "--archive",
-        &root.display().to_string(),
-        "--public-keys",
-        &keys.display().to_string(),
-        "--trail-arn",
-        &a.trail_arn(),
-        "--start-time",
-        &fmt_time(a.start()),
-        "--end-time",
-        &fmt_time(a.start() + chrono::Duration::hours(8)),
-        "--all-accounts",
-        "--all-regions",
-    ]);
+    let (dir, mut args) = archive_args(&archive, &a.trail_arn(), a.start(), 8);
+    args.extend(strings(&["--all-accounts", "--all-regions"]));
     for (window, n) in [("1h", 1), ("1h", 2), ("1h", 3), ("1h", 4), ("3h", 7)] {
         compare("organization", &args, window, n).unwrap_or_else(|e| panic!("{e}"));
     }
@@ -230,26 +213,37 @@ fn merged_shards_of_an_organization_equal_the_single_run() {
     assert!(stdout.contains("Chains (4):"), "{stdout}");
 }
 
-fn six_hours() -> (tempfile::TempDir, Vec<String>) {
-    let trail = TrailBuilder::new().hours(6).logs_per_hour(2).build();
+/// `archive`'s trail bucket and public keys written to a folder, and the archive-mode flags
+/// that validate `hours` of `arn` from `start` there.
+fn archive_args(
+    archive: &trailproof_testkit::Archive,
+    arn: &str,
+    start: chrono::DateTime<chrono::Utc>,
+    hours: i64,
+) -> (tempfile::TempDir, Vec<String>) {
     let dir = tempfile::tempdir().unwrap();
     let root = dir.path().join("bucket");
-    trail.archive.write_bucket("trail-bucket", &root).unwrap();
+    archive.write_bucket("trail-bucket", &root).unwrap();
     let keys = dir.path().join("keys.json");
-    fs::write(&keys, trail.archive.public_keys_json()).unwrap();
+    fs::write(&keys, archive.public_keys_json()).unwrap();
     let args = strings(&[
         "--archive",
         &root.display().to_string(),
         "--public-keys",
         &keys.display().to_string(),
         "--trail-arn",
-        &trail.trail_arn(),
+        arn,
         "--start-time",
-        &fmt_time(trail.start()),
+        &fmt_time(start),
         "--end-time",
-        &fmt_time(trail.start() + chrono::Duration::hours(6)),
+        &fmt_time(start + chrono::Duration::hours(hours)),
     ]);
     (dir, args)
+}
+
+fn six_hours() -> (tempfile::TempDir, Vec<String>) {
+    let trail = TrailBuilder::new().hours(6).logs_per_hour(2).build();
+    archive_args(&trail.archive, &trail.trail_arn(), trail.start(), 6)
 }
 
 #[test]
@@ -472,23 +466,7 @@ fn a_link_into_the_middle_of_an_older_window_is_a_break_never_valid() {
     );
     let mut archive = trail.archive.clone();
     archive.copy_object("trail-bucket", older, &planted);
-    let dir = tempfile::tempdir().unwrap();
-    let root = dir.path().join("bucket");
-    archive.write_bucket("trail-bucket", &root).unwrap();
-    let keys = dir.path().join("keys.json");
-    fs::write(&keys, archive.public_keys_json()).unwrap();
-    let args = strings(&[
-        "--archive",
-        &root.display().to_string(),
-        "--public-keys",
-        &keys.display().to_string(),
-        "--trail-arn",
-        &trail.trail_arn(),
-        "--start-time",
-        &fmt_time(trail.start()),
-        "--end-time",
-        &fmt_time(trail.start() + chrono::Duration::hours(6)),
-    ]);
+    let (dir, args) = archive_args(&archive, &trail.trail_arn(), trail.start(), 6);
     let mut single = vec!["validate".to_owned()];
     single.extend(args.iter().cloned());
     let want = trailproof(&single);
