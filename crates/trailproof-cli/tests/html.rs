@@ -36,6 +36,23 @@ fn with(args: &[String], extra: &[&str]) -> Vec<String> {
         .collect()
 }
 
+/// `validate` over the archive at `root` with the keys at `keys`: `hours` of `trail`'s chain.
+fn validate_archive(root: &Path, keys: &Path, trail: &Trail, hours: i64) -> Vec<String> {
+    vec![
+        "validate".to_owned(),
+        "--archive".to_owned(),
+        root.display().to_string(),
+        "--public-keys".to_owned(),
+        keys.display().to_string(),
+        "--trail-arn".to_owned(),
+        trail.trail_arn(),
+        "--start-time".to_owned(),
+        fmt_time(trail.start()),
+        "--end-time".to_owned(),
+        fmt_time(trail.start() + chrono::Duration::hours(hours)),
+    ]
+}
+
 /// `validate` over a testdata scenario, as its `scenario.json` says.
 fn scenario_args(name: &str) -> Vec<String> {
     let dir = testdata().join(name);
@@ -287,21 +304,10 @@ fn tampered_org(accounts: usize, dir: &Path) -> (Vec<String>, String) {
     let keys = dir.join("public-keys.json");
     fs::write(&keys, members[0].archive.public_keys_json()).expect("keys");
     let first = &members[0];
-    let args = vec![
-        "validate".to_owned(),
-        "--archive".to_owned(),
-        root.display().to_string(),
-        "--public-keys".to_owned(),
-        keys.display().to_string(),
-        "--trail-arn".to_owned(),
-        first.trail_arn(),
-        "--start-time".to_owned(),
-        fmt_time(first.start()),
-        "--end-time".to_owned(),
-        fmt_time(first.start() + chrono::Duration::hours(6)),
-        "--all-accounts".to_owned(),
-        "--all-regions".to_owned(),
-    ];
+    let args = with(
+        &validate_archive(&root, &keys, first, 6),
+        &["--all-accounts", "--all-regions"],
+    );
     (args, tampered)
 }
 
@@ -389,19 +395,7 @@ fn hostile_archive(dir: &Path) -> (Vec<String>, Vec<String>) {
     archive.write_bucket(&bucket, &root).expect("write archive");
     let keys = dir.join("public-keys.json");
     fs::write(&keys, trail.archive.public_keys_json()).expect("keys");
-    let args = vec![
-        "validate".to_owned(),
-        "--archive".to_owned(),
-        root.display().to_string(),
-        "--public-keys".to_owned(),
-        keys.display().to_string(),
-        "--trail-arn".to_owned(),
-        trail.trail_arn(),
-        "--start-time".to_owned(),
-        fmt_time(trail.start()),
-        "--end-time".to_owned(),
-        fmt_time(trail.start() + chrono::Duration::hours(3)),
-    ];
+    let args = validate_archive(&root, &keys, &trail, 3);
     let mut all = evil;
     all.push(unlisted);
     (args, all)
@@ -704,20 +698,10 @@ fn discovery_that_finds_no_chain_gives_an_incomplete_page() {
     fs::create_dir_all(root.join("AWSLogs")).expect("mkdir");
     let keys = dir.path().join("keys.json");
     fs::write(&keys, trail.archive.public_keys_json()).expect("keys");
-    let args = vec![
-        "validate".to_owned(),
-        "--archive".to_owned(),
-        root.display().to_string(),
-        "--public-keys".to_owned(),
-        keys.display().to_string(),
-        "--trail-arn".to_owned(),
-        trail.trail_arn(),
-        "--start-time".to_owned(),
-        fmt_time(trail.start()),
-        "--end-time".to_owned(),
-        fmt_time(trail.start() + chrono::Duration::hours(1)),
-        "--all-accounts".to_owned(),
-    ];
+    let args = with(
+        &validate_archive(&root, &keys, &trail, 1),
+        &["--all-accounts"],
+    );
     let json = trailproof(&with(&args, &["--format", "json"]));
     let html = trailproof(&with(&args, &["--format", "html"]));
     assert_eq!(
@@ -844,21 +828,10 @@ fn printing_repeats_the_run_line_on_every_page_and_unfolds_long_lists() {
     archive.write_bucket(&bucket, &root).expect("write archive");
     let keys = dir.path().join("keys.json");
     fs::write(&keys, trail.archive.public_keys_json()).expect("keys");
-    let args = vec![
-        "validate".to_owned(),
-        "--archive".to_owned(),
-        root.display().to_string(),
-        "--public-keys".to_owned(),
-        keys.display().to_string(),
-        "--trail-arn".to_owned(),
-        trail.trail_arn(),
-        "--start-time".to_owned(),
-        fmt_time(trail.start()),
-        "--end-time".to_owned(),
-        fmt_time(trail.start() + chrono::Duration::hours(3)),
-        "--format".to_owned(),
-        "html".to_owned(),
-    ];
+    let args = with(
+        &validate_archive(&root, &keys, &trail, 3),
+        &["--format", "html"],
+    );
     let html = trailproof(&args);
     assert_eq!(html.status.code(), Some(1));
     let page = String::from_utf8(html.stdout).expect("UTF-8");
