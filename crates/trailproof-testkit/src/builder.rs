@@ -36,7 +36,7 @@ pub struct TrailBuilder {
     partition: String,
     organization: Option<String>,
     trail_name: String,
-    home_region: String,
+    pub(crate) home_region: String,
     regions: Vec<String>,
     bucket: String,
     prefix: Option<String>,
@@ -48,6 +48,8 @@ pub struct TrailBuilder {
     empty_hours: Vec<u32>,
     rotate_at: Option<u32>,
     stopped: Vec<(u32, u32)>,
+    /// Recorded stops: (first hour without logging, event name).
+    stop_events: Vec<(u32, String)>,
     spki: bool,
     backfill: Option<(Vec<u32>, DateTime<Utc>)>,
 }
@@ -84,6 +86,7 @@ impl TrailBuilder {
             empty_hours: Vec::new(),
             rotate_at: None,
             stopped: Vec::new(),
+            stop_events: Vec::new(),
             spki: false,
             backfill: None,
         }
@@ -189,6 +192,20 @@ impl TrailBuilder {
         );
         self.stopped.push((from_hour, to_hour));
         self
+    }
+
+    /// Like [`TrailBuilder::logging_stopped`], with the call that stopped it recorded as
+    /// CloudTrail records it: one more log file of the home region, delivered in the last minute
+    /// of hour `from_hour − 1` (and so listed by that hour's signed digest), holds a successful
+    /// `event_name` for this trail (`StopLogging`, `DeleteTrail`, or `UpdateTrail` turning
+    /// validation off). `to_hour` may be the trail's `hours` (logging never restarts).
+    pub fn stop_event(mut self, event_name: &str, from_hour: u32, to_hour: u32) -> Self {
+        assert!(
+            from_hour >= 1,
+            "testkit: a stop event needs an hour before it"
+        );
+        self.stop_events.push((from_hour, event_name.to_owned()));
+        self.logging_stopped(from_hour, to_hour)
     }
 
     /// Publish key `Value`s as SubjectPublicKeyInfo DER instead of PKCS#1 (fingerprints, in
@@ -315,11 +332,17 @@ impl TrailBuilder {
                     continue;
                 }
                 let start = first_start + Duration::hours(i64::from(hour));
+                let mut logs = self.deliver_logs(&mut rng, region, start, hour, &mut out);
+                if *region == self.home_region {
+                    for (_, name) in self.stop_events.iter().filter(|(h, _)| *h == hour + 1) {
+                        logs.push(self.deliver_stop(region, start, name, &mut out));
+                    }
+                }
                 let window = Window {
                     hour,
                     start,
                     end: start + Duration::hours(1),
-                    logs: self.deliver_logs(&mut rng, region, start, hour, &mut out),
+                    logs,
                 };
                 let signer = match self.rotate_at {
                     Some(r) if hour >= r => &key_b,
@@ -419,6 +442,51 @@ impl TrailBuilder {
                 entry
             })
             .collect()
+    }
+
+    /// Stores the log file that records the stop of logging, in the last minute of the hour
+    /// window starting at `start`.
+    fn deliver_stop(
+        &self,
+        region: &str,
+        start: DateTime<Utc>,
+        event_name: &str,
+        out: &mut Output,
+    ) -> LogEntry {
+        let delivered = ceil_minute(start + Duration::hours(1)) - Duration::minutes(1);
+        let at = delivered - Duration::minutes(2);
+        let arn = self.arn();
+        let record = crate::records::stop_record(self, &arn, event_name, at);
+        let inflated = obj([("Records", J::Arr(vec![record]))]).to_bytes();
+        let suffix = format!("Stop{:012}", at.timestamp());
+        let key = self.log_key(region, delivered, &suffix);
+        out.archive.objects.insert(
+            (self.bucket.clone(), key.clone()),
+            Object {
+                body: gzip(&inflated),
+                metadata: BTreeMap::new(),
+            },
+        );
+        out.log_keys.push((self.bucket.clone(), key.clone()));
+        LogEntry {
+            key,
+            hash: hex::encode(Sha256::digest(&inflated)),
+            newest: at,
+            oldest: at,
+        }
+    }
+
+    /// The trail's ARN (see [`Trail::trail_arn`]).
+    fn arn(&self) -> String {
+        let account = if self.organization.is_some() {
+            MANAGEMENT_ACCOUNT
+        } else {
+            &self.account
+        };
+        format!(
+            "arn:{}:cloudtrail:{}:{account}:trail/{}",
+            self.partition, self.home_region, self.trail_name
+        )
     }
 
     /// Builds, signs and stores one digest; returns the link its successor needs.
@@ -595,16 +663,7 @@ impl Trail {
     /// `arn:<partition>:cloudtrail:<home region>:<account>:trail/<name>`; the account is
     /// [`MANAGEMENT_ACCOUNT`] for organization trails.
     pub fn trail_arn(&self) -> String {
-        let c = &self.config;
-        let account = if c.organization.is_some() {
-            MANAGEMENT_ACCOUNT
-        } else {
-            &c.account
-        };
-        format!(
-            "arn:{}:cloudtrail:{}:{account}:trail/{}",
-            c.partition, c.home_region, c.trail_name
-        )
+        self.config.arn()
     }
 
     /// Standard (non-backfill) digests of `region`, oldest first.

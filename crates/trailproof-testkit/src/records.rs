@@ -7,6 +7,7 @@
 use chrono::{DateTime, Duration, Utc};
 use rand::Rng;
 use rand_chacha::ChaCha8Rng;
+use sha2::Digest as _;
 
 use crate::json::{obj, J};
 use crate::{fmt_time, TrailBuilder};
@@ -333,6 +334,64 @@ fn record(rng: &mut ChaCha8Rng, b: &TrailBuilder, region: &str, event_time: Date
         ("requestID", uuid(rng).into()),
         ("eventID", uuid(rng).into()),
         ("readOnly", call.read_only.into()),
+        ("eventType", "AwsApiCall".into()),
+        ("managementEvent", true.into()),
+        ("recipientAccountId", b.account.as_str().into()),
+        ("eventCategory", "Management".into()),
+    ])
+}
+
+/// The record of a successful call that stops this trail's digests (`StopLogging`,
+/// `DeleteTrail`, or `UpdateTrail` turning validation off), by `alice`, at `at`. Built without
+/// the random stream, so adding it changes no other byte of a trail.
+pub(crate) fn stop_record(
+    b: &TrailBuilder,
+    trail_arn: &str,
+    event_name: &str,
+    at: DateTime<Utc>,
+) -> J {
+    let params = if event_name == "UpdateTrail" {
+        obj([
+            ("name", trail_arn.into()),
+            ("enableLogFileValidation", false.into()),
+        ])
+    } else {
+        obj([("name", trail_arn.into())])
+    };
+    let id = hex::encode(&sha2::Sha256::digest(format!("{trail_arn} {event_name} {at}"))[..16]);
+    let event_id = format!(
+        "{}-{}-4{}-8{}-{}",
+        &id[0..8],
+        &id[8..12],
+        &id[13..16],
+        &id[17..20],
+        &id[20..32]
+    );
+    obj([
+        ("eventVersion", "1.09".into()),
+        (
+            "userIdentity",
+            obj([
+                ("type", "IAMUser".into()),
+                (
+                    "arn",
+                    format!("arn:aws:iam::{}:user/alice", b.account).into(),
+                ),
+                ("accountId", b.account.as_str().into()),
+                ("userName", "alice".into()),
+            ]),
+        ),
+        ("eventTime", fmt_time(at).into()),
+        ("eventSource", "cloudtrail.amazonaws.com".into()),
+        ("eventName", event_name.into()),
+        ("awsRegion", b.home_region.as_str().into()),
+        ("sourceIPAddress", "192.0.2.10".into()),
+        ("userAgent", "aws-cli/2.17.0".into()),
+        ("requestParameters", params),
+        ("responseElements", J::Null),
+        ("requestID", event_id.clone().into()),
+        ("eventID", event_id.into()),
+        ("readOnly", false.into()),
         ("eventType", "AwsApiCall".into()),
         ("managementEvent", true.into()),
         ("recipientAccountId", b.account.as_str().into()),

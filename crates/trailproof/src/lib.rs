@@ -49,6 +49,7 @@ pub mod report;
 pub mod shard;
 pub mod state;
 pub mod store;
+pub mod tail;
 pub mod time;
 mod validate;
 
@@ -61,13 +62,14 @@ pub use lake::{
 };
 pub use layout::{Chain, TrailArn};
 pub use report::{
-    Counts, DigestOutcome, Entry, Finding, KeyUse, LogOutcome, Report, Status, Summary, TextWriter,
-    Verdict,
+    Counts, DigestOutcome, Entry, Finding, KeyUse, LogOutcome, Report, Status, StopEvent, Summary,
+    TextWriter, Verdict,
 };
 pub use state::{Head, State};
 pub use store::{
     Intent, LocalDirStore, MemoryStore, Metadata, MirrorStore, Object, ObjectStore, Prefetch,
 };
+pub use tail::TrailStatus;
 pub use validate::{
     validate, validate_chains, validate_windows, EntrySink, Options, Parallelism, Progress,
     PublicKeySource, SinkFactory,

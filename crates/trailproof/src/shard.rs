@@ -34,7 +34,7 @@ use crate::validate::{check_link_facts, count_more_missing, UNREFERENCED_MARGIN}
 /// Kind and version written at the top of every partial report.
 pub const PART_KIND: &str = "trailproof-partial";
 /// Layout version of partial reports.
-pub const PART_VERSION: u64 = 1;
+pub const PART_VERSION: u64 = 2;
 
 /// Why a sharded run or a merge cannot go on. Each names the flag, variable or part concerned.
 #[derive(Debug, thiserror::Error)]
@@ -391,6 +391,10 @@ pub struct WindowResult {
     /// Log files in that time no valid digest of the window lists (the merge keeps those the
     /// single run would report).
     pub unreferenced: Vec<Finding>,
+    /// The chain's tail finding (newest window only): the digests missing at its newest edge,
+    /// or the stop that explains its end.
+    #[serde(default)]
+    pub tail: Vec<Finding>,
 }
 
 /// What identifies a run: every shard of it computes the same, and the merge refuses parts
@@ -420,6 +424,9 @@ pub struct RunInfo {
     pub key_source: String,
     /// The flags that change what is checked (mode, limits), as text.
     pub settings: String,
+    /// The execution the parts belong to (`--run-id`, or the array job's id): a part written
+    /// by an earlier run of the same job at the same place is another run's.
+    pub run_id: String,
 }
 
 impl RunInfo {
@@ -435,6 +442,7 @@ impl RunInfo {
         chains: &[Chain],
         key_source: &str,
         settings: &str,
+        run_id: &str,
     ) -> RunInfo {
         let mut info = RunInfo {
             fingerprint: String::new(),
@@ -448,6 +456,7 @@ impl RunInfo {
             chains_sha256: chains_sha256(chains),
             key_source: key_source.to_owned(),
             settings: settings.to_owned(),
+            run_id: run_id.to_owned(),
         };
         info.fingerprint = info.compute_fingerprint();
         info
@@ -634,6 +643,9 @@ pub fn merge(parts: Vec<(String, Part)>) -> Result<Merged, ShardError> {
             if a.key_source != b.key_source || a.settings != b.settings {
                 what.push("flags");
             }
+            if a.run_id != b.run_id {
+                what.push("run id");
+            }
             if what.is_empty() {
                 what.push("fingerprints");
             }
@@ -743,6 +755,7 @@ pub fn stitch(
     let mut keys_used: Vec<KeyUse> = Vec::new();
     let mut covered = Vec::new();
     let mut candidates: Vec<Finding> = Vec::new();
+    let mut tail: Vec<Finding> = Vec::new();
     let mut standard = Vec::new();
     let mut backfill = Vec::new();
     // Newest first, as the walk goes.
@@ -756,6 +769,7 @@ pub fn stitch(
         keys_used.extend(result.keys_used);
         covered.extend(result.covered);
         candidates.extend(result.unreferenced);
+        tail.extend(result.tail);
         standard.push((result.standard, *window));
         backfill.push((result.backfill, *window));
     }
@@ -774,6 +788,7 @@ pub fn stitch(
         findings.extend(unreached);
     }
     findings.extend(unreferenced(run, chain, &covered, candidates));
+    findings.extend(tail);
     keys_used.sort();
     keys_used.dedup();
     Report {
@@ -1007,20 +1022,7 @@ pub fn union(
 }
 
 fn add(a: Summary, b: Summary) -> Summary {
-    let c = |x: crate::Counts, y: crate::Counts| crate::Counts {
-        valid: x.valid + y.valid,
-        invalid: x.invalid + y.invalid,
-        not_checked: x.not_checked + y.not_checked,
-    };
-    Summary {
-        digests: c(a.digests, b.digests),
-        backfill_digests: c(a.backfill_digests, b.backfill_digests),
-        log_files: c(a.log_files, b.log_files),
-        extra_missing_digests: a.extra_missing_digests + b.extra_missing_digests,
-        link_mismatches: a.link_mismatches + b.link_mismatches,
-        unreferenced_logs: a.unreferenced_logs + b.unreferenced_logs,
-        unreached_digests: a.unreached_digests + b.unreached_digests,
-    }
+    a.plus(b)
 }
 
 fn min_opt(a: Option<DateTime<Utc>>, b: Option<DateTime<Utc>>) -> Option<DateTime<Utc>> {
@@ -1099,7 +1101,7 @@ mod tests {
                 home_region: "us-east-1".into(), trail_name: "t".into(),
             }).collect();
             let run = RunInfo::new("arn", start, end, Duration::hours(window_hours), n, true,
-                &chains, "k", "s");
+                &chains, "k", "s", "r");
             let windows = run.windows().unwrap();
             let mut seen = Vec::new();
             for shard in 1..=n {
@@ -1259,6 +1261,7 @@ mod tests {
             &[chain()],
             "k",
             "s",
+            "r",
         );
         let empty = WindowResult {
             standard: KindResult::default(),
@@ -1270,6 +1273,7 @@ mod tests {
             keys_used: Vec::new(),
             covered: Vec::new(),
             unreferenced: Vec::new(),
+            tail: Vec::new(),
         };
         let items = run
             .shard_items(1)
@@ -1357,6 +1361,7 @@ mod tests {
             &[chain()],
             "k",
             "s",
+            "r",
         );
         let e = merge(vec![("a".into(), one.clone()), ("b".into(), other)])
             .unwrap_err()

@@ -44,6 +44,32 @@ pub fn chain_id(chain: &Chain) -> String {
     format!("s3://{}/{}", chain.bucket, chain.digest_prefix())
 }
 
+/// The chain a state file names by `id` (see [`chain_id`]), with the trail's name and home
+/// region: what an incremental run checks when discovery no longer finds a recorded chain.
+pub fn chain_from_id(id: &str, trail_name: &str, home_region: &str) -> Option<Chain> {
+    let (bucket, path) = id.strip_prefix("s3://")?.split_once('/')?;
+    let (root, region) = path.rsplit_once("/CloudTrail-Digest/")?;
+    let (owner, account) = root.rsplit_once('/')?;
+    let (before_logs, organization) = match owner.rsplit_once('/') {
+        Some((before, org)) if org.starts_with("o-") => (before, Some(org.to_owned())),
+        _ => (owner, None),
+    };
+    let prefix = match before_logs.strip_suffix("AWSLogs")? {
+        "" => None,
+        p => Some(p.strip_suffix('/')?.to_owned()),
+    };
+    let chain = Chain {
+        bucket: bucket.to_owned(),
+        prefix,
+        organization_id: organization,
+        account_id: account.to_owned(),
+        source_region: region.to_owned(),
+        home_region: home_region.to_owned(),
+        trail_name: trail_name.to_owned(),
+    };
+    (chain_id(&chain) == id).then_some(chain)
+}
+
 fn bad(path: &Path, reason: impl std::fmt::Display) -> Error {
     Error::Config(format!("state file {}: {reason}", path.display()))
 }
@@ -166,6 +192,41 @@ mod tests {
             end_time: crate::time::parse("2024-03-01T01:37:12Z").unwrap(),
             signature: "ab".into(),
             hash: "cd".into(),
+        }
+    }
+
+    #[test]
+    fn chain_ids_read_back_into_chains() {
+        let base = Chain {
+            bucket: "b".into(),
+            prefix: None,
+            organization_id: None,
+            account_id: "111122223333".into(),
+            source_region: "eu-west-1".into(),
+            home_region: "us-east-1".into(),
+            trail_name: "t".into(),
+        };
+        let with = |prefix: Option<&str>, org: Option<&str>| Chain {
+            prefix: prefix.map(str::to_owned),
+            organization_id: org.map(str::to_owned),
+            ..base.clone()
+        };
+        for chain in [
+            base.clone(),
+            with(Some("audit/x"), None),
+            with(None, Some("o-abc123")),
+            with(Some("p"), Some("o-abc123")),
+        ] {
+            let id = chain_id(&chain);
+            assert_eq!(chain_from_id(&id, "t", "us-east-1"), Some(chain), "{id}");
+        }
+        for junk in [
+            "",
+            "s3://b",
+            "s3://b/AWSLogs/1/CloudTrail/r",
+            "s3://b/x/1/CloudTrail-Digest/r",
+        ] {
+            assert_eq!(chain_from_id(junk, "t", "us-east-1"), None, "{junk}");
         }
     }
 

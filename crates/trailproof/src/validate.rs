@@ -153,6 +153,11 @@ pub struct Options {
     pub progress: Option<std::sync::Arc<dyn Progress>>,
     /// Set by the caller to stop the run (see [`Options::cancel`]).
     cancel: Option<Arc<AtomicBool>>,
+    /// The time of the run: digests are expected up to it, less the delivery delay
+    /// ([`crate::tail::DELIVERY_SLACK`]).
+    pub now: DateTime<Utc>,
+    /// What CloudTrail's `GetTrailStatus` said of the trail, when it was asked (live mode).
+    pub trail_status: Option<crate::tail::TrailStatus>,
 }
 
 impl std::fmt::Debug for Options {
@@ -170,6 +175,8 @@ impl std::fmt::Debug for Options {
             .field("sinks", &self.sinks.is_some())
             .field("progress", &self.progress.is_some())
             .field("cancel", &self.cancel.is_some())
+            .field("now", &self.now)
+            .field("trail_status", &self.trail_status)
             .finish()
     }
 }
@@ -190,7 +197,23 @@ impl Options {
             sinks: None,
             progress: None,
             cancel: None,
+            now: Utc::now(),
+            trail_status: None,
         }
+    }
+
+    /// Sets the time of the run (default: when the options were made). Digests are expected
+    /// up to it, less the delivery delay.
+    pub fn now(mut self, now: DateTime<Utc>) -> Self {
+        self.now = now;
+        self
+    }
+
+    /// What `GetTrailStatus` said of the trail: a digest delivered after the newest one found
+    /// proves a deletion, and a stop it reports explains a chain's end.
+    pub fn trail_status(mut self, status: Option<crate::tail::TrailStatus>) -> Self {
+        self.trail_status = status;
+        self
     }
 
     /// Stops the run soon after `flag` becomes true (before the next digest, or the next log
@@ -591,11 +614,14 @@ struct Walked {
     standard_findings: usize,
     /// Where the unreferenced-log findings start.
     unreferenced_from: usize,
+    /// Where the tail finding (if any) starts: after the unreferenced logs.
+    tail_from: usize,
     covered: Vec<(DateTime<Utc>, DateTime<Utc>)>,
 }
 
 impl Walked {
     fn into_result(self, mut report: Report) -> WindowResult {
+        let tail = report.findings.split_off(self.tail_from);
         let unreferenced = report.findings.split_off(self.unreferenced_from);
         let backfill_findings = report.findings.split_off(self.standard_findings);
         let backfill_entries = report.entries.split_off(self.standard_entries);
@@ -619,6 +645,7 @@ impl Walked {
             keys_used: report.keys_used,
             covered: crate::shard::union(self.covered),
             unreferenced,
+            tail,
         }
     }
 }
@@ -652,11 +679,23 @@ struct Followed {
 
 /// Keys for one chain walk: the standard chain loads its keys once; the backfill chain starts
 /// empty and loads keys around each digest's generation time, as the CLI does.
-struct WalkKeys<'a> {
+pub(crate) struct WalkKeys<'a> {
     source: &'a dyn PublicKeySource,
     region: String,
     keys: KeySet,
     backfill: bool,
+}
+
+impl<'a> WalkKeys<'a> {
+    /// Keys of a standard chain, loaded already.
+    pub(crate) fn new(source: &'a dyn PublicKeySource, region: &str, keys: KeySet) -> Self {
+        WalkKeys {
+            source,
+            region: region.to_owned(),
+            keys,
+            backfill: false,
+        }
+    }
 }
 
 impl KeyLookup for WalkKeys<'_> {
@@ -730,7 +769,7 @@ impl Run<'_> {
     fn run(&self, trail_arn: &str, resume: Option<&Head>) -> Result<(Report, Walked), Error> {
         self.options.check_cancel()?;
         let (start, end) = (self.start, self.options.end);
-        let (standard, backfill) = match &self.window {
+        let listed = match &self.window {
             Some(w) => {
                 let hi = key_format(w.end);
                 self.list_keys(&self.chain.bucket, w.start, &|date| {
@@ -739,13 +778,23 @@ impl Run<'_> {
                     } else {
                         date < hi.as_str()
                     }
-                })?
+                })
             }
-            None => self.list_digests(&self.chain.bucket, start, end)?,
+            None => self.list_digests(&self.chain.bucket, start, end),
+        };
+        let (standard, backfill) = match listed {
+            Ok(found) => found,
+            // One chain that cannot be listed (a planted link, a folder that cannot be read)
+            // is that chain's verdict, NOT CHECKED; the other chains are still checked.
+            Err(Error::Store(e)) => return Ok(self.unlisted(trail_arn, resume, e)),
+            Err(e) => return Err(e),
         };
         if let Some(p) = self.options.progress.as_deref() {
             p.digests_listed((standard.len() + backfill.len()) as u64);
         }
+        // For the tail check: the newest digest listed, and where the listing started.
+        let newest_listed = standard.last().cloned();
+        let listed_from = self.window.as_ref().map_or(start, |w| w.start);
         // Digests are fetched ahead of the walk within a byte budget (`fetch_ahead`), and log
         // files checked a batch at a time as the walk hands over valid digests (`Collector`):
         // memory is bounded by the budget and the batch, not by the size of the range.
@@ -781,6 +830,9 @@ impl Run<'_> {
             &mut used,
         )?;
         // The two walks' entries are told apart in a sharded run.
+        if let Some(head) = resume {
+            self.check_head(head, &mut out)?;
+        }
         out.flush()?;
         let standard_entries = out.entries.len();
         let standard_findings = findings.len();
@@ -816,6 +868,17 @@ impl Run<'_> {
         if let Some(referenced) = &referenced {
             self.find_unreferenced_logs(&windows, referenced, &mut findings)?;
         }
+        let tail_from = findings.len();
+        if self.window.is_none_or(|w| w.newest) {
+            let tail = crate::tail::Tail {
+                store: self.store,
+                keys: self.keys,
+                options: self.options,
+                chain: self.chain,
+                trail_arn,
+            };
+            findings.extend(tail.check(newest_listed.as_deref(), listed_from, resume)?);
+        }
         let new_head = info.newest_valid.take();
         let walked = Walked {
             standard: info,
@@ -823,6 +886,7 @@ impl Run<'_> {
             standard_entries,
             standard_findings,
             unreferenced_from,
+            tail_from,
             covered: windows,
         };
         let report = Report {
@@ -841,6 +905,42 @@ impl Run<'_> {
             keys_used: used.into_values().collect(),
         };
         Ok((report, walked))
+    }
+
+    /// The report of a chain whose digest folder could not be listed.
+    fn unlisted(&self, trail_arn: &str, resume: Option<&Head>, e: StoreError) -> (Report, Walked) {
+        let report = Report {
+            trail_arn: trail_arn.to_owned(),
+            chain: self.chain.clone(),
+            start: self.start,
+            end: self.options.end,
+            found_start: None,
+            found_end: None,
+            entries: Vec::new(),
+            counts: Summary::default(),
+            findings: vec![Finding::Unlisted {
+                bucket: self.chain.bucket.clone(),
+                folder: self.chain.digest_prefix(),
+                cause: e.to_string(),
+            }],
+            resumed_from: resume.cloned(),
+            new_head: None,
+            key_source: self.keys.describe(),
+            keys_used: Vec::new(),
+        };
+        let walked = Walked {
+            standard: WalkInfo {
+                walk_findings: 1,
+                ..WalkInfo::default()
+            },
+            backfill: WalkInfo::default(),
+            standard_entries: 0,
+            standard_findings: 1,
+            unreferenced_from: 1,
+            tail_from: 1,
+            covered: Vec::new(),
+        };
+        (report, walked)
     }
 
     /// The digest `key`, from the prefetched ones or fetched now together with the digests the
@@ -1313,6 +1413,49 @@ impl Run<'_> {
             }
         }
         Ok(info)
+    }
+
+    /// The head an incremental run resumes from must still be what was proven: a deleted head
+    /// is `not found`, a replaced one invalid (its bytes no longer hash to what was recorded).
+    /// Nothing is printed for a head that is intact: it was reported when it was proven.
+    fn check_head(&self, head: &Head, out: &mut Collector<'_, '_>) -> Result<(), Error> {
+        let limit = self.options.limits.max_digest_bytes;
+        let outcome = match self.store.get(&head.bucket, &head.key, limit) {
+            Err(StoreError::NotFound { .. }) => DigestOutcome::NotFound,
+            Err(StoreError::TooLarge { limit, .. }) => DigestOutcome::TooLarge {
+                reason: limit_reason(&digest::FormatError::TooLarge(limit)),
+            },
+            Err(e) => DigestOutcome::Unreadable {
+                cause: e.to_string(),
+            },
+            Ok(object) => match digest::parse(&object.bytes, &self.options.limits) {
+                Ok(parsed) if parsed.inflated_sha256.eq_ignore_ascii_case(&head.hash) => {
+                    return Ok(())
+                }
+                Ok(_) => DigestOutcome::Other {
+                    message: "changed since the state file recorded it as the chain's head"
+                        .to_owned(),
+                },
+                Err(e) if e.is_limit() => DigestOutcome::TooLarge {
+                    reason: limit_reason(&e),
+                },
+                Err(e) => DigestOutcome::InvalidFormat {
+                    reason: e.to_string(),
+                },
+            },
+        };
+        out.push(Step::Digest(
+            DigestEntry {
+                bucket: head.bucket.clone(),
+                key: head.key.clone(),
+                backfill: false,
+                outcome,
+                start: None,
+                end: Some(head.end_time),
+                log_files: 0,
+            },
+            Vec::new(),
+        ))
     }
 
     /// The verdict on one log file, and how many inflated bytes were hashed.

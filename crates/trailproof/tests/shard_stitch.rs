@@ -151,6 +151,7 @@ proptest! {
             std::slice::from_ref(&chain),
             &keys.describe(),
             "",
+            "run-1",
         );
         let windows = run.windows().unwrap();
         let items: Vec<(Chain, _)> = windows.iter().map(|w| (chain.clone(), *w)).collect();

@@ -51,8 +51,45 @@ impl Finding {
                 key,
                 backfill,
             } => json!({"bucket": bucket, "key": key, "backfill": backfill}),
+            Finding::TailMissing {
+                bucket,
+                folder,
+                newest_key,
+                newest_end,
+                expected_until,
+                evidence,
+            } => json!({
+                "bucket": bucket,
+                "folder": folder,
+                "key": newest_key,
+                "newest_end": newest_end.map(display),
+                "expected_until": display(*expected_until),
+                "evidence": evidence,
+            }),
+            Finding::LoggingStopped {
+                bucket,
+                newest_key,
+                stop,
+            } => json!({
+                "bucket": bucket,
+                "key": newest_key,
+                "event_name": stop.event_name,
+                "event_time": display(stop.event_time),
+                "principal": stop.principal,
+                "event_id": stop.event_id,
+                "source": stop.source,
+            }),
+            Finding::Unlisted {
+                bucket,
+                folder,
+                cause,
+            } => json!({"bucket": bucket, "folder": folder, "cause": cause}),
         };
         v["kind"] = json!(self.code());
+        v["status"] = json!(match self.status() {
+            Status::Valid => "info",
+            other => other.as_str(),
+        });
         v["message"] = json!(self.message());
         v
     }
@@ -78,6 +115,7 @@ impl Summary {
             "link_mismatches": self.link_mismatches,
             "unreferenced_log_files": self.unreferenced_logs,
             "unreached_digest_files": self.unreached_digests,
+            "missing_tails": self.missing_tails,
         })
     }
 }

@@ -328,6 +328,61 @@ pub enum Finding {
         /// True for the backfill chain.
         backfill: bool,
     },
+    /// The chain's newest digest ends before the range does (or before now, less the delivery
+    /// delay), and nothing CloudTrail signed or said explains it: the newest digests, and the
+    /// log files they list, may have been deleted. CloudTrail delivers a digest every hour
+    /// while logging is on, even for an hour without log files.
+    TailMissing {
+        /// Bucket of the chain.
+        bucket: String,
+        /// The chain's digest folder (`…/CloudTrail-Digest/REGION`).
+        folder: String,
+        /// The newest digest of the chain found (or the state's head when nothing was found).
+        newest_key: Option<String>,
+        /// Its time (key time: its `digestEndTime`).
+        newest_end: Option<DateTime<Utc>>,
+        /// Until when digests were expected: the range's end, or now less the delivery slack.
+        expected_until: DateTime<Utc>,
+        /// What proves that digests were delivered after the newest found, when anything does.
+        evidence: Option<String>,
+    },
+    /// The chain's digest folder could not be listed (a link, a folder that cannot be read, a
+    /// listing refused): nothing in it was checked.
+    Unlisted {
+        /// Bucket of the chain.
+        bucket: String,
+        /// The folder that could not be listed.
+        folder: String,
+        /// Why.
+        cause: String,
+    },
+    /// The chain ends early because logging stopped (or the trail was deleted, or validation
+    /// turned off), as a signed log file, or CloudTrail's own trail status, says. Informational:
+    /// not a problem, and the verdict stays valid.
+    LoggingStopped {
+        /// Bucket of the chain.
+        bucket: String,
+        /// The newest digest of the chain found.
+        newest_key: String,
+        /// The event that explains the end.
+        stop: StopEvent,
+    },
+}
+
+/// The record that explains why a chain ends: a `StopLogging`, `DeleteTrail` or `UpdateTrail`
+/// (validation off) event from a verified log file, or `GetTrailStatus`.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct StopEvent {
+    /// `StopLogging`, `DeleteTrail`, `UpdateTrail`, or `GetTrailStatus`.
+    pub event_name: String,
+    /// When it happened.
+    pub event_time: DateTime<Utc>,
+    /// Who did it (`userIdentity.arn`), when known.
+    pub principal: String,
+    /// Its `eventID`, when it is an event.
+    pub event_id: String,
+    /// Where it was read: `s3://bucket/key` of the verified log file, or `GetTrailStatus`.
+    pub source: String,
 }
 
 /// A [`Finding`] as a partial report saves it: the `previousDigest*` field named by text, mapped
@@ -359,6 +414,24 @@ enum SavedFinding {
         bucket: String,
         key: String,
         backfill: bool,
+    },
+    TailMissing {
+        bucket: String,
+        folder: String,
+        newest_key: Option<String>,
+        newest_end: Option<DateTime<Utc>>,
+        expected_until: DateTime<Utc>,
+        evidence: Option<String>,
+    },
+    LoggingStopped {
+        bucket: String,
+        newest_key: String,
+        stop: StopEvent,
+    },
+    Unlisted {
+        bucket: String,
+        folder: String,
+        cause: String,
     },
 }
 
@@ -426,6 +499,39 @@ impl TryFrom<SavedFinding> for Finding {
                 key,
                 backfill,
             },
+            SavedFinding::TailMissing {
+                bucket,
+                folder,
+                newest_key,
+                newest_end,
+                expected_until,
+                evidence,
+            } => Finding::TailMissing {
+                bucket,
+                folder,
+                newest_key,
+                newest_end,
+                expected_until,
+                evidence,
+            },
+            SavedFinding::LoggingStopped {
+                bucket,
+                newest_key,
+                stop,
+            } => Finding::LoggingStopped {
+                bucket,
+                newest_key,
+                stop,
+            },
+            SavedFinding::Unlisted {
+                bucket,
+                folder,
+                cause,
+            } => Finding::Unlisted {
+                bucket,
+                folder,
+                cause,
+            },
         })
     }
 }
@@ -437,6 +543,18 @@ impl Finding {
             Finding::LinkMismatch { .. } => "link_mismatch",
             Finding::UnreferencedLog { .. } => "unreferenced_log",
             Finding::UnreachedDigest { .. } => "unreached_digest",
+            Finding::TailMissing { .. } => "tail_missing",
+            Finding::LoggingStopped { .. } => "logging_stopped",
+            Finding::Unlisted { .. } => "unlisted",
+        }
+    }
+
+    /// Invalid for a problem; valid for a line that only informs (a signed stop of logging).
+    pub fn status(&self) -> Status {
+        match self {
+            Finding::LoggingStopped { .. } => Status::Valid,
+            Finding::Unlisted { .. } => Status::NotChecked,
+            _ => Status::Invalid,
         }
     }
 
@@ -476,6 +594,56 @@ impl Finding {
             } => format!(
                 "{}Digest file\ts3://{bucket}/{key}\tUNREACHED: no verified digest file links to this digest file",
                 if *backfill { "(backfill) " } else { "" }
+            ),
+            Finding::TailMissing {
+                bucket,
+                folder,
+                newest_key,
+                newest_end,
+                expected_until,
+                evidence,
+            } => {
+                let (what, place) = match newest_key {
+                    Some(k) => ("Digest file", format!("s3://{bucket}/{k}")),
+                    None => ("Digest folder", format!("s3://{bucket}/{folder}/")),
+                };
+                let from = newest_end.map_or_else(|| "the start".to_owned(), |t| display(t));
+                let hours = newest_end.map(|t| {
+                    let s = (*expected_until - t).num_seconds().max(0);
+                    (s + 3599) / 3600
+                });
+                let span = match hours {
+                    Some(1) => " (1 hour)".to_owned(),
+                    Some(h) => format!(" ({h} hours)"),
+                    None => String::new(),
+                };
+                let why = match evidence {
+                    Some(e) => format!("; {e}: digest files were deleted"),
+                    None => "; no StopLogging, DeleteTrail or UpdateTrail turning validation off was found in the trail's last verified log files".to_owned(),
+                };
+                format!(
+                    "{what}\t{place}\tTAIL MISSING: the chain ends here, but CloudTrail delivers a digest file every hour while logging is on: {from} to {}{span} is not covered{why}",
+                    display(*expected_until)
+                )
+            }
+            Finding::LoggingStopped {
+                bucket,
+                newest_key,
+                stop,
+            } => format!(
+                "Digest file\ts3://{bucket}/{newest_key}\tLOGGING STOPPED: {} at {} by {} (event id {}, in {}): no digest file is expected after this one",
+                stop.event_name,
+                display(stop.event_time),
+                if stop.principal.is_empty() { "an unknown principal" } else { &stop.principal },
+                if stop.event_id.is_empty() { "none" } else { &stop.event_id },
+                stop.source
+            ),
+            Finding::Unlisted {
+                bucket,
+                folder,
+                cause,
+            } => format!(
+                "Digest folder\ts3://{bucket}/{folder}/\tNOT CHECKED: could not be listed: {cause}"
             ),
         }
     }
@@ -564,6 +732,9 @@ pub struct Summary {
     pub unreferenced_logs: u64,
     /// Digests listed in range that no verified digest links to.
     pub unreached_digests: u64,
+    /// Chains whose newest digests are missing (no signed explanation).
+    #[serde(default)]
+    pub missing_tails: u64,
 }
 
 impl Summary {
@@ -584,10 +755,12 @@ impl Summary {
             Finding::LinkMismatch { .. } => self.link_mismatches += 1,
             Finding::UnreferencedLog { .. } => self.unreferenced_logs += 1,
             Finding::UnreachedDigest { .. } => self.unreached_digests += 1,
+            Finding::TailMissing { .. } => self.missing_tails += 1,
+            Finding::LoggingStopped { .. } | Finding::Unlisted { .. } => {}
         }
     }
 
-    fn plus(self, o: Summary) -> Summary {
+    pub(crate) fn plus(self, o: Summary) -> Summary {
         Summary {
             digests: self.digests.plus(o.digests),
             backfill_digests: self.backfill_digests.plus(o.backfill_digests),
@@ -596,6 +769,7 @@ impl Summary {
             link_mismatches: self.link_mismatches + o.link_mismatches,
             unreferenced_logs: self.unreferenced_logs + o.unreferenced_logs,
             unreached_digests: self.unreached_digests + o.unreached_digests,
+            missing_tails: self.missing_tails + o.missing_tails,
         }
     }
 
@@ -686,6 +860,7 @@ impl Report {
         s.link_mismatches = 0;
         s.unreferenced_logs = 0;
         s.unreached_digests = 0;
+        s.missing_tails = 0;
         for f in &self.findings {
             s.add_finding(f);
         }
@@ -694,7 +869,23 @@ impl Report {
 
     /// Valid, invalid, or incomplete.
     pub fn verdict(&self) -> Verdict {
-        self.summary().verdict(self.findings.len())
+        let invalid = self
+            .findings
+            .iter()
+            .filter(|f| f.status() == Status::Invalid)
+            .count();
+        match self.summary().verdict(invalid) {
+            Verdict::Valid if self.problems() > invalid => Verdict::Incomplete,
+            v => v,
+        }
+    }
+
+    /// Findings that are problems (not the informational ones).
+    pub fn problems(&self) -> usize {
+        self.findings
+            .iter()
+            .filter(|f| f.status() != Status::Valid)
+            .count()
     }
 
     /// Several chains' reports as one, without their entries: the counts summed, findings in

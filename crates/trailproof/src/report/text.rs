@@ -47,8 +47,9 @@ impl Report {
             }
             parts.push(part);
         }
-        if !self.findings.is_empty() {
-            parts.push(format!("{} other findings", self.findings.len()));
+        let problems = self.problems();
+        if problems > 0 {
+            parts.push(format!("{problems} other findings"));
         }
         if parts.is_empty() {
             parts.push(
@@ -291,6 +292,10 @@ impl<O: Write, E: Write> TextWriter<O, E> {
             (
                 s.unreached_digests,
                 "digest files in range that no verified digest file links to",
+            ),
+            (
+                s.missing_tails,
+                "chains whose newest digest files are missing (TAIL MISSING above)",
             ),
         ] {
             if n > 0 {
