@@ -250,20 +250,26 @@ fn link_error(bucket: &str, key: &str, path: &Path) -> StoreError {
     )
 }
 
-/// A directory entry met by a listing: its key, its type (never a link) and its path.
-type Listed = (String, fs::FileType, PathBuf);
+/// A directory entry met by a listing: its key, its type, whether its name is a key, and its
+/// path.
+type Listed = (String, fs::FileType, bool, PathBuf);
 
 /// Buckets copied to local directories: `DIR/KEY` is the object, `DIR/KEY.meta.json` its
 /// metadata (when known). This is what `aws s3 sync s3://BUCKET DIR` produces, plus sidecars.
 ///
 /// Only keys whose every `/`-separated segment is a plain name map to a file; others are
 /// [`StoreError::Unreadable`]. Only regular files are read. A symbolic link inside a bucket's
-/// directory is an error wherever it is met, listing or reading; the directory itself may be
-/// one.
+/// directory is never followed: a listing names it like any entry, and reading it is an error
+/// (so it is a verdict of its own, and the rest of the listing is still checked); the
+/// directory itself may be one.
 #[derive(Clone, Debug, Default)]
 pub struct LocalDirStore {
     buckets: BTreeMap<String, PathBuf>,
     dirs: Arc<Dirs>,
+    /// Entries a listing met that no key can name exactly (a name that is not UTF-8, a folder
+    /// that cannot be read), by the key they were listed under, with the cause: reading one
+    /// reports the cause, so the entry is a verdict of its own and the listing goes on.
+    unusable: Arc<std::sync::Mutex<BTreeMap<(String, String), String>>>,
 }
 
 impl LocalDirStore {
@@ -294,8 +300,28 @@ impl LocalDirStore {
         file_of(self.dir(bucket)?, bucket, key)
     }
 
+    fn mark_unusable(&self, bucket: &str, key: &str, cause: String) {
+        self.unusable
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+            .insert((bucket.to_owned(), key.to_owned()), cause);
+    }
+
+    fn unusable(&self, bucket: &str, key: &str) -> Option<StoreError> {
+        let marked = self
+            .unusable
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+            .get(&(bucket.to_owned(), key.to_owned()))
+            .cloned();
+        marked.map(|cause| StoreError::unreadable(bucket, key, cause))
+    }
+
     /// Opens the object's file, checking every folder on the way.
     fn open_file(&self, bucket: &str, key: &str) -> Result<(fs::File, u64, PathBuf), StoreError> {
+        if let Some(e) = self.unusable(bucket, key) {
+            return Err(e);
+        }
         let root = self.dir(bucket)?;
         let path = file_of(root, bucket, key)?;
         let not_found = || StoreError::NotFound {
@@ -384,14 +410,16 @@ impl LocalDirStore {
         Ok(Some(meta))
     }
 
-    /// The key of a directory entry below folder `rel`, refusing links and names that are not
-    /// UTF-8 (an S3 key is UTF-8: such a file is not a copy of any object, and skipping it in
-    /// silence would hide it).
+    /// The key of a directory entry below folder `rel`, and its type. A name that is not UTF-8
+    /// cannot be the copy of an S3 key: it is listed under its lossy name, marked unusable, so
+    /// that reading it says why (skipping it in silence would hide it; failing the listing
+    /// would hide everything else). A link is listed as it is: reading it refuses it.
     fn entry_key(
+        &self,
         bucket: &str,
         rel: &str,
         entry: &fs::DirEntry,
-    ) -> Result<(String, fs::FileType), StoreError> {
+    ) -> Result<(String, fs::FileType, bool), StoreError> {
         let join = |name: &str| {
             if rel.is_empty() {
                 name.to_owned()
@@ -400,25 +428,48 @@ impl LocalDirStore {
             }
         };
         let file_name = entry.file_name();
-        let Some(name) = file_name.to_str() else {
-            let lossy = join(&file_name.to_string_lossy());
-            return Err(StoreError::unreadable(
-                bucket,
-                &lossy,
-                format!(
-                    "{} has a name that is not valid UTF-8, so it cannot be the copy of an S3 key",
-                    entry.path().display()
-                ),
-            ));
+        let (key, usable) = match file_name.to_str() {
+            Some(name) => (join(name), true),
+            None => {
+                let lossy = join(&file_name.to_string_lossy());
+                self.mark_unusable(
+                    bucket,
+                    &lossy,
+                    format!(
+                        "{} has a name that is not valid UTF-8, so it cannot be the copy of an S3 key",
+                        entry.path().display()
+                    ),
+                );
+                (lossy, false)
+            }
         };
-        let key = join(name);
         let file_type = entry
             .file_type()
             .map_err(|e| StoreError::unreadable(bucket, &key, e))?;
-        if file_type.is_symlink() {
-            return Err(link_error(bucket, &key, &entry.path()));
+        Ok((key, file_type, usable))
+    }
+
+    /// Adds the entry at `path` to `out`: a folder's keys (a folder that cannot be read is
+    /// one unusable key), or the entry itself.
+    fn add(
+        &self,
+        bucket: &str,
+        (key, file_type, usable): (String, fs::FileType, bool),
+        path: &Path,
+        out: &mut Vec<String>,
+    ) {
+        if usable && file_type.is_dir() {
+            match self.walk(bucket, path, &key, out) {
+                Ok(()) => self.dirs.record(path.to_path_buf()),
+                Err(e) => {
+                    self.mark_unusable(bucket, &key, format!("folder {}: {e}", path.display()));
+                    out.push(key);
+                }
+            }
+        } else if !key.ends_with(SIDECAR_SUFFIX) && !key.ends_with(PART_SUFFIX) {
+            // FIFOs, devices and links are listed too: reading them reports what they are.
+            out.push(key);
         }
-        Ok((key, file_type))
     }
 
     /// Collects the keys below folder `rel` (at `dir`) into `out`.
@@ -428,18 +479,16 @@ impl LocalDirStore {
         dir: &Path,
         rel: &str,
         out: &mut Vec<String>,
-    ) -> Result<(), StoreError> {
-        let unreadable = |e: io::Error| StoreError::unreadable(bucket, rel, e);
-        for entry in fs::read_dir(dir).map_err(unreadable)? {
-            let entry = entry.map_err(unreadable)?;
-            let (key, file_type) = Self::entry_key(bucket, rel, &entry)?;
-            if file_type.is_dir() {
-                let path = entry.path();
-                self.walk(bucket, &path, &key, out)?;
-                self.dirs.record(path);
-            } else if !key.ends_with(SIDECAR_SUFFIX) && !key.ends_with(PART_SUFFIX) {
-                // FIFOs and devices are listed too: reading them reports what they are.
-                out.push(key);
+    ) -> Result<(), io::Error> {
+        for entry in fs::read_dir(dir)? {
+            let entry = entry?;
+            match self.entry_key(bucket, rel, &entry) {
+                Ok(listed) => self.add(bucket, listed, &entry.path(), out),
+                Err(e) => {
+                    let key = format!("{rel}/{}", entry.file_name().to_string_lossy());
+                    self.mark_unusable(bucket, &key, e.to_string());
+                    out.push(key);
+                }
             }
         }
         Ok(())
@@ -509,8 +558,8 @@ impl LocalDirStore {
             {
                 continue;
             }
-            let (key, file_type) = Self::entry_key(bucket, dir_part, &entry)?;
-            found.push((key, file_type, entry.path()));
+            let (key, file_type, usable) = self.entry_key(bucket, dir_part, &entry)?;
+            found.push((key, file_type, usable, entry.path()));
         }
         Ok(Some(found))
     }
@@ -543,13 +592,8 @@ impl ObjectStore for LocalDirStore {
             return Ok(());
         };
         let mut keys = Vec::new();
-        for (key, file_type, path) in entries {
-            if file_type.is_dir() {
-                self.walk(bucket, &path, &key, &mut keys)?;
-                self.dirs.record(path);
-            } else if !key.ends_with(SIDECAR_SUFFIX) && !key.ends_with(PART_SUFFIX) {
-                keys.push(key);
-            }
+        for (key, file_type, usable, path) in entries {
+            self.add(bucket, (key, file_type, usable), &path, &mut keys);
         }
         keys.sort_unstable();
         for key in keys.iter().filter(|k| k.as_str() > start_after) {
@@ -570,8 +614,12 @@ impl ObjectStore for LocalDirStore {
         };
         let mut folders: Vec<String> = entries
             .into_iter()
-            .filter(|(_, file_type, _)| file_type.is_dir())
-            .map(|(key, _, _)| key + "/")
+            // A link where a folder could be is named too: listing it then fails, and that is
+            // the verdict of what it holds (skipping it would hide a whole chain).
+            .filter(|(_, file_type, usable, _)| {
+                *usable && (file_type.is_dir() || file_type.is_symlink())
+            })
+            .map(|(key, _, _, _)| key + "/")
             .collect();
         folders.sort();
         Ok(folders)

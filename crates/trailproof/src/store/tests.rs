@@ -210,13 +210,14 @@ fn a_fifo_at_a_log_path_is_refused_without_blocking() {
 
 #[cfg(unix)]
 #[test]
-fn symbolic_links_inside_a_copy_are_refused_listing_and_reading() {
+fn symbolic_links_inside_a_copy_are_listed_and_refused_when_read() {
     use std::os::unix::fs::symlink;
     let outside = tempfile::tempdir().unwrap();
     write(outside.path(), "secret.json.gz", b"outside the archive");
     write(outside.path(), "region/x.json.gz", b"outside the archive");
 
-    // A linked log file.
+    // A linked log file: listed like any entry (so it is a verdict of its own, and the rest of
+    // the listing is still there), refused when read.
     let dir = tempfile::tempdir().unwrap();
     write(dir.path(), "AWSLogs/1/CloudTrail/r1/ok.json.gz", b"ok");
     symlink(
@@ -231,19 +232,20 @@ fn symbolic_links_inside_a_copy_are_refused_listing_and_reading() {
         "AWSLogs/1/CloudTrail/r1/",
         "AWSLogs/1/CloudTrail/r1/li",
     ] {
-        let err = list(&local, "b", prefix, "").unwrap_err();
+        let listed = list(&local, "b", prefix, "").unwrap();
         assert!(
-            matches!(&err, StoreError::Unreadable { key, cause, .. }
-                if key == "AWSLogs/1/CloudTrail/r1/link.json.gz" && cause.contains("is a symbolic link")),
-            "{prefix}: {err}"
+            listed.contains(&"AWSLogs/1/CloudTrail/r1/link.json.gz".to_owned()),
+            "{prefix}: {listed:?}"
         );
     }
-    // A prefix that does not reach the link lists as before.
     assert_eq!(
         list(&local, "b", "AWSLogs/1/CloudTrail/r1/o", "").unwrap(),
         ["AWSLogs/1/CloudTrail/r1/ok.json.gz"]
     );
-    assert!(local.list_folders("b", "AWSLogs/1/CloudTrail/r1/").is_err());
+    assert_eq!(
+        local.list_folders("b", "AWSLogs/1/CloudTrail/").unwrap(),
+        ["AWSLogs/1/CloudTrail/r1/"]
+    );
     let read = cause(
         local
             .open("b", "AWSLogs/1/CloudTrail/r1/link.json.gz")
@@ -258,7 +260,8 @@ fn symbolic_links_inside_a_copy_are_refused_listing_and_reading() {
         .get("b", "AWSLogs/1/CloudTrail/r1/link.json.gz", 100)
         .is_err());
 
-    // A linked region folder.
+    // A linked region folder: named as a folder (a whole chain is never hidden), but listing
+    // or reading below it is refused.
     let dir = tempfile::tempdir().unwrap();
     write(dir.path(), "AWSLogs/1/CloudTrail/r1/ok.json.gz", b"ok");
     symlink(
@@ -267,12 +270,18 @@ fn symbolic_links_inside_a_copy_are_refused_listing_and_reading() {
     )
     .unwrap();
     let local = LocalDirStore::new().with_bucket("b", dir.path());
-    let err = local
-        .list_folders("b", "AWSLogs/1/CloudTrail/")
-        .unwrap_err();
-    assert!(cause(err).contains("CloudTrail/r2 is a symbolic link"));
+    assert_eq!(
+        local.list_folders("b", "AWSLogs/1/CloudTrail/").unwrap(),
+        ["AWSLogs/1/CloudTrail/r1/", "AWSLogs/1/CloudTrail/r2/"]
+    );
+    assert_eq!(
+        list(&local, "b", "AWSLogs/1/CloudTrail/", "").unwrap(),
+        [
+            "AWSLogs/1/CloudTrail/r1/ok.json.gz",
+            "AWSLogs/1/CloudTrail/r2"
+        ]
+    );
     for prefix in [
-        "AWSLogs/1/CloudTrail/",
         "AWSLogs/1/CloudTrail/r2/",
         "AWSLogs/1/CloudTrail/r2/2024/03/",
     ] {
@@ -285,6 +294,7 @@ fn symbolic_links_inside_a_copy_are_refused_listing_and_reading() {
     }
     assert!(local.list_folders("b", "AWSLogs/1/CloudTrail/r2/").is_err());
     for key in [
+        "AWSLogs/1/CloudTrail/r2",
         "AWSLogs/1/CloudTrail/r2/x.json.gz",
         "AWSLogs/1/CloudTrail/r2/none.json.gz",
     ] {
@@ -301,7 +311,7 @@ fn symbolic_links_inside_a_copy_are_refused_listing_and_reading() {
         b"ok"
     );
 
-    // A linked sidecar.
+    // A linked sidecar: never listed (sidecars are not objects), refused when read.
     let dir = tempfile::tempdir().unwrap();
     write(dir.path(), "d.json.gz", b"d");
     write(outside.path(), "meta.json", br#"{"signature":"ab"}"#);
@@ -312,7 +322,7 @@ fn symbolic_links_inside_a_copy_are_refused_listing_and_reading() {
     .unwrap();
     let local = LocalDirStore::new().with_bucket("b", dir.path());
     assert!(cause(local.get("b", "d.json.gz", 10).unwrap_err()).contains("is a symbolic link"));
-    assert!(list(&local, "b", "", "").is_err());
+    assert_eq!(list(&local, "b", "", "").unwrap(), ["d.json.gz"]);
 
     // The bucket folder itself may be a link.
     let dir = tempfile::tempdir().unwrap();
@@ -325,21 +335,34 @@ fn symbolic_links_inside_a_copy_are_refused_listing_and_reading() {
 
 #[cfg(unix)]
 #[test]
-fn a_name_that_is_not_utf8_is_reported_not_skipped() {
+fn a_name_that_is_not_utf8_is_listed_and_reading_it_says_why() {
     use std::os::unix::ffi::OsStrExt;
     let dir = tempfile::tempdir().unwrap();
     write(dir.path(), "logs/ok", b"ok");
     let name = std::ffi::OsStr::from_bytes(b"bad\xff.json.gz");
     fs::write(dir.path().join("logs").join(name), b"x").unwrap();
+    fs::create_dir_all(
+        dir.path()
+            .join("logs")
+            .join(std::ffi::OsStr::from_bytes(b"dir\xfe")),
+    )
+    .unwrap();
     let local = LocalDirStore::new().with_bucket("b", dir.path());
-    let err = list(&local, "b", "logs/", "").unwrap_err();
-    assert!(
-        matches!(&err, StoreError::Unreadable { key, cause, .. }
-            if key == "logs/bad\u{fffd}.json.gz" && cause.contains("not valid UTF-8")),
-        "{err}"
+    assert_eq!(
+        list(&local, "b", "logs/", "").unwrap(),
+        ["logs/bad\u{fffd}.json.gz", "logs/dir\u{fffd}", "logs/ok"]
     );
-    assert!(local.list_folders("b", "logs/").is_err());
-    // Outside the prefix listed, it is not in the way.
+    for key in ["logs/bad\u{fffd}.json.gz", "logs/dir\u{fffd}"] {
+        let err = local.get("b", key, 10).unwrap_err();
+        assert!(
+            matches!(&err, StoreError::Unreadable { key: k, cause, .. }
+                if k == key && cause.contains("not valid UTF-8")),
+            "{err}"
+        );
+        assert!(cause(local.open("b", key).map(|_| ()).unwrap_err()).contains("not valid UTF-8"));
+    }
+    // Never a folder of its own.
+    assert!(local.list_folders("b", "logs/").unwrap().is_empty());
     assert_eq!(list(&local, "b", "logs/o", "").unwrap(), ["logs/ok"]);
 }
 
