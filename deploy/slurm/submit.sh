@@ -13,5 +13,7 @@ here=$(dirname "$0")
 case "${PARTS:?set PARTS}" in s3://*) ;; *) mkdir -p "$PARTS" ;; esac
 array=$(sbatch --parsable --export=ALL --array=0-$((N - 1)) "$@" "$here/shard.sbatch")
 array=${array%%;*}
-merge=$(sbatch --parsable --export=ALL --dependency=afterany:"$array" "$@" "$here/merge.sbatch")
+# Shards take their run id from SLURM_ARRAY_JOB_ID; the merge is told the same, so it never
+# merges a part an earlier array left in $PARTS.
+merge=$(sbatch --parsable --export=ALL,TRAILPROOF_RUN_ID="$array" --dependency=afterany:"$array" "$@" "$here/merge.sbatch")
 echo "shards: job $array (array of $N); merge: job ${merge%%;*}"

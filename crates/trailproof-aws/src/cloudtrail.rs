@@ -9,7 +9,7 @@ use aws_sdk_cloudtrail::primitives::DateTime as SmithyTime;
 use chrono::{DateTime, Utc};
 use tokio::runtime::Handle;
 use trailproof::keys::fingerprint;
-use trailproof::{Error, KeySet, PublicKey, PublicKeySource, TrailArn};
+use trailproof::{Error, KeySet, PublicKey, PublicKeySource, TrailArn, TrailStatus};
 
 use crate::context::{check_handle, inside_runtime, AwsContext};
 use crate::errors::describe;
@@ -236,6 +236,36 @@ pub async fn describe_trail(ctx: &AwsContext, trail_arn: &str) -> Result<TrailIn
             .unwrap_or(&arn.region)
             .to_owned(),
     })
+}
+
+/// What `GetTrailStatus` says of the trail, asked in its home region (the ARN's region): when
+/// CloudTrail last delivered a digest, and whether (and when) logging stopped. It comes from
+/// CloudTrail, not from the bucket: a digest delivered after the newest one in the bucket proves
+/// a deletion, and a stop explains a chain's end.
+pub async fn trail_status(ctx: &AwsContext, trail_arn: &str) -> Result<TrailStatus, Error> {
+    let arn = TrailArn::parse(trail_arn)?;
+    let out = ctx
+        .cloudtrail_client(&arn.region)
+        .get_trail_status()
+        .name(trail_arn)
+        .send()
+        .await
+        .map_err(|e| {
+            Error::Config(format!(
+                "GetTrailStatus {trail_arn} in {}: {}",
+                arn.region,
+                describe(&e)
+            ))
+        })?;
+    Ok(TrailStatus::new(
+        out.is_logging(),
+        out.latest_digest_delivery_time().and_then(to_chrono),
+        out.latest_digest_delivery_error()
+            .filter(|e| !e.is_empty())
+            .map(str::to_owned),
+        out.start_logging_time().and_then(to_chrono),
+        out.stop_logging_time().and_then(to_chrono),
+    ))
 }
 
 /// The caller's organization id (`o-…`) from Organizations `DescribeOrganization`: the folder

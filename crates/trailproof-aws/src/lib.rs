@@ -51,8 +51,8 @@ mod put;
 mod s3;
 
 pub use cloudtrail::{
-    describe_trail, list_public_keys, organization_id, CloudTrailKeys, TrailInfo,
+    describe_trail, list_public_keys, organization_id, trail_status, CloudTrailKeys, TrailInfo,
 };
 pub use context::{runtime, AwsContext, AwsOptions};
-pub use put::put_object;
+pub use put::{delete_object, put_object};
 pub use s3::S3Store;

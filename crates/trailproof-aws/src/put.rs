@@ -1,5 +1,7 @@
 //! Writing one object: where a sharded run leaves its partial report (`--partial s3://…`).
 
+use aws_sdk_s3::config::http::HttpResponse;
+use aws_sdk_s3::error::{ProvideErrorMetadata, SdkError};
 use aws_sdk_s3::primitives::ByteStream;
 use trailproof::Error;
 
@@ -14,46 +16,73 @@ pub async fn put_object(
     key: &str,
     bytes: Vec<u8>,
 ) -> Result<(), Error> {
-    let region = ctx.s3_bootstrap_region().to_owned();
-    let put = |region: String, bytes: Vec<u8>| async move {
-        ctx.s3_client(&region)
-            .put_object()
-            .bucket(bucket)
-            .key(key)
-            .content_type("application/json")
-            .body(ByteStream::from(bytes))
-            .send()
-            .await
-    };
-    match put(region, bytes.clone()).await {
-        Ok(_) => Ok(()),
-        Err(first) => {
-            let located = ctx
-                .s3_client(ctx.s3_bootstrap_region())
-                .get_bucket_location()
+    in_bucket_region(ctx, bucket, |region| {
+        let body = ByteStream::from(bytes.clone());
+        async move {
+            ctx.s3_client(&region)
+                .put_object()
                 .bucket(bucket)
+                .key(key)
+                .content_type("application/json")
+                .body(body)
                 .send()
                 .await
-                .ok()
-                .and_then(|o| o.location_constraint().map(|c| c.as_str().to_owned()))
-                .map(|c| {
-                    if c.is_empty() {
-                        "us-east-1".to_owned()
-                    } else {
-                        c
-                    }
-                });
-            match located {
-                Some(r) if r != ctx.s3_bootstrap_region() => put(r, bytes)
-                    .await
-                    .map(|_| ())
-                    .map_err(|e| cannot(bucket, key, &describe(&e))),
-                _ => Err(cannot(bucket, key, &describe(&first))),
-            }
+                .map(|_| ())
         }
+    })
+    .await
+    .map_err(|cause| cannot("write", bucket, key, &cause))
+}
+
+/// Deletes `s3://bucket/key` (absent already is fine: S3 answers success), as
+/// [`put_object`] finds the bucket's region.
+pub async fn delete_object(ctx: &AwsContext, bucket: &str, key: &str) -> Result<(), Error> {
+    in_bucket_region(ctx, bucket, |region| async move {
+        ctx.s3_client(&region)
+            .delete_object()
+            .bucket(bucket)
+            .key(key)
+            .send()
+            .await
+            .map(|_| ())
+    })
+    .await
+    .map_err(|cause| cannot("remove", bucket, key, &cause))
+}
+
+/// Runs `op` in the context's region, then, when that fails, once more in the bucket's own
+/// region (from `GetBucketLocation`) if it is another. The error is described for a message.
+async fn in_bucket_region<E, F, Fut>(ctx: &AwsContext, bucket: &str, op: F) -> Result<(), String>
+where
+    E: ProvideErrorMetadata + std::error::Error + 'static,
+    F: Fn(String) -> Fut,
+    Fut: std::future::Future<Output = Result<(), SdkError<E, HttpResponse>>>,
+{
+    let first = match op(ctx.s3_bootstrap_region().to_owned()).await {
+        Ok(()) => return Ok(()),
+        Err(e) => e,
+    };
+    let located = ctx
+        .s3_client(ctx.s3_bootstrap_region())
+        .get_bucket_location()
+        .bucket(bucket)
+        .send()
+        .await
+        .ok()
+        .and_then(|o| o.location_constraint().map(|c| c.as_str().to_owned()))
+        .map(|c| {
+            if c.is_empty() {
+                "us-east-1".to_owned()
+            } else {
+                c
+            }
+        });
+    match located {
+        Some(r) if r != ctx.s3_bootstrap_region() => op(r).await.map_err(|e| describe(&e)),
+        _ => Err(describe(&first)),
     }
 }
 
-fn cannot(bucket: &str, key: &str, cause: &str) -> Error {
-    Error::Config(format!("cannot write s3://{bucket}/{key}: {cause}"))
+fn cannot(what: &str, bucket: &str, key: &str, cause: &str) -> Error {
+    Error::Config(format!("cannot {what} s3://{bucket}/{key}: {cause}"))
 }

@@ -113,6 +113,7 @@ pub fn validate(args: ValidateArgs) -> Result<u8, Error> {
         parallelism: sel.parallelism(),
         check_unreferenced_logs: true,
         source: dir.display().to_string(),
+        trail_status: None,
     };
     if args.shard.shard.is_some() {
         return crate::shard::execute(&range, sel, job, &args.shard, "archive", args.verbose);

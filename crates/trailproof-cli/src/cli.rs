@@ -200,6 +200,12 @@ pub struct ShardArgs {
     /// out among shards [default: 30d].
     #[arg(long, value_name = "DURATION", requires = "shard")]
     pub shard_window: Option<String>,
+    /// The execution this shard belongs to: every shard and the merge must name the same, so
+    /// that a part left by an earlier run is never merged into a later one. Default: the array
+    /// job's id (SLURM_ARRAY_JOB_ID, AWS Batch's array job id from AWS_BATCH_JOB_ID), else
+    /// TRAILPROOF_RUN_ID (Kubernetes: the Job's uid through the downward API).
+    #[arg(long, value_name = "ID", requires = "shard")]
+    pub run_id: Option<String>,
 }
 
 /// What `trailproof merge` reads.
@@ -208,6 +214,10 @@ pub struct MergeArgs {
     /// The partial reports: files, or one s3://BUCKET/PREFIX/ holding them all.
     #[arg(required = true, value_name = "PART")]
     pub parts: Vec<String>,
+    /// The run whose parts to merge (the id its shards were given or took from the array job;
+    /// default TRAILPROOF_RUN_ID). A part of any other run is refused, named.
+    #[arg(long, value_name = "ID")]
+    pub run_id: Option<String>,
     /// Print every valid file too.
     #[arg(long)]
     pub verbose: bool,

@@ -5,7 +5,9 @@ use std::sync::Mutex;
 
 use chrono::{DateTime, Utc};
 use trailproof::{Chain, Error, KeySet, MirrorStore, PublicKeySource};
-use trailproof_aws::{describe_trail, organization_id, AwsContext, CloudTrailKeys, S3Store};
+use trailproof_aws::{
+    describe_trail, organization_id, trail_status, AwsContext, CloudTrailKeys, S3Store,
+};
 
 use crate::cli::{MirrorArgs, Selection, ValidateArgs};
 use crate::output::{clean_prefix, execute, Job, Range};
@@ -71,6 +73,21 @@ fn connect(sel: &Selection, range: &Range) -> Result<Live, Error> {
     Ok(Live { rt, ctx, chain })
 }
 
+/// `GetTrailStatus` of the trail, for the tail check. A failure (no permission, a trail named
+/// without its ARN's account) is a warning: the tail is then judged from signed data alone.
+fn status_of(live: &Live, range: &Range) -> Option<trailproof::TrailStatus> {
+    match live.rt.block_on(trail_status(&live.ctx, &range.arn.arn)) {
+        Ok(status) => Some(status),
+        Err(e) => {
+            eprintln!(
+                "trailproof: warning: {}; the newest edge of each chain is judged from signed data alone",
+                trailproof::report::escape_controls(&e.to_string())
+            );
+            None
+        }
+    }
+}
+
 /// CloudTrail's keys for archive mode (`--fetch-public-keys`), with the runtime they need.
 pub struct FetchedKeys {
     _rt: tokio::runtime::Runtime,
@@ -100,8 +117,11 @@ pub fn validate(args: ValidateArgs) -> Result<u8, Error> {
         chain: live.chain.clone(),
         // Requests are kept in flight by the store; threads only hash what arrives.
         parallelism: args.selection.parallelism(),
-        check_unreferenced_logs: false,
+        // Log files added to the bucket are found as in archive mode: one LIST request per
+        // thousand keys of the covered hours.
+        check_unreferenced_logs: true,
         source: s3_source(&live.chain),
+        trail_status: status_of(&live, &range),
     };
     if args.shard.shard.is_some() {
         return crate::shard::execute(
@@ -190,8 +210,9 @@ pub fn mirror(args: MirrorArgs) -> Result<u8, Error> {
         chain: live.chain.clone(),
         // Requests are kept in flight by the store; threads only hash what arrives.
         parallelism: args.selection.parallelism(),
-        check_unreferenced_logs: false,
+        check_unreferenced_logs: true,
         source: s3_source(&live.chain),
+        trail_status: status_of(&live, &range),
     };
     let code = execute(
         &range,

@@ -78,6 +78,8 @@ pub struct Job<'a> {
     pub check_unreferenced_logs: bool,
     /// What is read, as the HTML report names it: `s3://bucket/prefix` or the archive's path.
     pub source: String,
+    /// What CloudTrail's `GetTrailStatus` said of the trail (live mode).
+    pub trail_status: Option<trailproof::TrailStatus>,
 }
 
 /// Runs a job as the flags ask (one chain or all found; incremental with --state), writes the
@@ -93,18 +95,21 @@ pub fn execute(
     let (mut out, report_file) = ReportFile::open(output)?;
     let discover =
         sel.all_accounts || sel.all_regions || sel.accounts.is_some() || sel.regions.is_some();
+    let loaded = match &sel.state {
+        Some(path) => Some(State::load(path, &range.arn.arn)?),
+        None => None,
+    };
     let chains = if discover {
-        let (chains, warnings) = discover_selected(sel, &job)?;
+        let (mut chains, warnings) = discover_selected(sel, &job)?;
         for w in warnings {
             eprintln!("{w}");
+        }
+        if let Some(state) = &loaded {
+            chains.extend(vanished_chains(state, &chains, sel, &job));
         }
         chains
     } else {
         vec![job.chain.clone()]
-    };
-    let loaded = match &sel.state {
-        Some(path) => Some(State::load(path, &range.arn.arn)?),
-        None => None,
     };
     let now = Utc::now();
     let mut runs: Vec<(Chain, Option<Head>)> = Vec::new();
@@ -146,6 +151,8 @@ pub fn execute(
 
     let bar = Bar::start(sel.no_progress, format);
     let mut options = Options::new(range.start, range.end)
+        .now(now)
+        .trail_status(job.trail_status.clone())
         .parallelism(job.parallelism)
         .limits(sel.limits())
         .check_unreferenced_logs(job.check_unreferenced_logs)
@@ -233,7 +240,15 @@ pub fn execute(
         for report in &reports {
             if report.verdict() == Verdict::Valid {
                 if let Some(head) = &report.new_head {
-                    after.heads.insert(chain_id(&report.chain), head.clone());
+                    // A head only moves forward: chains are never dropped, never rewound.
+                    let id = chain_id(&report.chain);
+                    if after
+                        .heads
+                        .get(&id)
+                        .is_none_or(|h| h.end_time < head.end_time)
+                    {
+                        after.heads.insert(id, head.clone());
+                    }
                 }
             }
         }
@@ -271,6 +286,48 @@ pub fn verdict(reports: &[Report], discover: bool) -> Verdict {
     } else {
         reports.first().map_or(Verdict::Incomplete, Report::verdict)
     }
+}
+
+/// The chains a state file records, within the selection, that discovery no longer finds: each is
+/// checked from its recorded head (a deleted head is `not found`, a chain that stopped without
+/// a signed explanation a missing tail), never dropped in silence.
+fn vanished_chains(state: &State, found: &[Chain], sel: &Selection, job: &Job<'_>) -> Vec<Chain> {
+    let known: std::collections::HashSet<String> = found.iter().map(chain_id).collect();
+    let wanted = |list: &Option<Vec<String>>, value: &str| {
+        list.as_ref().is_none_or(|l| l.iter().any(|v| v == value))
+    };
+    let mut gone = Vec::new();
+    for id in state.heads.keys() {
+        if known.contains(id) {
+            continue;
+        }
+        let Some(chain) =
+            trailproof::state::chain_from_id(id, &job.chain.trail_name, &job.chain.home_region)
+        else {
+            continue;
+        };
+        let in_selection = wanted(&sel.accounts, &chain.account_id)
+            && (sel.all_accounts
+                || sel.accounts.is_some()
+                || chain.account_id == job.chain.account_id)
+            && wanted(&sel.regions, &chain.source_region)
+            && (sel.all_regions
+                || sel.regions.is_some()
+                || chain.source_region == job.chain.source_region)
+            && job
+                .chain
+                .organization_id
+                .as_ref()
+                .is_none_or(|o| chain.organization_id.as_ref() == Some(o));
+        if in_selection {
+            eprintln!(
+                "trailproof: warning: {}: recorded in the state file, but no digest folder of it was found: checking it from its recorded head",
+                trailproof::report::escape_controls(id)
+            );
+            gone.push(chain);
+        }
+    }
+    gone
 }
 
 /// The chains discovery finds for the selection, and a warning line for each named account or

@@ -4,6 +4,7 @@
 use std::io::{self, Write};
 use std::ops::ControlFlow;
 
+use trailproof::report::escape_controls;
 use trailproof::shard::{auto_shard, merge as merge_parts, parse_shard, parse_window, Part};
 use trailproof::shard::{RunInfo, PART_KIND, PART_VERSION};
 use trailproof::{validate_windows, Error, ObjectStore, Options, TextWriter};
@@ -60,6 +61,10 @@ pub fn execute(
             "--partial FILE is required with --shard".to_owned(),
         ));
     };
+    let run_id = run_id(args.run_id.as_deref(), &|name| std::env::var(name).ok())?;
+    let target = partial.replace("{index}", &shard.to_string());
+    // A part left by an earlier run at this place must not survive a failure of this one.
+    remove_part(&target, sel)?;
     let window = parse_window(args.shard_window.as_deref().unwrap_or(DEFAULT_WINDOW))?;
     let discover =
         sel.all_accounts || sel.all_regions || sel.accounts.is_some() || sel.regions.is_some();
@@ -85,6 +90,7 @@ pub fn execute(
         &chains,
         &job.keys.describe(),
         &settings,
+        &run_id,
     );
     let mine = run.shard_items(shard)?;
     let items: Vec<_> = mine
@@ -97,6 +103,7 @@ pub fn execute(
         .collect();
     mine_chains.dedup_by_key(|(c, _)| *c);
     let options = Options::new(range.start, range.end)
+        .trail_status(job.trail_status.clone())
         .parallelism(job.parallelism)
         .limits(sel.limits())
         .check_unreferenced_logs(job.check_unreferenced_logs)
@@ -114,13 +121,53 @@ pub fn execute(
         // Printed by the merge, where the single run prints them.
         key_warnings: job.keys.warnings(),
     };
-    let target = partial.replace("{index}", &shard.to_string());
     write_part(&target, part.to_json(), sel)?;
     eprintln!(
-        "trailproof: shard {shard}/{count}: {} items written to {target}",
+        "trailproof: shard {shard}/{count} of run {}: {} items written to {target}",
+        escape_controls(&run_id),
         part.items.len()
     );
     Ok(0)
+}
+
+/// The id of the execution a shard belongs to: `--run-id`, else the array job's own id (Slurm's
+/// `SLURM_ARRAY_JOB_ID`; AWS Batch's array job id, `AWS_BATCH_JOB_ID` without its `:INDEX`),
+/// else `TRAILPROOF_RUN_ID`. Without one, parts of two runs at one place could not be told apart.
+pub fn run_id(given: Option<&str>, env: &dyn Fn(&str) -> Option<String>) -> Result<String, Error> {
+    let found = given
+        .map(str::to_owned)
+        .or_else(|| env("SLURM_ARRAY_JOB_ID"))
+        .or_else(|| {
+            env("AWS_BATCH_JOB_ARRAY_INDEX")?;
+            env("AWS_BATCH_JOB_ID").map(|id| id.split(':').next().unwrap_or_default().to_owned())
+        })
+        .or_else(|| env("TRAILPROOF_RUN_ID"))
+        .filter(|id| !id.trim().is_empty());
+    found.ok_or_else(|| {
+        Error::Config(
+            "--run-id is required with --shard outside a Slurm or AWS Batch array job: give every shard and the merge the same id (a Kubernetes Job can pass its uid in TRAILPROOF_RUN_ID)".to_owned(),
+        )
+    })
+}
+
+/// Removes what an earlier run left at a shard's target, before the shard does anything else.
+fn remove_part(target: &str, sel: &Selection) -> Result<(), Error> {
+    if let Some((bucket, key)) = s3_location(target) {
+        if bucket.is_empty() || key.is_empty() || key.ends_with('/') {
+            return Err(Error::Config(format!(
+                "--partial {target}: expected s3://BUCKET/KEY"
+            )));
+        }
+        let (rt, ctx) = aws(sel.region.as_deref(), sel.profile.as_deref())?;
+        return rt.block_on(trailproof_aws::delete_object(&ctx, bucket, key));
+    }
+    match std::fs::remove_file(target) {
+        Ok(()) => Ok(()),
+        Err(e) if e.kind() == io::ErrorKind::NotFound => Ok(()),
+        Err(e) => Err(Error::Config(format!(
+            "cannot remove the earlier part {target}: {e}"
+        ))),
+    }
 }
 
 /// `s3://bucket/key` split in two.
@@ -190,7 +237,25 @@ fn read_parts(args: &MergeArgs) -> Result<Vec<(String, Part)>, Error> {
 
 /// `trailproof merge`: prints what the single run prints, and exits as it would.
 pub fn merge(args: MergeArgs) -> Result<u8, Error> {
+    let expected = args
+        .run_id
+        .clone()
+        .or_else(|| std::env::var("TRAILPROOF_RUN_ID").ok())
+        .filter(|id| !id.trim().is_empty())
+        .ok_or_else(|| {
+            Error::Config(
+                "--run-id is required: the id of the run whose parts to merge (each shard prints it), so that no part of an earlier run is merged".to_owned(),
+            )
+        })?;
     let parts = read_parts(&args)?;
+    if let Some((name, part)) = parts.iter().find(|(_, p)| p.run.run_id != expected) {
+        return Err(Error::Config(format!(
+            "partial report {} belongs to run {}, not to run {}: a part of another run is never merged",
+            escape_controls(name),
+            escape_controls(&part.run.run_id),
+            escape_controls(&expected)
+        )));
+    }
     if args.verbose {
         if let Some((name, _)) = parts.iter().find(|(_, p)| !p.valid_logs) {
             return Err(Error::Config(format!(

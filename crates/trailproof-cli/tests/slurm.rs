@@ -315,7 +315,7 @@ fn a_slurm_array_and_a_dependent_merge_print_what_the_single_run_prints() {
         script(
             &merge,
             &format!(
-                "cd {p} && {tp} merge part-*.json > ../merged.stdout 2> ../merged.stderr\necho $? > ../merged.status.tmp && mv ../merged.status.tmp ../merged.status",
+                "cd {p} && {tp} merge --run-id \"$TRAILPROOF_RUN_ID\" part-*.json > ../merged.stdout 2> ../merged.stderr\necho $? > ../merged.status.tmp && mv ../merged.status.tmp ../merged.status",
                 p = q(&parts.display().to_string()),
                 tp = q(tp),
             ),
@@ -331,6 +331,7 @@ fn a_slurm_array_and_a_dependent_merge_print_what_the_single_run_prints() {
         ]);
         cluster.sbatch(&[
             &format!("--dependency=afterany:{array}"),
+            &format!("--export=ALL,TRAILPROOF_RUN_ID={array}"),
             "-o",
             &out("merge.out"),
             "-D",
@@ -356,14 +357,53 @@ fn a_slurm_array_and_a_dependent_merge_print_what_the_single_run_prints() {
             String::from_utf8_lossy(&merged_stderr),
             shards.join("\n"),
         );
-        // Shards 1..4 of the array 5-8: SLURM_ARRAY_TASK_MIN was taken off.
+        // Shards 1..4 of the array 5-8: SLURM_ARRAY_TASK_MIN was taken off; each part is
+        // bound to the array's job id.
         for (i, text) in shards.iter().enumerate() {
-            assert!(text.contains(&format!("shard {}/4:", i + 1)), "{context}");
+            assert!(
+                text.contains(&format!("shard {}/4 of run {array}:", i + 1)),
+                "{context}"
+            );
         }
         assert_eq!(single.status.code(), Some(want_status), "{context}");
         assert_eq!(merged_status, want_status, "{context}");
         assert_eq!(merged_stdout, single.stdout, "{context}");
         assert_eq!(merged_stderr, single.stderr, "{context}");
+
+        if name == "clean" {
+            // The stale-parts attack: the trail is tampered with, and the next run of the same
+            // job into the same parts folder fails in every shard. The `afterany` merge finds
+            // only the previous run's parts, all valid: it must refuse them, never say valid.
+            tampered.write_bucket("trail-bucket", &root).unwrap();
+            let failing = work.join("failing-shard.sh");
+            script(&failing, "exit 3");
+            let stale = cluster.sbatch(&[
+                "--array=1-4",
+                "-o",
+                &out("failing-%a.out"),
+                "-D",
+                &work.display().to_string(),
+                &failing.display().to_string(),
+            ]);
+            fs::remove_file(&status).unwrap();
+            cluster.sbatch(&[
+                &format!("--dependency=afterany:{stale}"),
+                &format!("--export=ALL,TRAILPROOF_RUN_ID={stale}"),
+                "-o",
+                &out("merge-again.out"),
+                "-D",
+                &work.display().to_string(),
+                &merge.display().to_string(),
+            ]);
+            cluster.wait_for("the merge after failed shards", || status.exists());
+            let code: i32 = fs::read_to_string(&status).unwrap().trim().parse().unwrap();
+            let stderr = fs::read_to_string(work.join("merged.stderr")).unwrap();
+            assert_eq!(code, 2, "{stderr}");
+            assert!(
+                stderr.contains(&format!("belongs to run {array}, not to run {stale}")),
+                "{stderr}"
+            );
+        }
     }
 
     // The scripts in deploy/slurm, as a user runs them (array 0-3, parts in a shared folder,

@@ -324,6 +324,8 @@ pub struct FakeCloudTrail {
     /// `Trail` objects for `DescribeTrails` / `GetTrail`.
     pub trails: Mutex<Vec<Value>>,
     pub organization_id: Mutex<Option<String>>,
+    /// What `GetTrailStatus` answers (epoch seconds, as on the wire).
+    pub trail_status: Mutex<Value>,
     /// Every call: target and request body.
     pub calls: Mutex<Vec<(String, Value)>>,
 }
@@ -475,6 +477,22 @@ async fn cloudtrail_handle(
                 ),
             }
         }
+        ("CloudTrail_20131101", "GetTrailStatus") => {
+            let name = input.get("Name").and_then(Value::as_str).unwrap_or("");
+            let known =
+                state.trails.lock().unwrap().iter().any(|t| {
+                    t["TrailARN"].as_str() == Some(name) || t["Name"].as_str() == Some(name)
+                });
+            if known {
+                json_response(StatusCode::OK, &state.trail_status.lock().unwrap())
+            } else {
+                json_error(
+                    StatusCode::BAD_REQUEST,
+                    "TrailNotFoundException",
+                    "Unknown trail",
+                )
+            }
+        }
         ("AWSOrganizationsV20161128", "DescribeOrganization") => {
             match state.organization_id.lock().unwrap().clone() {
                 Some(id) => json_response(
@@ -510,6 +528,7 @@ impl CloudTrailServer {
             page_size,
             trails: Mutex::new(Vec::new()),
             organization_id: Mutex::new(None),
+            trail_status: Mutex::new(json!({"IsLogging": true})),
             calls: Mutex::new(Vec::new()),
         });
         let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
