@@ -399,6 +399,8 @@ if [ "$SHARDED" = 1 ]; then
   } >"$RAW/sharded.md"
   for spec in "4 1d" "16 1d" "1000 1h"; do
     read -r n window <<<"$spec"
+    # Every shard and the merge of one run share its id (an array job's id in production).
+    export TRAILPROOF_RUN_ID="bench-$n-$window"
     rm -rf "$WORK/parts" && mkdir -p "$WORK/parts"
     wall=0 cpu=0
     for m in $(seq 1 "$n"); do

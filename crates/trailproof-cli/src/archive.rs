@@ -12,7 +12,7 @@ use crate::output::{clean_prefix, execute, Job, Range};
 /// Placeholder name for the archive directory until the digest bucket's name is known.
 const UNNAMED: &str = "archive";
 
-pub fn validate(args: ValidateArgs) -> Result<u8, Error> {
+pub fn validate(args: ValidateArgs, plan: Option<crate::shard::Plan>) -> Result<u8, Error> {
     let sel = &args.selection;
     let range = Range::parse(sel)?;
     let Some(dir) = args.archive.clone() else {
@@ -115,8 +115,8 @@ pub fn validate(args: ValidateArgs) -> Result<u8, Error> {
         source: dir.display().to_string(),
         trail_status: None,
     };
-    if args.shard.shard.is_some() {
-        return crate::shard::execute(&range, sel, job, &args.shard, "archive", args.verbose);
+    if let Some(plan) = plan {
+        return crate::shard::execute(&range, sel, job, &args.shard, plan, "archive", args.verbose);
     }
     execute(
         &range,

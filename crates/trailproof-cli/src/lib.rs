@@ -109,10 +109,14 @@ pub fn run_with(args: Cli, hooks: Hooks) -> Result<u8, trailproof::Error> {
     match args.command {
         cli::Command::Validate(mut v) => {
             v.selection.hooks = hooks;
+            let plan = match v.shard.shard {
+                Some(_) => Some(shard::prepare(&v.shard, &v.selection)?),
+                None => None,
+            };
             if v.archive.is_some() {
-                archive::validate(v)
+                archive::validate(v, plan)
             } else {
-                live::validate(v)
+                live::validate(v, plan)
             }
         }
         cli::Command::Mirror(mut m) => {

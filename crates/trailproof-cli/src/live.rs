@@ -105,7 +105,7 @@ pub fn fetch_keys(sel: &Selection, range: &Range) -> Result<FetchedKeys, Error> 
     Ok(FetchedKeys { _rt: rt, keys })
 }
 
-pub fn validate(args: ValidateArgs) -> Result<u8, Error> {
+pub fn validate(args: ValidateArgs, plan: Option<crate::shard::Plan>) -> Result<u8, Error> {
     let range = Range::parse(&args.selection)?;
     let live = connect(&args.selection, &range)?;
     let store = S3Store::new(&live.ctx, live.rt.handle().clone())?
@@ -123,12 +123,13 @@ pub fn validate(args: ValidateArgs) -> Result<u8, Error> {
         source: s3_source(&live.chain),
         trail_status: status_of(&live, &range),
     };
-    if args.shard.shard.is_some() {
+    if let Some(plan) = plan {
         return crate::shard::execute(
             &range,
             &args.selection,
             job,
             &args.shard,
+            plan,
             "live",
             args.verbose,
         );

@@ -22,16 +22,19 @@ const DEFAULT_WINDOW: &str = "30d";
 /// Largest partial report read from S3.
 const MAX_PART_BYTES: u64 = 16 << 30;
 
-/// Does this shard's items and writes its partial report. Exit status 0 once the part is
-/// written: the verdict is the merge's.
-pub fn execute(
-    range: &Range,
-    sel: &Selection,
-    job: Job<'_>,
-    args: &ShardArgs,
-    mode: &str,
-    valid_logs: bool,
-) -> Result<u8, Error> {
+/// A shard's place in its run, settled before anything else is read.
+#[derive(Debug)]
+pub struct Plan {
+    shard: u32,
+    count: u32,
+    run_id: String,
+    target: String,
+}
+
+/// Checks a shard's flags, finds its index and run id, and removes what an earlier run left at
+/// its `--partial` target: done first, so that a shard that fails anywhere later leaves no
+/// part behind (the merge then names a missing shard, never an earlier run's verdict).
+pub fn prepare(args: &ShardArgs, sel: &Selection) -> Result<Plan, Error> {
     if sel.state.is_some() {
         return Err(Error::Config(
             "--state cannot be used with --shard: an incremental run resumes each chain from its own head, which a shard of windows does not hold; run incremental checks without --shard".to_owned(),
@@ -63,8 +66,32 @@ pub fn execute(
     };
     let run_id = run_id(args.run_id.as_deref(), &|name| std::env::var(name).ok())?;
     let target = partial.replace("{index}", &shard.to_string());
-    // A part left by an earlier run at this place must not survive a failure of this one.
     remove_part(&target, sel)?;
+    Ok(Plan {
+        shard,
+        count,
+        run_id,
+        target,
+    })
+}
+
+/// Does this shard's items and writes its partial report. Exit status 0 once the part is
+/// written: the verdict is the merge's.
+pub fn execute(
+    range: &Range,
+    sel: &Selection,
+    job: Job<'_>,
+    args: &ShardArgs,
+    plan: Plan,
+    mode: &str,
+    valid_logs: bool,
+) -> Result<u8, Error> {
+    let Plan {
+        shard,
+        count,
+        run_id,
+        target,
+    } = plan;
     let window = parse_window(args.shard_window.as_deref().unwrap_or(DEFAULT_WINDOW))?;
     let discover =
         sel.all_accounts || sel.all_regions || sel.accounts.is_some() || sel.regions.is_some();

@@ -61,10 +61,14 @@ fn scenarios() -> Vec<Scenario> {
     all
 }
 
+/// The run id every shard and merge of these tests shares (as an array job's id would be).
+const RUN: &str = "test-run";
+
 fn trailproof(args: &[String]) -> Output {
     Command::new(env!("CARGO_BIN_EXE_trailproof"))
         .args(args)
         .arg("--no-progress")
+        .env("TRAILPROOF_RUN_ID", RUN)
         .output()
         .unwrap()
 }
@@ -73,6 +77,7 @@ fn merge_cmd(args: &[String]) -> Output {
     Command::new(env!("CARGO_BIN_EXE_trailproof"))
         .arg("merge")
         .args(args)
+        .env("TRAILPROOF_RUN_ID", RUN)
         .output()
         .unwrap()
 }
@@ -107,7 +112,10 @@ fn shards(args: &[String], window: &str, n: u32, dir: &Path) -> Vec<String> {
         let out = trailproof(&a);
         assert_eq!(out.status.code(), Some(0), "shard {m}/{n}: {}", show(&out));
         let said = String::from_utf8_lossy(&out.stderr);
-        assert!(said.contains(&format!("shard {m}/{n}:")), "{said}");
+        assert!(
+            said.contains(&format!("shard {m}/{n} of run {RUN}:")),
+            "{said}"
+        );
     }
     (1..=n)
         .map(|m| dir.join(format!("part-{m}.json")).display().to_string())
@@ -213,6 +221,50 @@ fn merged_shards_of_an_organization_equal_the_single_run() {
     assert!(stdout.contains("Chains (4):"), "{stdout}");
 }
 
+/// A cut tail, a whole range deleted, and a signed stop: the merge reports each as the single
+/// run does (the newest window's shard checks the newest edge).
+#[test]
+fn merged_shards_report_the_newest_edge_as_the_single_run_does() {
+    let cut = TrailBuilder::new()
+        .regions(&["us-east-1", "eu-west-1"])
+        .hours(8)
+        .logs_per_hour(2)
+        .build();
+    let mut archive = cut.archive.clone();
+    for d in cut.digests_in("us-east-1").iter().rev().take(3) {
+        archive.delete("trail-bucket", &d.key.clone());
+    }
+    for d in cut.digests_in("eu-west-1").iter().rev().take(7) {
+        archive.delete("trail-bucket", &d.key.clone());
+    }
+    let (_dir, mut args) = archive_args(&archive, &cut.trail_arn(), cut.start(), 8);
+    args.extend(strings(&["--all-regions"]));
+    for (window, n) in [("1h", 1), ("1h", 3), ("2h", 2), ("3h", 5)] {
+        compare("cut tail", &args, window, n).unwrap_or_else(|e| panic!("{e}"));
+    }
+    let mut single = vec!["validate".to_owned()];
+    single.extend(args.iter().cloned());
+    let out = trailproof(&single);
+    assert_eq!(out.status.code(), Some(1), "{}", show(&out));
+    assert_eq!(
+        String::from_utf8_lossy(&out.stderr)
+            .matches("TAIL MISSING")
+            .count(),
+        2,
+        "{}",
+        show(&out)
+    );
+    let stopped = TrailBuilder::new()
+        .hours(8)
+        .logs_per_hour(2)
+        .stop_event("StopLogging", 5, 8)
+        .build();
+    let (_dir, args) = archive_args(&stopped.archive, &stopped.trail_arn(), stopped.start(), 8);
+    for (window, n) in [("1h", 2), ("3h", 3)] {
+        compare("signed stop", &args, window, n).unwrap_or_else(|e| panic!("{e}"));
+    }
+}
+
 /// `archive`'s trail bucket and public keys written to a folder, and the archive-mode flags
 /// that validate `hours` of `arn` from `start` there.
 fn archive_args(
@@ -244,6 +296,82 @@ fn archive_args(
 fn six_hours() -> (tempfile::TempDir, Vec<String>) {
     let trail = TrailBuilder::new().hours(6).logs_per_hour(2).build();
     archive_args(&trail.archive, &trail.trail_arn(), trail.start(), 6)
+}
+
+#[test]
+fn parts_are_bound_to_one_run_and_an_old_part_never_survives_a_new_shard() {
+    let (dir, args) = six_hours();
+    let target = dir.path().join("part-{index}.json").display().to_string();
+    let shard_of = |base: &[String], m: u32, extra: &[&str], env_run: Option<&str>| {
+        let mut cmd = Command::new(env!("CARGO_BIN_EXE_trailproof"));
+        cmd.arg("validate")
+            .args(base)
+            .args(["--shard", &format!("{m}/2"), "--partial", &target])
+            .args(extra)
+            .env_remove("TRAILPROOF_RUN_ID")
+            .env_remove("SLURM_ARRAY_JOB_ID")
+            .env_remove("AWS_BATCH_JOB_ID");
+        if let Some(r) = env_run {
+            cmd.env("TRAILPROOF_RUN_ID", r);
+        }
+        cmd.output().unwrap()
+    };
+    let shard = |m: u32, extra: &[&str], env_run: Option<&str>| shard_of(&args, m, extra, env_run);
+    // No run id at all: refused before anything is read or written.
+    let out = shard(1, &[], None);
+    assert_eq!(out.status.code(), Some(2), "{}", show(&out));
+    assert!(
+        String::from_utf8_lossy(&out.stderr).contains("--run-id is required with --shard"),
+        "{}",
+        show(&out)
+    );
+    // Run "old" writes both parts; run "new" is given another id.
+    for m in 1..=2 {
+        assert_eq!(shard(m, &["--run-id", "old"], None).status.code(), Some(0));
+    }
+    let part = |m: u32| dir.path().join(format!("part-{m}.json"));
+    let merge = |id: &str| {
+        Command::new(env!("CARGO_BIN_EXE_trailproof"))
+            .args(["merge", "--run-id", id])
+            .arg(part(1))
+            .arg(part(2))
+            .env_remove("TRAILPROOF_RUN_ID")
+            .output()
+            .unwrap()
+    };
+    assert_eq!(merge("old").status.code(), Some(0));
+    let out = merge("new");
+    assert_eq!(out.status.code(), Some(2), "{}", show(&out));
+    assert!(
+        String::from_utf8_lossy(&out.stderr).contains(&format!(
+            "partial report {} belongs to run old, not to run new",
+            part(1).display()
+        )),
+        "{}",
+        show(&out)
+    );
+    // The merge without an id is refused too.
+    let out = Command::new(env!("CARGO_BIN_EXE_trailproof"))
+        .arg("merge")
+        .arg(part(1))
+        .env_remove("TRAILPROOF_RUN_ID")
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(2));
+    assert!(String::from_utf8_lossy(&out.stderr).contains("--run-id is required"));
+    // A shard of run "new" that fails after it started removes the old part first: the merge
+    // then names a missing shard, never the old verdict.
+    let mut broken = args.clone();
+    let at = broken.iter().position(|a| a == "--archive").unwrap() + 1;
+    broken[at] = "/nonexistent/trailproof".to_owned();
+    let out = shard_of(&broken, 2, &["--run-id", "new"], None);
+    assert_eq!(out.status.code(), Some(2), "{}", show(&out));
+    assert!(!part(2).exists(), "the old part was removed");
+    // The id also comes from the environment (TRAILPROOF_RUN_ID; an array job's own id).
+    assert_eq!(shard(2, &[], Some("new")).status.code(), Some(0));
+    let out = merge("new");
+    assert_eq!(out.status.code(), Some(2), "{}", show(&out));
+    assert!(String::from_utf8_lossy(&out.stderr).contains("belongs to run old"));
 }
 
 #[test]
@@ -428,14 +556,18 @@ fn shard_flags_are_checked() {
         "--partial",
         &pattern,
     ]));
+    // The Job's uid comes in TRAILPROOF_RUN_ID (the downward API, as deploy/kubernetes sets).
     let out = Command::new(env!("CARGO_BIN_EXE_trailproof"))
         .args(&a)
         .env("JOB_COMPLETION_INDEX", "1")
+        .env("TRAILPROOF_RUN_ID", "0f4c2a9e-job-uid")
         .env_remove("SLURM_ARRAY_TASK_ID")
+        .env_remove("SLURM_ARRAY_JOB_ID")
         .env_remove("AWS_BATCH_JOB_ARRAY_INDEX")
         .output()
         .unwrap();
     assert_eq!(out.status.code(), Some(0), "{}", show(&out));
+    assert!(String::from_utf8_lossy(&out.stderr).contains("shard 2/2 of run 0f4c2a9e-job-uid:"));
     assert!(dir.path().join("k-2.json").is_file());
 }
 

@@ -14,13 +14,19 @@ use trailproof_testkit::{fmt_time, TrailBuilder};
 
 const BUCKET: &str = "tpb";
 
+/// The job id of the AWS Batch array the shards pretend to be children of.
+const BATCH_ARRAY: &str = "6f1c-array";
+
 fn trailproof(h: &Harness, home: &Path, args: &[&str], env: &[(&str, &str)]) -> Output {
     let mut cmd = Command::new(env!("CARGO_BIN_EXE_trailproof"));
     h.point_at(&mut cmd, home);
     for var in [
         "SLURM_ARRAY_TASK_ID",
+        "SLURM_ARRAY_JOB_ID",
         "AWS_BATCH_JOB_ARRAY_INDEX",
+        "AWS_BATCH_JOB_ID",
         "JOB_COMPLETION_INDEX",
+        "TRAILPROOF_RUN_ID",
     ] {
         cmd.env_remove(var);
     }
@@ -107,6 +113,8 @@ fn live_shards_with_parts_in_s3_merge_to_the_single_run() {
                 ])
                 .collect();
             let i = index.to_string();
+            // A child of an AWS Batch array job: its run id is the array's job id.
+            let job = format!("{BATCH_ARRAY}:{index}");
             let out = trailproof(
                 &h,
                 home.path(),
@@ -114,11 +122,13 @@ fn live_shards_with_parts_in_s3_merge_to_the_single_run() {
                 &[
                     ("AWS_BATCH_JOB_ARRAY_INDEX", i.as_str()),
                     ("AWS_BATCH_JOB_ARRAY_SIZE", "3"),
+                    ("AWS_BATCH_JOB_ID", job.as_str()),
                 ],
             );
             assert_eq!(out.status.code(), Some(0), "{}", show(&out));
             assert!(
-                String::from_utf8_lossy(&out.stderr).contains(&format!("shard {}/3:", index + 1)),
+                String::from_utf8_lossy(&out.stderr)
+                    .contains(&format!("shard {}/3 of run {BATCH_ARRAY}:", index + 1)),
                 "{}",
                 show(&out)
             );
@@ -126,7 +136,14 @@ fn live_shards_with_parts_in_s3_merge_to_the_single_run() {
         let got = trailproof(
             &h,
             home.path(),
-            &["merge", &prefix, "--format", format],
+            &[
+                "merge",
+                "--run-id",
+                BATCH_ARRAY,
+                &prefix,
+                "--format",
+                format,
+            ],
             &[],
         );
         assert_eq!(
@@ -147,14 +164,21 @@ fn live_shards_with_parts_in_s3_merge_to_the_single_run() {
         let args: Vec<&str> = base
             .iter()
             .copied()
-            .chain(["--shard", &shard, "--partial", &pattern])
+            .chain([
+                "--shard",
+                &shard,
+                "--partial",
+                &pattern,
+                "--run-id",
+                "folder-run",
+            ])
             .collect();
         let out = trailproof(&h, home.path(), &args, &[]);
         assert_eq!(out.status.code(), Some(0), "{}", show(&out));
         parts.push(dir.path().join(format!("p-{m}.json")).display().to_string());
     }
     let want = trailproof(&h, home.path(), &base, &[]);
-    let mut merge = vec!["merge"];
+    let mut merge = vec!["merge", "--run-id", "folder-run"];
     merge.extend(parts.iter().map(String::as_str));
     let got = trailproof(&h, home.path(), &merge, &[]);
     assert_eq!(
@@ -169,7 +193,7 @@ fn live_shards_with_parts_in_s3_merge_to_the_single_run() {
         &h,
         home.path(),
         &["merge", &format!("s3://{BUCKET}/nothing/")],
-        &[],
+        &[("TRAILPROOF_RUN_ID", BATCH_ARRAY)],
     );
     assert_eq!(out.status.code(), Some(2), "{}", show(&out));
     assert!(String::from_utf8_lossy(&out.stderr).contains("no partial reports found"));

@@ -305,7 +305,7 @@ impl Tail<'_> {
                 }
             }
         }
-        events.sort_by(|a, b| a.0.cmp(&b.0));
+        events.sort_by_key(|e| e.0);
         Ok(events.pop().filter(|(_, stops, _)| *stops).map(|e| e.2))
     }
 

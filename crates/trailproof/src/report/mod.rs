@@ -607,7 +607,7 @@ impl Finding {
                     Some(k) => ("Digest file", format!("s3://{bucket}/{k}")),
                     None => ("Digest folder", format!("s3://{bucket}/{folder}/")),
                 };
-                let from = newest_end.map_or_else(|| "the start".to_owned(), |t| display(t));
+                let from = newest_end.map_or_else(|| "the start".to_owned(), display);
                 let hours = newest_end.map(|t| {
                     let s = (*expected_until - t).num_seconds().max(0);
                     (s + 3599) / 3600
