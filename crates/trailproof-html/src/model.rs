@@ -55,23 +55,20 @@ pub struct Summary {
     pub digests: Counts,
     pub backfill_digests: Counts,
     pub log_files: Counts,
-    pub extra_missing_digests: u64,
-    pub link_mismatches: u64,
-    pub unreferenced_logs: u64,
-    pub unreached_digests: u64,
+    /// The counts beyond the AWS CLI's, in the order and words of the text report.
+    extras: Vec<(u64, &'static str)>,
 }
 
 impl Summary {
     fn from(v: &Value) -> Summary {
-        let n = |k: &str| v[k].as_u64().unwrap_or(0);
         Summary {
             digests: Counts::from(&v["digest_files"]),
             backfill_digests: Counts::from(&v["backfill_digest_files"]),
             log_files: Counts::from(&v["log_files"]),
-            extra_missing_digests: n("extra_missing_digest_files"),
-            link_mismatches: n("link_mismatches"),
-            unreferenced_logs: n("unreferenced_log_files"),
-            unreached_digests: n("unreached_digest_files"),
+            extras: trailproof::report::SUMMARY_EXTRAS
+                .iter()
+                .map(|(field, words)| (v[*field].as_u64().unwrap_or(0), *words))
+                .collect(),
         }
     }
 
@@ -89,25 +86,8 @@ impl Summary {
     }
 
     /// The extra counts with the words of the text report.
-    pub fn extras(&self) -> [(u64, &'static str); 4] {
-        [
-            (
-                self.extra_missing_digests,
-                "more digest files missing than reported above",
-            ),
-            (
-                self.link_mismatches,
-                "digest files whose previousDigest fields do not match the previous digest",
-            ),
-            (
-                self.unreferenced_logs,
-                "log files in the bucket that no valid digest file lists",
-            ),
-            (
-                self.unreached_digests,
-                "digest files in range that no verified digest file links to",
-            ),
-        ]
+    pub fn extras(&self) -> &[(u64, &'static str)] {
+        &self.extras
     }
 }
 
@@ -321,7 +301,10 @@ fn chain(doc: &Value) -> Chain {
         gaps: Vec::new(),
         spans: Vec::new(),
         valid_logs_listed: 0,
-        findings: doc["findings"].as_array().map_or(0, |a| a.len() as u64),
+        // Informational findings (a signed stop of logging) are no problem.
+        findings: doc["findings"].as_array().map_or(0, |a| {
+            a.iter().filter(|f| f["status"] != "info").count() as u64
+        }),
     };
     // Invalid log files mark the digest that lists them, found by key.
     let mut digest_index: std::collections::HashMap<String, usize> =
@@ -412,25 +395,36 @@ fn chain(doc: &Value) -> Chain {
             )),
             _ => None,
         };
+        let state = match f["status"].as_str() {
+            Some("info") => State::Valid,
+            Some("not_checked") => State::NotChecked,
+            _ => State::Invalid,
+        };
         let when = match f["kind"].as_str() {
             Some("missing_digests") => f["from"]
                 .as_str()
                 .and_then(time)
                 .zip(f["to"].as_str().and_then(time)),
+            // The hours nothing covers, from the newest digest found to when one was due.
+            Some("tail_missing") => f["newest_end"]
+                .as_str()
+                .and_then(time)
+                .zip(f["expected_until"].as_str().and_then(time)),
+            Some("logging_stopped" | "unlisted") => None,
             _ => time_in_key(&s(&f["key"])).map(|t| (t - chrono::Duration::hours(1), t)),
         };
         if let Some((from, to)) = when {
             chain.spans.push(Span {
                 from,
                 to,
-                state: State::Invalid,
+                state,
                 label: verdict.clone(),
             });
         }
         chain.problems.push(Problem {
             what,
             location,
-            state: State::Invalid,
+            state,
             message: verdict,
             detail,
         });

@@ -284,7 +284,7 @@ fn summary_lines(s: &Summary) -> Vec<String> {
         }
         lines.push(l);
     }
-    for (n, text) in s.extras() {
+    for &(n, text) in s.extras() {
         if n > 0 {
             lines.push(format!("{n} {text}"));
         }
@@ -468,7 +468,11 @@ fn chain_findings(c: &Chain) -> Markup {
         .iter()
         .filter(|p| p.state == State::Invalid)
         .count() as u64;
-    let unchecked = c.problems.len() as u64 - invalid;
+    let unchecked = c
+        .problems
+        .iter()
+        .filter(|p| p.state == State::NotChecked)
+        .count() as u64;
     html! {
         section.chain {
             h3 { "Chain " code { (shown(&c.label)) } " — " span class=(format!("s-{}", c.verdict)) { (verdict_word(&c.verdict)) } }

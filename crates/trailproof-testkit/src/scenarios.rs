@@ -293,6 +293,31 @@ pub fn all_from(base: &TrailBuilder) -> Vec<Scenario> {
         |tr, a| a.delete(b, &digest_key(tr, 3)),
     ));
     let mut s = scenario(
+        "invalid-digests-deleted-at-the-end",
+        "The newest two digests and their log files deleted: the AWS CLI says valid, trailproof TAIL MISSING.",
+        small(base),
+        |tr, a| {
+            for i in [4, 5] {
+                for log in &tr.digests_in(tr.home_region())[i].log_keys {
+                    a.delete(b, log);
+                }
+                a.delete(b, &digest_key(tr, i));
+            }
+        },
+    );
+    s.aws_cli_compatible = false;
+    s.difference = "stricter";
+    all.push(s);
+    let mut s = scenario(
+        "valid-logging-stopped-at-the-end",
+        "StopLogging in the last verified log file explains a chain that ends early (an informational line).",
+        small(base).stop_event("StopLogging", 4, 6),
+        |_, _| {},
+    );
+    s.aws_cli_compatible = false;
+    s.difference = "stricter";
+    all.push(s);
+    let mut s = scenario(
         "invalid-digests-deleted-consecutive",
         "Two consecutive digests deleted: the AWS CLI reports one, trailproof both.",
         small(base),

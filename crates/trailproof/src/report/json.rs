@@ -107,16 +107,15 @@ impl Counts {
 
 impl Summary {
     fn to_json(self) -> Value {
-        json!({
+        let mut v = json!({
             "digest_files": self.digests.to_json(),
             "backfill_digest_files": self.backfill_digests.to_json(),
             "log_files": self.log_files.to_json(),
-            "extra_missing_digest_files": self.extra_missing_digests,
-            "link_mismatches": self.link_mismatches,
-            "unreferenced_log_files": self.unreferenced_logs,
-            "unreached_digest_files": self.unreached_digests,
-            "missing_tails": self.missing_tails,
-        })
+        });
+        for (n, field, _) in self.extras() {
+            v[field] = json!(n);
+        }
+        v
     }
 }
 

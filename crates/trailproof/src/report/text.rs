@@ -276,28 +276,7 @@ impl<O: Write, E: Write> TextWriter<O, E> {
                 )?;
             }
         }
-        for (n, text) in [
-            (
-                s.extra_missing_digests,
-                "more digest files missing than reported above",
-            ),
-            (
-                s.link_mismatches,
-                "digest files whose previousDigest fields do not match the previous digest",
-            ),
-            (
-                s.unreferenced_logs,
-                "log files in the bucket that no valid digest file lists",
-            ),
-            (
-                s.unreached_digests,
-                "digest files in range that no verified digest file links to",
-            ),
-            (
-                s.missing_tails,
-                "chains whose newest digest files are missing (TAIL MISSING above)",
-            ),
-        ] {
+        for (n, _, text) in s.extras() {
             if n > 0 {
                 write!(self.out, "\n{n} {text}")?;
             }
