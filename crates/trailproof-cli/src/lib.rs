@@ -8,6 +8,7 @@
 
 mod archive;
 pub mod cli;
+mod docs;
 mod html;
 mod lake;
 mod live;
@@ -125,5 +126,7 @@ pub fn run_with(args: Cli, hooks: Hooks) -> Result<u8, trailproof::Error> {
         }
         cli::Command::VerifyQueryResults(q) => lake::verify(q),
         cli::Command::Merge(m) => shard::merge(m),
+        cli::Command::Completions(c) => docs::completions(&c),
+        cli::Command::Man(m) => docs::man(&m),
     }
 }
