@@ -11,7 +11,6 @@
 #[path = "../../trailproof-aws/tests/common/mod.rs"]
 mod common;
 
-use std::path::PathBuf;
 use std::process::{Command, Output};
 
 use common::{test_options, Harness, REGION};
