@@ -112,7 +112,8 @@ die() { echo "run.sh: $*" >&2; exit 1; }
 log "tools"
 if [ ! -x /usr/bin/time ]; then
   if command -v apt-get >/dev/null; then
-    (apt-get install -y -qq time || sudo apt-get install -y -qq time) >/dev/null
+    (apt-get install -y -qq time || { apt-get update -qq && apt-get install -y -qq time; } \
+      || sudo apt-get install -y -qq time) >/dev/null
   fi
   [ -x /usr/bin/time ] || die "GNU time (/usr/bin/time) is needed: apt-get install time"
 fi
