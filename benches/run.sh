@@ -317,6 +317,7 @@ fi
 
 if [ "$E2E" = 1 ]; then
   : >"$RAW/e2e.tsv"
+  : >"$RAW/requests.md"
   rm -f "$RAW"/trail-*.json "$RAW"/ceiling-*.jsonl "$RAW"/load-*.txt
   echo "$SIZES" >"$RAW/sizes"
   for size in $SIZES; do
@@ -357,9 +358,22 @@ if [ "$E2E" = 1 ]; then
       log "$size: live, ${delay} ms per S3 request"
       start_server "$size" "$delay"
       client_env
+      curl -s "$CLOUDTRAIL_URL/stats" >"$RAW/stats-before.json" 2>/dev/null || echo '{}' >"$RAW/stats-before.json"
       for rep in $(seq 1 "$REPS"); do
         measure "$size" "$scenario" trailproof "$rep" -- "${ENV[@]}" "$TP" validate "${RANGE[@]}" --region us-east-1 --no-progress
       done
+      # S3 requests of one live run: the LIST requests beside the GETs (digest listing, and the
+      # log folders of the covered days for the unreferenced-log check: about 1 per 1,000 keys).
+      curl -s "$CLOUDTRAIL_URL/stats" >"$RAW/stats-after.json" 2>/dev/null || echo '{}' >"$RAW/stats-after.json"
+      python3 - "$RAW/stats-before.json" "$RAW/stats-after.json" "$REPS" "$size" "$scenario" >>"$RAW/requests.md" <<'PY'
+import json, sys
+before, after = (json.load(open(p)) for p in sys.argv[1:3])
+reps = int(sys.argv[3])
+get = (after.get("s3_get", 0) - before.get("s3_get", 0)) / reps
+lst = (after.get("s3_list", 0) - before.get("s3_list", 0)) / reps
+per = lst * 1000 / get if get else 0
+print(f"| {sys.argv[4]} | {sys.argv[5]} | {get:.0f} | {lst:.0f} | {per:.2f} |")
+PY
       # Experiment (one run): fewer requests in flight locally (the former default), more
       # with the round trip, where the client waits.
       conc=64
@@ -448,6 +462,16 @@ TABLE_ARGS=(--results "$RAW")
 [ "$MICRO" = 1 ] && TABLE_ARGS+=(--criterion "$TARGET/criterion")
 if [ "$E2E" = 1 ]; then
   "$BENCH" table "${TABLE_ARGS[@]}" >"$OUT"
+  if [ -s "$RAW/requests.md" ]; then
+    {
+      echo
+      echo "S3 requests per live trailproof run (LIST: the digest listing and the log folders of the covered days, for unreferenced log files):"
+      echo
+      echo "| trail | scenario | GET | LIST | LIST per 1,000 GET |"
+      echo "|---|---|--:|--:|--:|"
+      cat "$RAW/requests.md"
+    } >>"$OUT"
+  fi
 else
   "$BENCH" table --criterion "$TARGET/criterion" >"$OUT"
 fi
