@@ -85,17 +85,12 @@ pub fn usage_message(e: &clap::Error) -> String {
     problem.join(" ")
 }
 
-/// An error on one line, whatever the cause's own formatting (SDK errors span several), as the
-/// binary prints it after `trailproof: error: `.
+/// An error on one line, as the binary prints it after `trailproof: error: `. Errors name
+/// objects, paths and parts from the archive and quote S3's answers: every control and format
+/// character is escaped as in the report's lines (a line break too), so that no name can end
+/// the line, move the cursor or forge `trailproof: all good` after it.
 pub fn error_message(e: &trailproof::Error) -> String {
-    let lines: Vec<String> = e
-        .to_string()
-        .lines()
-        .map(str::trim)
-        .filter(|l| !l.is_empty())
-        .map(str::to_owned)
-        .collect();
-    lines.join("; ")
+    trailproof::report::escape_controls(e.to_string().trim())
 }
 
 /// Runs a parsed command and returns its exit status; `Err` when the run could not be carried

@@ -98,7 +98,7 @@ pub fn execute(
         (vec![job.chain.clone()], Vec::new())
     };
     for w in &warnings {
-        eprintln!("{w}");
+        eprintln!("{}", escape_controls(w));
     }
     let settings = format!(
         "mode={mode};unreferenced={};max_digest_size={};max_digest_entries={}",
@@ -314,7 +314,8 @@ pub fn merge(args: MergeArgs) -> Result<u8, Error> {
     if args.verbose {
         if let Some((name, _)) = parts.iter().find(|(_, p)| !p.valid_logs) {
             return Err(Error::Config(format!(
-                "partial report {name} holds no entries for valid log files, which --verbose prints: run the shards with --verbose"
+                "partial report {} holds no entries for valid log files, which --verbose prints: run the shards with --verbose",
+                escape_controls(name)
             )));
         }
     }
@@ -323,8 +324,9 @@ pub fn merge(args: MergeArgs) -> Result<u8, Error> {
     let source = format!("merge of {}", args.parts.join(" "));
     let merged = merge_parts(parts)?;
     let run = &merged.run;
+    // Both come from the parts, which anyone who can write them may have edited.
     for w in &merged.discovery_warnings {
-        eprintln!("{w}");
+        eprintln!("{}", escape_controls(w));
     }
     let key_warnings = &merged.key_warnings;
     let (mut out, report_file) = ReportFile::open(args.output.as_deref())?;
@@ -341,7 +343,7 @@ pub fn merge(args: MergeArgs) -> Result<u8, Error> {
         return Ok(code);
     }
     let reports = &merged.reports;
-    let key_line = |w: &String| eprintln!("trailproof: warning: {w}");
+    let key_line = |w: &String| eprintln!("trailproof: warning: {}", escape_controls(w));
     let mut w = TextWriter::new(out, io::stderr(), args.verbose);
     let written = match args.format {
         Format::Text => {

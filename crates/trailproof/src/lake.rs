@@ -618,31 +618,32 @@ impl LakeReport {
     /// one tab-separated line per problem on `err` (`Sign file\tLOCATION\tINVALID: …`,
     /// `Result file\tLOCATION\tINVALID: …`), then notes.
     pub fn write_text(&self, out: &mut dyn Write, err: &mut dyn Write) -> io::Result<()> {
+        // Messages quote the sign file (hashes, algorithms, the fingerprint) and S3's errors:
+        // escaped like the validation report's lines, so that none can forge a line.
+        let mut line = |text: String| writeln!(err, "{}", crate::report::escape_controls(&text));
         let sign = &self.sign_file.location;
         for problem in &self.sign_problems {
-            writeln!(err, "Sign file\t{sign}\t{}", problem.message())?;
+            line(format!("Sign file\t{sign}\t{}", problem.message()))?;
         }
         if self.signature != SignatureOutcome::Valid {
-            writeln!(err, "Sign file\t{sign}\t{}", self.signature.message())?;
+            line(format!("Sign file\t{sign}\t{}", self.signature.message()))?;
         }
         for file in &self.files {
             if file.outcome != FileOutcome::Valid {
-                writeln!(
-                    err,
+                line(format!(
                     "Result file\t{}\t{}",
                     file.location,
                     file.outcome.message()
-                )?;
+                ))?;
             }
         }
         if let Listing::Failed { cause } = &self.listing {
-            writeln!(
-                err,
+            line(format!(
                 "Sign file\t{sign}\tNOT CHECKED: the folder could not be listed for files the sign file does not list: {cause}"
-            )?;
+            ))?;
         }
         for note in self.notes() {
-            writeln!(err, "Note: {note}")?;
+            line(format!("Note: {note}"))?;
         }
         if self.verdict() == Verdict::Valid {
             writeln!(out, "Successfully validated sign and query result files")?;
@@ -755,11 +756,11 @@ pub fn unsafe_name(name: &str) -> Option<&'static str> {
     }
 }
 
-/// Where `name` is, as printed: quoted when it holds control characters (S3 keys may), so that
-/// an object's name cannot add or forge lines of the report.
+/// Where `name` is, as printed: quoted when it holds control or format characters (S3 keys
+/// may), so that an object's name cannot add or forge lines of the report, nor read as another.
 fn shown(folder: &dyn ResultFolder, name: &str) -> String {
     let location = folder.location(name);
-    if location.chars().any(char::is_control) {
+    if location.chars().any(crate::report::needs_escape) {
         format!("{location:?}")
     } else {
         location

@@ -48,6 +48,12 @@ pub enum Fault {
     Truncate,
     /// Send half the body, then wait until the gate is opened, then the rest.
     Stall(Arc<Notify>),
+    /// An error answer of this status, code and message (written into the XML as given).
+    Error {
+        status: u16,
+        code: String,
+        message: String,
+    },
 }
 
 struct Rule {
@@ -316,6 +322,11 @@ async fn s3_answer(
                 "We encountered an internal error. Please try again.",
             ))
         }
+        Some(Fault::Error {
+            status,
+            code,
+            message,
+        }) => return Ok(s3_error(StatusCode::from_u16(status)?, &code, &message)),
         Some(Fault::Reset) => return Err("connection reset by the fault injector".into()),
         Some(Fault::Truncate) | Some(Fault::Stall(_)) => {}
     }

@@ -5,7 +5,7 @@ mod json;
 mod text;
 
 pub use json::{chains_json_fields, entry_json};
-pub use text::{entry_line, escape_controls, TextWriter, KEYS_LINE_PREFIX};
+pub use text::{entry_line, escape_controls, needs_escape, TextWriter, KEYS_LINE_PREFIX};
 
 use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
