@@ -292,4 +292,7 @@ pub struct VerifyQueryResultsArgs {
     /// Write the report to FILE instead of standard output (replaced once complete).
     #[arg(long, value_name = "FILE")]
     pub output: Option<PathBuf>,
+    /// Set by a program embedding the command (never from the command line).
+    #[arg(skip)]
+    pub hooks: crate::Hooks,
 }

@@ -24,7 +24,8 @@ use clap::Parser as _;
 pub use clap;
 pub use cli::Cli;
 
-/// What a program embedding the command may add to a `validate` or `mirror` run.
+/// What a program embedding the command may add to a `validate`, `mirror` or
+/// `verify-query-results` run.
 #[derive(Clone, Default)]
 #[non_exhaustive]
 pub struct Hooks {
@@ -99,7 +100,8 @@ pub fn run(args: Cli) -> Result<u8, trailproof::Error> {
     run_with(args, Hooks::new())
 }
 
-/// [`run`] with a cancel flag or progress for `validate` and `mirror`.
+/// [`run`] with a cancel flag or progress for `validate`, `mirror` and
+/// `verify-query-results` (whose result files count as log files).
 pub fn run_with(args: Cli, hooks: Hooks) -> Result<u8, trailproof::Error> {
     match args.command {
         cli::Command::Validate(mut v) => {
@@ -118,7 +120,10 @@ pub fn run_with(args: Cli, hooks: Hooks) -> Result<u8, trailproof::Error> {
             m.selection.hooks = hooks;
             live::mirror(m)
         }
-        cli::Command::VerifyQueryResults(q) => lake::verify(q),
+        cli::Command::VerifyQueryResults(mut q) => {
+            q.hooks = hooks;
+            lake::verify(q)
+        }
         cli::Command::Merge(m) => shard::merge(m),
     }
 }

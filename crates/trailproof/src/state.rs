@@ -83,12 +83,20 @@ impl State {
         }
     }
 
-    /// Reads a state file. A missing file is a new state; a corrupt one, one of another version
-    /// or another trail is an error, never silently replaced.
+    /// Reads a state file. A missing file is a new state (a path through a regular file, which
+    /// cannot exist, too: the run then validates and reports, and only saving fails); a corrupt
+    /// one, one of another version or another trail is an error, never silently replaced.
     pub fn load(path: &Path, trail_arn: &str) -> Result<State, Error> {
         let bytes = match fs::read(path) {
             Ok(b) => b,
-            Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(State::new(trail_arn)),
+            Err(e)
+                if matches!(
+                    e.kind(),
+                    std::io::ErrorKind::NotFound | std::io::ErrorKind::NotADirectory
+                ) =>
+            {
+                return Ok(State::new(trail_arn))
+            }
             Err(e) => return Err(bad(path, e)),
         };
         let doc: Value = serde_json::from_slice(&bytes)
@@ -285,6 +293,21 @@ mod tests {
         fs::write(&path, "sentinel").unwrap();
         assert!(!after.save_if_changed(&path, &after.clone()).unwrap());
         assert_eq!(fs::read_to_string(&path).unwrap(), "sentinel");
+    }
+
+    #[test]
+    fn a_path_through_a_regular_file_reads_as_missing_and_fails_to_save() {
+        let dir = tempfile::tempdir().unwrap();
+        let file = dir.path().join("file");
+        fs::write(&file, "x").unwrap();
+        let path = file.join("state.json");
+        let state = State::load(&path, "arn").unwrap();
+        assert_eq!(state, State::new("arn"));
+        let mut after = state.clone();
+        after.heads.insert("c".into(), head());
+        let e = after.save(&path).unwrap_err().to_string();
+        assert!(e.contains(&path.display().to_string()), "{e}");
+        assert_eq!(fs::read_to_string(&file).unwrap(), "x");
     }
 
     #[test]
