@@ -320,6 +320,8 @@ mod tests {
             ("{\"kind\":\"trailproof-state\",\"version\":2}", "version"),
             ("{\"kind\":\"trailproof-state\",\"version\":1,\"trail_arn\":\"x\",\"chains\":{}}", "belongs to trail x"),
             ("{\"kind\":\"trailproof-state\",\"version\":1,\"trail_arn\":\"arn\",\"chains\":{\"c\":{}}}", "no string"),
+            // At the end of chrono's range a second later is no time: refused, not a panic.
+            ("{\"kind\":\"trailproof-state\",\"version\":1,\"trail_arn\":\"arn\",\"chains\":{\"c\":{\"end_time\":\"+262142-12-31T23:59:59Z\"}}}", "end_time"),
         ] {
             fs::write(&path, text).unwrap();
             let err = State::load(&path, "arn").unwrap_err().to_string();
