@@ -249,6 +249,10 @@ pub struct ShardArgs {
     pub run_id: Option<String>,
 }
 
+/// The default `--max-part-size`: a part keeps every problem of its share, and every valid log
+/// file with `--format json` (a few hundred bytes each: millions fit).
+pub const DEFAULT_MAX_PART_BYTES: u64 = 1 << 30;
+
 /// What `trailproof merge` reads.
 #[derive(Debug, Args)]
 pub struct MergeArgs {
@@ -265,6 +269,11 @@ pub struct MergeArgs {
     /// Output format.
     #[arg(long, value_enum, default_value = "text")]
     pub format: Format,
+    /// Largest partial report read, in bytes, from a file or from S3 alike; a larger one stops
+    /// the merge (exit 2), named.
+    #[arg(long, value_name = "BYTES", default_value_t = DEFAULT_MAX_PART_BYTES,
+          value_parser = clap::value_parser!(u64).range(1024..=(64u64 << 30)))]
+    pub max_part_size: u64,
     /// AWS region for reading parts from S3.
     #[arg(long)]
     pub region: Option<String>,
@@ -324,4 +333,7 @@ pub struct VerifyQueryResultsArgs {
     /// Write the report to FILE instead of standard output (replaced once complete).
     #[arg(long, value_name = "FILE")]
     pub output: Option<PathBuf>,
+    /// Set by a program embedding the command (never from the command line).
+    #[arg(skip)]
+    pub hooks: crate::Hooks,
 }

@@ -1,12 +1,12 @@
 //! Sharded runs: `validate --shard M/N --partial FILE` does one share of a run and writes a
 //! partial report; `merge PART…` prints the report of the whole run.
 
-use std::io::{self, Write};
+use std::io::{self, Read as _, Write};
 use std::ops::ControlFlow;
 
 use trailproof::report::escape_controls;
 use trailproof::shard::{auto_shard, merge as merge_parts, parse_shard, parse_window, Part};
-use trailproof::shard::{RunInfo, PART_KIND, PART_VERSION};
+use trailproof::shard::{RunInfo, ShardError, PART_KIND, PART_VERSION};
 use trailproof::{validate_windows, Error, ObjectStore, Options, TextWriter};
 use trailproof_aws::{AwsContext, S3Store};
 
@@ -18,9 +18,6 @@ use crate::output::{
 
 /// The window a chain is cut into when --shard-window is not given.
 const DEFAULT_WINDOW: &str = "30d";
-
-/// Largest partial report read from S3.
-const MAX_PART_BYTES: u64 = 16 << 30;
 
 /// A shard's place in its run, settled before anything else is read.
 #[derive(Debug)]
@@ -101,7 +98,7 @@ pub fn execute(
         (vec![job.chain.clone()], Vec::new())
     };
     for w in &warnings {
-        eprintln!("{w}");
+        eprintln!("{}", escape_controls(w));
     }
     let settings = format!(
         "mode={mode};unreferenced={};max_digest_size={};max_digest_entries={}",
@@ -225,8 +222,39 @@ fn write_part(target: &str, bytes: Vec<u8>, sel: &Selection) -> Result<(), Error
         .map_err(|e| Error::Config(format!("cannot write {target}: {e}")))
 }
 
+/// A part that is larger than `--max-part-size`.
+fn too_large(file: &str, limit: u64) -> Error {
+    Error::Shard(ShardError::Malformed {
+        file: file.to_owned(),
+        reason: format!("larger than the limit of {limit} bytes (--max-part-size)"),
+    })
+}
+
+/// Reads a part file, at most `limit` bytes of it (a pipe too, whose size is not known).
+fn read_part_file(name: &str, limit: u64) -> Result<Vec<u8>, Error> {
+    let unreadable = |e: io::Error| {
+        Error::Shard(ShardError::Malformed {
+            file: name.to_owned(),
+            reason: e.to_string(),
+        })
+    };
+    let file = std::fs::File::open(name).map_err(unreadable)?;
+    if file.metadata().map_err(unreadable)?.len() > limit {
+        return Err(too_large(name, limit));
+    }
+    let mut bytes = Vec::new();
+    file.take(limit.saturating_add(1))
+        .read_to_end(&mut bytes)
+        .map_err(unreadable)?;
+    if bytes.len() as u64 > limit {
+        return Err(too_large(name, limit));
+    }
+    Ok(bytes)
+}
+
 /// Reads the parts named on the command line: files, or every object under an S3 prefix.
 fn read_parts(args: &MergeArgs) -> Result<Vec<(String, Part)>, Error> {
+    let limit = args.max_part_size;
     let mut parts = Vec::new();
     for name in &args.parts {
         if let Some(rest) = name.strip_prefix("s3://") {
@@ -242,20 +270,20 @@ fn read_parts(args: &MergeArgs) -> Result<Vec<(String, Part)>, Error> {
                 return Err(Error::Config(format!("{name}: no partial reports found")));
             }
             for key in keys {
-                let object = store.get(bucket, &key, MAX_PART_BYTES)?;
                 let file = format!("s3://{bucket}/{key}");
+                let object = match store.get(bucket, &key, limit) {
+                    Err(trailproof::StoreError::TooLarge { .. }) => {
+                        return Err(too_large(&file, limit))
+                    }
+                    other => other?,
+                };
                 let part = Part::from_json(&object.bytes, &file)?;
                 parts.push((file, part));
             }
             drop(store);
             drop(rt);
         } else {
-            let bytes = std::fs::read(name).map_err(|e| {
-                Error::Shard(trailproof::shard::ShardError::Malformed {
-                    file: name.clone(),
-                    reason: e.to_string(),
-                })
-            })?;
+            let bytes = read_part_file(name, limit)?;
             parts.push((name.clone(), Part::from_json(&bytes, name)?));
         }
     }
@@ -286,7 +314,8 @@ pub fn merge(args: MergeArgs) -> Result<u8, Error> {
     if args.verbose {
         if let Some((name, _)) = parts.iter().find(|(_, p)| !p.valid_logs) {
             return Err(Error::Config(format!(
-                "partial report {name} holds no entries for valid log files, which --verbose prints: run the shards with --verbose"
+                "partial report {} holds no entries for valid log files, which --verbose prints: run the shards with --verbose",
+                escape_controls(name)
             )));
         }
     }
@@ -295,8 +324,9 @@ pub fn merge(args: MergeArgs) -> Result<u8, Error> {
     let source = format!("merge of {}", args.parts.join(" "));
     let merged = merge_parts(parts)?;
     let run = &merged.run;
+    // Both come from the parts, which anyone who can write them may have edited.
     for w in &merged.discovery_warnings {
-        eprintln!("{w}");
+        eprintln!("{}", escape_controls(w));
     }
     let key_warnings = &merged.key_warnings;
     let (mut out, report_file) = ReportFile::open(args.output.as_deref())?;
@@ -313,7 +343,7 @@ pub fn merge(args: MergeArgs) -> Result<u8, Error> {
         return Ok(code);
     }
     let reports = &merged.reports;
-    let key_line = |w: &String| eprintln!("trailproof: warning: {w}");
+    let key_line = |w: &String| eprintln!("trailproof: warning: {}", escape_controls(w));
     let mut w = TextWriter::new(out, io::stderr(), args.verbose);
     let written = match args.format {
         Format::Text => {
