@@ -441,7 +441,12 @@ mod tests {
             Some(true)
         );
         assert_eq!(
-            stop_kind(&rec("StopLogging", "other", json!({})), "t", Some(&a), false),
+            stop_kind(
+                &rec("StopLogging", "other", json!({})),
+                "t",
+                Some(&a),
+                false
+            ),
             None
         );
         assert_eq!(
@@ -473,8 +478,16 @@ mod tests {
         );
         let mut single = rec("UpdateTrail", "t", json!({}));
         single["requestParameters"]["isMultiRegionTrail"] = json!(false);
-        assert_eq!(stop_kind(&single, "t", Some(&a), false), None, "the home region goes on");
-        assert_eq!(stop_kind(&single, "t", Some(&a), true), Some(true), "other regions stop");
+        assert_eq!(
+            stop_kind(&single, "t", Some(&a), false),
+            None,
+            "the home region goes on"
+        );
+        assert_eq!(
+            stop_kind(&single, "t", Some(&a), true),
+            Some(true),
+            "other regions stop"
+        );
         let mut elsewhere = rec("StopLogging", "t", json!({}));
         elsewhere["eventSource"] = json!("s3.amazonaws.com");
         assert_eq!(stop_kind(&elsewhere, "t", Some(&a), false), None);
