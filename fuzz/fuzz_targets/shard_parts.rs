@@ -7,6 +7,8 @@
 
 use std::sync::OnceLock;
 
+use chrono::Datelike as _;
+
 use arbitrary::Arbitrary;
 use libfuzzer_sys::fuzz_target;
 use serde_json::Value;
@@ -211,6 +213,7 @@ fn read(bytes: &[u8], name: &str) -> Option<Part> {
             assert!((1..=MAX_SHARDS).contains(&run.shards), "{run:?}");
             assert!(run.chain_count <= MAX_CHAINS, "{run:?}");
             assert!(run.start < run.end, "{run:?}");
+            assert!((1..=9999).contains(&run.start.year()) && (1..=9999).contains(&run.end.year()), "{run:?}");
             assert!((1..=run.shards).contains(&part.shard));
             Some(part)
         }

@@ -543,6 +543,11 @@ fn parts_out_of_range_are_refused_naming_the_part() {
             "windows of 3600 s is more than 100000 windows".to_owned(),
         ),
         (
+            "years",
+            Box::new(|d| d["run"]["start"] = "-200000-01-01T00:00:00Z".into()),
+            "is outside the years 1 to 9999".to_owned(),
+        ),
+        (
             "items",
             Box::new(move |d| {
                 d["run"]["chain_count"] = 1_000_000u64.into();

@@ -96,12 +96,19 @@ def test_ctrl_c_cancels_a_query_results_check(
         else:
             monkeypatch.setenv(k, v)
     kwargs = kwargs_of(served.args)
+    # The whole check, one result file at a time from the local S3 server: what a Ctrl-C that
+    # cancels nothing would wait for.
+    started = time.monotonic()
+    whole = trailproof.verify_query_results(**kwargs, threads=1)
+    full = time.monotonic() - started
+    assert whole.verdict == "valid", whole.to_json()
+
     seen: List[trailproof.Progress] = []
     interrupted = threading.Event()
 
     def progress(p: trailproof.Progress) -> None:
         seen.append(p)
-        # Ctrl-C once result files are being read, one at a time from the local S3 server.
+        # Ctrl-C once result files are being read.
         if p.log_files_checked > 0 and not interrupted.is_set():
             interrupted.set()
             _thread.interrupt_main()
@@ -112,7 +119,8 @@ def test_ctrl_c_cancels_a_query_results_check(
     elapsed = time.monotonic() - started
     assert seen and seen[-1].log_files_queued == 1000, seen
     assert 0 < seen[-1].log_files_checked < 1000, seen[-1]
-    assert elapsed < 5, elapsed
+    # Stopped, not waited for: a fraction of the whole check.
+    assert elapsed < full / 3, (elapsed, full)
     # The interpreter is usable, and a new check completes.
     again = trailproof.verify_query_results(**kwargs, threads=4)
     assert again.verdict == "valid", again.to_json()

@@ -21,7 +21,7 @@
 
 use std::collections::{BTreeMap, HashMap};
 
-use chrono::{DateTime, Duration, Utc};
+use chrono::{DateTime, Datelike as _, Duration, Utc};
 use serde::{Deserialize, Serialize};
 use sha2::{Digest as _, Sha256};
 
@@ -557,6 +557,17 @@ impl RunInfo {
         }
         if self.start >= self.end {
             return Some(format!("its range {} to {} is empty", self.start, self.end));
+        }
+        // Only what a run's flags can give (crate::time::parse): what is done with the range
+        // (an hour past its end, the report's timeline) then stays within chrono's.
+        if ![self.start, self.end]
+            .iter()
+            .all(|t| (1..=9999).contains(&t.year()))
+        {
+            return Some(format!(
+                "its range {} to {} is outside the years 1 to 9999",
+                self.start, self.end
+            ));
         }
         let windows = self
             .end
