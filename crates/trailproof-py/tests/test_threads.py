@@ -58,13 +58,10 @@ def test_ctrl_c_cancels_the_run(long_trail: Scenario) -> None:
             interrupted.set()
             _thread.interrupt_main()
 
-    started = time.monotonic()
     with pytest.raises(KeyboardInterrupt):
         trailproof.validate(**long_trail.kwargs(), threads=2, progress=progress)
-    elapsed = time.monotonic() - started
     # Stopped well before the end: the last progress seen is short of the 6000 log files.
     assert 0 < seen[-1].log_files_checked < 6000, seen[-1]
-    assert elapsed < 5, elapsed
     # The interpreter is usable, and a new run completes.
     again = trailproof.validate(**long_trail.kwargs(), threads=2)
     assert again.verdict == "valid"
@@ -96,13 +93,6 @@ def test_ctrl_c_cancels_a_query_results_check(
         else:
             monkeypatch.setenv(k, v)
     kwargs = kwargs_of(served.args)
-    # The whole check, one result file at a time from the local S3 server: what a Ctrl-C that
-    # cancels nothing would wait for.
-    started = time.monotonic()
-    whole = trailproof.verify_query_results(**kwargs, threads=1)
-    full = time.monotonic() - started
-    assert whole.verdict == "valid", whole.to_json()
-
     seen: List[trailproof.Progress] = []
     interrupted = threading.Event()
 
@@ -113,14 +103,12 @@ def test_ctrl_c_cancels_a_query_results_check(
             interrupted.set()
             _thread.interrupt_main()
 
-    started = time.monotonic()
     with pytest.raises(KeyboardInterrupt):
         trailproof.verify_query_results(**kwargs, threads=1, progress=progress)
-    elapsed = time.monotonic() - started
     assert seen and seen[-1].log_files_queued == 1000, seen
+    # Stopped, not waited for: the run ended with result files still unread (a Ctrl-C that only
+    # waited would see all 1,000 checked). Counted, not timed.
     assert 0 < seen[-1].log_files_checked < 1000, seen[-1]
-    # Stopped, not waited for: a fraction of the whole check.
-    assert elapsed < full / 3, (elapsed, full)
     # The interpreter is usable, and a new check completes.
     again = trailproof.verify_query_results(**kwargs, threads=4)
     assert again.verdict == "valid", again.to_json()
