@@ -84,6 +84,8 @@ pub struct ParsedDigest {
     log_file_count: usize,
     /// What the digest was read from, for the second pass over `logFiles`.
     stored: json::Stored,
+    /// Up to this inflated size the passes parse the whole text.
+    small: usize,
     /// Hex SHA-256 of the inflated bytes, as signed and as the successor's
     /// `previousDigestHashValue` names it.
     pub inflated_sha256: String,
@@ -134,7 +136,7 @@ pub fn parse(gzip_bytes: &[u8], limits: &Limits) -> Result<ParsedDigest, FormatE
 
 /// [`parse`], keeping the stored bytes given (for the second pass) instead of a copy.
 pub fn parse_owned(gzip_bytes: Vec<u8>, limits: &Limits) -> Result<ParsedDigest, FormatError> {
-    parsed(json::Stored::Gzip(gzip_bytes), limits)
+    parsed(json::Stored::Gzip(gzip_bytes), limits, json::SMALL)
 }
 
 /// Parses an already inflated digest.
@@ -142,15 +144,43 @@ pub fn parse_inflated(inflated: &[u8], limits: &Limits) -> Result<ParsedDigest, 
     if inflated.len() as u64 > limits.max_digest_bytes {
         return Err(FormatError::TooLarge(limits.max_digest_bytes));
     }
-    parsed(json::Stored::Inflated(inflated.to_vec()), limits)
+    parsed(
+        json::Stored::Inflated(inflated.to_vec()),
+        limits,
+        json::SMALL,
+    )
 }
 
-fn parsed(stored: json::Stored, limits: &Limits) -> Result<ParsedDigest, FormatError> {
-    let first = json::first_pass(&stored, limits)?;
+/// [`parse`] without the whole-text path for small digests, which the streaming passes must
+/// agree with (for tests).
+#[doc(hidden)]
+pub fn parse_streamed(gzip_bytes: &[u8], limits: &Limits) -> Result<ParsedDigest, FormatError> {
+    parsed(json::Stored::Gzip(gzip_bytes.to_vec()), limits, 0)
+}
+
+/// [`parse_inflated`] without the whole-text path (for tests).
+#[doc(hidden)]
+pub fn parse_inflated_streamed(
+    inflated: &[u8],
+    limits: &Limits,
+) -> Result<ParsedDigest, FormatError> {
+    if inflated.len() as u64 > limits.max_digest_bytes {
+        return Err(FormatError::TooLarge(limits.max_digest_bytes));
+    }
+    parsed(json::Stored::Inflated(inflated.to_vec()), limits, 0)
+}
+
+fn parsed(
+    stored: json::Stored,
+    limits: &Limits,
+    small: usize,
+) -> Result<ParsedDigest, FormatError> {
+    let first = json::first_pass(&stored, limits, small)?;
     Ok(ParsedDigest {
         fields: first.header.fields,
         log_file_count: first.header.log_file_count,
         stored,
+        small,
         inflated_sha256: first.sha256,
         inflated_len: first.len,
     })
@@ -250,7 +280,7 @@ impl ParsedDigest {
         if self.log_file_count == 0 {
             return Ok(Vec::new());
         }
-        json::entries(&self.stored, self.inflated_len)
+        json::entries(&self.stored, self.inflated_len, self.small)
     }
 
     /// Frees the stored bytes once the entries are no longer needed.

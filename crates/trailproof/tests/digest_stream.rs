@@ -432,28 +432,41 @@ fn seen_before(r: Result<before::ParsedDigest, FormatError>) -> Seen {
     }
 }
 
-/// Both parsers agree on these stored bytes, and on them taken as already inflated.
+/// Both parsers agree on these stored bytes, and on them taken as already inflated; the new one
+/// both as it reads most digests (whole, as text) and as it reads large ones (streamed).
 fn agree(stored: &[u8], limits: &Limits, what: &str) {
+    let reference = seen_before(before::parse(stored, limits));
     assert_eq!(
         seen_now(digest::parse(stored, limits)),
-        seen_before(before::parse(stored, limits)),
+        reference,
         "{what}: as stored"
     );
     assert_eq!(
-        seen_now(digest::parse_inflated(stored, limits)),
-        seen_before(before::parse_inflated(stored, limits)),
-        "{what}: as inflated"
+        seen_now(digest::parse_streamed(stored, limits)),
+        reference,
+        "{what}: as stored, streamed"
+    );
+    agree_inflated(stored, limits, &format!("{what}: taken as inflated"));
+}
+
+fn agree_inflated(inflated: &[u8], limits: &Limits, what: &str) {
+    let reference = seen_before(before::parse_inflated(inflated, limits));
+    assert_eq!(
+        seen_now(digest::parse_inflated(inflated, limits)),
+        reference,
+        "{what}"
+    );
+    assert_eq!(
+        seen_now(digest::parse_inflated_streamed(inflated, limits)),
+        reference,
+        "{what}, streamed"
     );
 }
 
-/// Both agree on this inflated document, gzipped.
+/// Both agree on this inflated document, gzipped and as it is.
 fn agree_json(json: &[u8], limits: &Limits, what: &str) {
     agree(&gzip(json), limits, what);
-    assert_eq!(
-        seen_now(digest::parse_inflated(json, limits)),
-        seen_before(before::parse_inflated(json, limits)),
-        "{what}: inflated"
-    );
+    agree_inflated(json, limits, &format!("{what}: inflated"));
 }
 
 /// The inflated digests of a small signed trail.
@@ -472,6 +485,9 @@ fn trail_digests(hours: u32, logs_per_hour: u32, seed: u64) -> Vec<Vec<u8>> {
         .map(|(_, o)| trailproof_testkit::gunzip(&o.body))
         .collect()
 }
+
+/// Bytes that change what a JSON document is, put at every position of a digest.
+const CORE: &[u8] = b"{}[],:\"\\u0e-1 \n\x00\x1f\xe2\xff";
 
 /// Bytes worth putting anywhere in a JSON document.
 const ALPHABET: &[u8] = b"{}[],:\"\\/u0123456789.eE+-tfnrl \n\tabxdD\x00\x1f\x7f\xc3\xa9\xe2\x82\xac\xed\xa0\x80\xf0\x9f\x98\x80\xff";
@@ -505,7 +521,7 @@ fn every_cut_and_damaged_byte_of_a_digest_parses_as_before() {
         agree_json(&json[..cut], &limits, &format!("cut at {cut}"));
     }
     for at in 0..json.len() {
-        for &b in ALPHABET {
+        for &b in CORE {
             let mut damaged = json.clone();
             damaged[at] = b;
             agree_json(&damaged, &limits, &format!("byte {at} = {b:#x}"));

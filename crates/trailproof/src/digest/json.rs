@@ -114,6 +114,10 @@ const CHUNK: usize = 64 * 1024;
 /// without the bound. CloudTrail's own fields and entries are a few hundred bytes.
 const VALUE_BUDGET: u64 = 1 << 20;
 
+/// Digests that inflate to at most this are read whole and parsed as text (see [`first_pass`]):
+/// what that holds is the bound on what the first pass holds anyway.
+pub(super) const SMALL: usize = 256 * 1024;
+
 /// Bytes beyond where the streaming parser stopped that the text parser is first given.
 const SETTLE_SLACK: u64 = 4096;
 
@@ -262,6 +266,22 @@ impl<'a> Meter<'a> {
         n > 0
     }
 
+    /// Reads the whole stream into `out` if it ends within `max` bytes (or stops early): true.
+    /// Otherwise false, with `out` holding the first `max + 1` bytes.
+    fn read_whole(&mut self, out: &mut Vec<u8>, max: usize) -> bool {
+        loop {
+            if self.pos == self.filled && !self.pump() {
+                return true;
+            }
+            let n = (self.filled - self.pos).min(max + 1 - out.len());
+            out.extend_from_slice(&self.buf[self.pos..self.pos + n]);
+            self.pos += n;
+            if out.len() > max {
+                return false;
+            }
+        }
+    }
+
     /// Reads to the end of the stream without parsing.
     fn drain(&mut self) {
         self.halted = true;
@@ -369,7 +389,28 @@ pub(super) struct FirstPass {
 
 /// The first pass, with the verdicts in the order the whole-text parser gave them: too large,
 /// not gzip, not UTF-8, not JSON or not an object, too many entries.
-pub(super) fn first_pass(stored: &Stored, limits: &Limits) -> Result<FirstPass, FormatError> {
+///
+/// A digest that ends within `small` bytes ([`SMALL`]: nearly every one) is parsed as text, as it
+/// always was: the streaming parser reads a byte at a time and would only cost time there.
+pub(super) fn first_pass(
+    stored: &Stored,
+    limits: &Limits,
+    small: usize,
+) -> Result<FirstPass, FormatError> {
+    let mut meter = Meter::new(stored, limits.max_digest_bytes);
+    meter.sha = Some(Sha256::new());
+    meter.utf8 = Some(Utf8Check::default());
+    let mut text = Vec::new();
+    if meter.read_whole(&mut text, small) {
+        let (sha256, len) = measured(&mut meter)?;
+        let header = match std::str::from_utf8(&text) {
+            Ok(text) => header_from_text(text),
+            // Not reached: the whole was found to be valid UTF-8.
+            Err(e) => return Err(FormatError::Json(e.to_string())),
+        };
+        return finish_first_pass(header, sha256, len, limits);
+    }
+    drop(text);
     let budget = Budget::default();
     let mut meter = Meter::new(stored, limits.max_digest_bytes);
     meter.sha = Some(Sha256::new());
@@ -378,14 +419,7 @@ pub(super) fn first_pass(stored: &Stored, limits: &Limits) -> Result<FirstPass, 
     meter.budget = Some(&budget);
     let parsed = parse_stream(&mut meter, HeaderSeed(Some(&budget)));
     meter.drain();
-    if let Some(stop) = meter.stop.take() {
-        return Err(stop);
-    }
-    if let Some(e) = meter.utf8.take().and_then(Utf8Check::finish) {
-        return Err(FormatError::Json(e));
-    }
-    let sha256 = hex::encode(meter.sha.take().unwrap_or_default().finalize());
-    let len = meter.len;
+    let (sha256, len) = measured(&mut meter)?;
     let header = if meter.first != Some(b'{') {
         // As before: any JSON value is validated as such, then refused for not being an object.
         match again(stored, len, std::marker::PhantomData::<IgnoredAny>) {
@@ -403,6 +437,28 @@ pub(super) fn first_pass(stored: &Stored, limits: &Limits) -> Result<FirstPass, 
             Err(handed) => settle(stored, len, handed, header_from_text),
         }
     };
+    finish_first_pass(header, sha256, len, limits)
+}
+
+/// After a whole pass over the stream: the limit and gzip verdicts, then the UTF-8 one, which
+/// come before any about the JSON; else the hash and length.
+fn measured(meter: &mut Meter<'_>) -> Result<(String, u64), FormatError> {
+    if let Some(stop) = meter.stop.take() {
+        return Err(stop);
+    }
+    if let Some(e) = meter.utf8.take().and_then(Utf8Check::finish) {
+        return Err(FormatError::Json(e));
+    }
+    let sha256 = hex::encode(meter.sha.take().unwrap_or_default().finalize());
+    Ok((sha256, meter.len))
+}
+
+fn finish_first_pass(
+    header: Text<Header>,
+    sha256: String,
+    len: u64,
+    limits: &Limits,
+) -> Result<FirstPass, FormatError> {
     let header = match header {
         Text::Parsed(header) => header,
         Text::NotAnObject => return Err(FormatError::NotAnObject),
@@ -420,25 +476,40 @@ pub(super) fn first_pass(stored: &Stored, limits: &Limits) -> Result<FirstPass, 
     })
 }
 
-/// The second pass: the `logFiles` entries of a digest the first pass accepted.
-pub(super) fn entries(stored: &Stored, len: u64) -> Result<Vec<LogFileRef>, FormatError> {
+/// The second pass: the `logFiles` entries of a digest the first pass accepted (as text when it
+/// inflates to at most `small` bytes).
+pub(super) fn entries(
+    stored: &Stored,
+    len: u64,
+    small: usize,
+) -> Result<Vec<LogFileRef>, FormatError> {
     if matches!(stored, Stored::Dropped) {
         return Err(FormatError::Json(
             "the digest's bytes were already given up".to_owned(),
         ));
     }
-    let found = match again(stored, len, EntriesSeed) {
-        Ok(entries) => Text::Parsed(entries),
-        Err(handed) => settle(stored, len, handed, |text| {
-            let mut de = serde_json::Deserializer::from_str(text);
-            match EntriesSeed
-                .deserialize(&mut de)
-                .and_then(|v| de.end().map(|()| v))
-            {
-                Ok(entries) => Text::Parsed(entries),
-                Err(e) => Text::Json(e),
-            }
-        }),
+    let from_text = |text: &str| {
+        let mut de = serde_json::Deserializer::from_str(text);
+        match EntriesSeed
+            .deserialize(&mut de)
+            .and_then(|v| de.end().map(|()| v))
+        {
+            Ok(entries) => Text::Parsed(entries),
+            Err(e) => Text::Json(e),
+        }
+    };
+    let found = if len <= small as u64 {
+        let mut text = Vec::new();
+        Meter::new(stored, len).read_whole(&mut text, small);
+        match std::str::from_utf8(&text) {
+            Ok(text) => from_text(text),
+            Err(e) => return Err(FormatError::Json(e.to_string())),
+        }
+    } else {
+        match again(stored, len, EntriesSeed) {
+            Ok(entries) => Text::Parsed(entries),
+            Err(handed) => settle(stored, len, handed, from_text),
+        }
     };
     match found {
         Text::Parsed(entries) => Ok(entries),
