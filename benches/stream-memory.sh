@@ -148,7 +148,7 @@ if wants merge; then
       touch "$parts/done"
     fi
     size=$(du -sm "$parts" | cut -f1)
-    largest=$(( $(ls -S "$parts"/part-*.json | head -1 | xargs stat -c %s) / 1024 ))
+    largest=$(( $(stat -c %s "$parts"/part-*.json | sort -n | tail -1) / 1024 ))
     for format in text json; do
       mem "merge --verbose of $n parts ($size MB, the largest $largest KiB), $format" 0 "$WORK/merged.$format" -- \
         sh -c 'exec "$0" merge --verbose --format "$1" "$2"/part-*.json' "$TP" "$format" "$parts"

@@ -116,7 +116,7 @@ const VALUE_BUDGET: u64 = 1 << 20;
 
 /// Digests that inflate to at most this are read whole and parsed as text (see [`first_pass`]):
 /// what that holds is the bound on what the first pass holds anyway.
-pub(super) const SMALL: usize = 256 * 1024;
+pub(super) const SMALL: usize = 1 << 20;
 
 /// Bytes beyond where the streaming parser stopped that the text parser is first given.
 const SETTLE_SLACK: u64 = 4096;
