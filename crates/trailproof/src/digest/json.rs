@@ -182,7 +182,7 @@ struct Meter<'a> {
     limit: u64,
     /// Inflated bytes so far.
     len: u64,
-    /// Bytes handed to the parser (it reads one at a time).
+    /// Bytes handed to the parser (or its buffer).
     handed: u64,
     buf: Box<[u8]>,
     pos: usize,
@@ -519,13 +519,17 @@ pub(super) fn entries(
 }
 
 /// Parses the stream as one JSON document; on failure, about where the parser stopped (it may
-/// read on past its error, over white space and one token, closing the enclosing containers).
+/// read on past its error, over white space and one token, closing the enclosing containers, and
+/// its buffer reads ahead).
 fn parse_stream<'de, S: DeserializeSeed<'de>>(
     meter: &mut Meter<'_>,
     seed: S,
 ) -> Result<S::Value, u64> {
     let result = {
-        let mut de = serde_json::Deserializer::from_reader(&mut *meter);
+        // Given by value, a `BufReader` hands the parser its bytes without a call each: the
+        // parser reads one at a time. Its lead over the parser was already measured and hashed.
+        let mut de =
+            serde_json::Deserializer::from_reader(io::BufReader::with_capacity(CHUNK, &mut *meter));
         seed.deserialize(&mut de).and_then(|v| de.end().map(|()| v))
     };
     result.map_err(|e| match e.line() {
