@@ -22,11 +22,17 @@
 #                            JSON), 30 junk digests, one signed digest of 250,000 entries.
 #                            Writes benches/results/memory.md.
 #
-# Options: --reps N, --sizes "small two-day week 100k bigfiles", --no-micro, --no-e2e.
+# Options: --reps N, --sizes "small two-day week 100k bigfiles", --no-micro, --no-e2e,
+#   --profile release|dev: the binaries measured (default release: what users run). CI's smoke
+#   run takes `--small --profile dev`: the binaries of the test build (`cargo test --workspace`,
+#   no-op when it just ran; its dependencies are optimised, the workspace's crates are not),
+#   and criterion's benches built with the same features, instead of a second, release build.
+#   Figures of a dev run are not comparable: its table goes to target/bench-results/ only.
 # Writes benches/results/<small|full>.md (raw data in target/bench-results/<mode>/); generated
 # trails are kept in target/bench-data/ and reused while their parameters do not change.
 # Environment: TRAILPROOF_BIN measures another trailproof binary (before/after comparisons).
-# Needs: cargo, python3 (pip installs awscli==1.46.3 if missing), GNU time (/usr/bin/time).
+# Needs: cargo, python3 (tools/provision installs the AWS CLI 1.46.3 in its own virtual
+# environment, target/awscli-1.46.3, if missing), GNU time (/usr/bin/time).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 ROOT=$PWD
@@ -38,6 +44,7 @@ MICRO=1
 E2E=1
 MEMORY=0
 SHARDED=0
+PROFILE=release
 while [ $# -gt 0 ]; do
   case "$1" in
     --small) MODE=small ;;
@@ -48,7 +55,8 @@ while [ $# -gt 0 ]; do
     --sizes) SIZES=$2; shift ;;
     --no-micro) MICRO=0 ;;
     --no-e2e) E2E=0 ;;
-    -h|--help) sed -n '2,20p' "$0"; exit 0 ;;
+    --profile) PROFILE=$2; shift ;;
+    -h|--help) sed -n '2,35p' "$0"; exit 0 ;;
     *) echo "run.sh: unknown argument $1" >&2; exit 2 ;;
   esac
   shift
@@ -78,10 +86,18 @@ declare -A AWS_HOURS_WAN=([small]=0 [two-day]=24 [week]=24 [100k]=24 [bigfiles]=
 # Live runs (the large-file trail only checks memory against file size: archive and local).
 declare -A LIVE=([small]="0 20" [two-day]="0 20" [week]="0 20" [100k]="0 20" [bigfiles]="0")
 
+case $PROFILE in
+  release) PROFILE_DIR=release ;;
+  dev) PROFILE_DIR=debug ;;
+  *) echo "run.sh: --profile release or dev, not $PROFILE" >&2; exit 2 ;;
+esac
 TARGET=${CARGO_TARGET_DIR:-$ROOT/target}
+case $TARGET in /*) ;; *) TARGET=$ROOT/$TARGET ;; esac
 DATA=$TARGET/bench-data
 RAW=$TARGET/bench-results/$MODE
 OUT=$ROOT/benches/results/$MODE.md
+# Only release figures go to benches/results/.
+[ "$PROFILE" = release ] || OUT=$RAW/$MODE.md
 mkdir -p "$DATA" "$RAW" "$ROOT/benches/results"
 WORK=$(mktemp -d)
 SERVER_PID=""
@@ -96,30 +112,36 @@ die() { echo "run.sh: $*" >&2; exit 1; }
 log "tools"
 if [ ! -x /usr/bin/time ]; then
   if command -v apt-get >/dev/null; then
-    (apt-get install -y -qq time || sudo apt-get install -y -qq time) >/dev/null
+    (apt-get install -y -qq time || { apt-get update -qq && apt-get install -y -qq time; } \
+      || sudo apt-get install -y -qq time) >/dev/null
   fi
   [ -x /usr/bin/time ] || die "GNU time (/usr/bin/time) is needed: apt-get install time"
 fi
+# The reference AWS CLI: the pinned version in its own virtual environment, never another `aws`.
+AWS=${TRAILPROOF_AWSCLI_VENV:-$TARGET/awscli-1.46.3}/bin/aws
 if [ "$E2E" = 1 ]; then
-  if ! python3 -c 'import awscli, sys; sys.exit(0 if awscli.__version__ == "1.46.3" else 1)' 2>/dev/null; then
-    python3 -m pip install --quiet --disable-pip-version-check awscli==1.46.3
-  fi
-  if command -v pyenv >/dev/null 2>&1; then pyenv rehash || true; fi
-  export PATH="$PATH:$(python3 -c 'import sysconfig; print(sysconfig.get_path("scripts"))')"
-  aws --version
+  "$ROOT/tools/provision" awscli
+  "$AWS" --version
 fi
 
-log "build (release)"
-# Separately, so the trailproof binary is exactly what `cargo build --release -p trailproof-cli`
-# ships (one build would unify the bench crate's features into its dependencies).
-if [ "$E2E" = 1 ] || [ "$MEMORY" = 1 ] || [ "$SHARDED" = 1 ]; then
+log "build ($PROFILE)"
+if [ "$PROFILE" = release ]; then
+  # Separately, so the trailproof binary is exactly what `cargo build --release -p trailproof-cli`
+  # ships (one build would unify the bench crate's features into its dependencies).
   cargo build --release --locked -p trailproof-cli
   cargo build --release --locked -p trailproof-bench
+  BENCH_ARGS=(-p trailproof-bench --no-default-features)
+else
+  # The test build itself (a no-op right after `cargo test --workspace --locked`): it builds
+  # target/debug/trailproof and, for its tests, target/debug/trailproof-bench.
+  cargo test --workspace --locked --no-run
+  # With the workspace's features, as the test build has them: only the bench target compiles.
+  BENCH_ARGS=(--workspace --profile dev)
 fi
 # TRAILPROOF_BIN: another trailproof binary to measure (a before/after comparison); the build
 # above still runs.
-TP=${TRAILPROOF_BIN:-$TARGET/release/trailproof}
-BENCH=$TARGET/release/trailproof-bench
+TP=${TRAILPROOF_BIN:-$TARGET/$PROFILE_DIR/trailproof}
+BENCH=$TARGET/$PROFILE_DIR/trailproof-bench
 
 {
   echo "# trailproof benchmarks: $MODE run"
@@ -129,12 +151,13 @@ BENCH=$TARGET/release/trailproof-bench
   echo "- $(date -u +%Y-%m-%dT%H:%M:%SZ), commit $(git rev-parse --short HEAD 2>/dev/null || echo '?')$(git diff --quiet HEAD 2>/dev/null || echo ' (with uncommitted changes)')"
   echo "- CPU: $(grep -m1 'model name' /proc/cpuinfo | cut -d: -f2 | sed 's/^ *//') × $(nproc); $(grep -m1 -o -w sha_ni /proc/cpuinfo || echo 'no sha_ni'), $(grep -m1 -o -w avx2 /proc/cpuinfo || echo 'no avx2'); $(free -g | awk '/Mem:/{print $2}') GB RAM; Linux $(uname -r)"
   echo "- load average at start: $(cut -d' ' -f1-3 /proc/loadavg); busiest other processes: $(ps -eo pcpu,ni,comm --sort=-pcpu --no-headers | head -4 | awk '{printf "%s (%s%% CPU, nice %s); ", $3, $1, $2}')"
+  echo "- binaries: $PROFILE profile$([ "$PROFILE" = release ] || echo ' (a smoke run: the workspace crates unoptimised, figures not comparable)')"
 } >"$RAW/machine.md"
 
 if [ "$MICRO" = 1 ]; then
   log "criterion micro-benchmarks"
   rm -rf "$TARGET/criterion"
-  cargo bench --locked -p trailproof-bench --no-default-features --bench micro -- "${CRITERION_ARGS[@]}" \
+  cargo bench --locked "${BENCH_ARGS[@]}" --bench micro -- "${CRITERION_ARGS[@]}" \
     >"$RAW/criterion.txt" 2>&1 || { tail -n 30 "$RAW/criterion.txt" >&2; die "cargo bench failed (see $RAW/criterion.txt)"; }
   grep -E '^[a-z_0-9]+/[a-z_0-9]+$|time:|thrpt:' "$RAW/criterion.txt" >&2 || true
 fi
@@ -287,13 +310,14 @@ PY
     mem "a signed digest of 250,000 entries (all missing), $format" 1 1024 -- \
       "$TP" validate --archive "$DATA/big-digest/archive" --public-keys "$DATA/big-digest/public-keys.json" "${RANGE[@]}" --no-progress --format "$format"
   done
-  cp "$RAW/memory.md" "$OUT"
+  [ "$OUT" = "$RAW/memory.md" ] || cp "$RAW/memory.md" "$OUT"
   echo "wrote $OUT" >&2
   exit 0
 fi
 
 if [ "$E2E" = 1 ]; then
   : >"$RAW/e2e.tsv"
+  : >"$RAW/requests.md"
   rm -f "$RAW"/trail-*.json "$RAW"/ceiling-*.jsonl "$RAW"/load-*.txt
   echo "$SIZES" >"$RAW/sizes"
   for size in $SIZES; do
@@ -334,9 +358,22 @@ if [ "$E2E" = 1 ]; then
       log "$size: live, ${delay} ms per S3 request"
       start_server "$size" "$delay"
       client_env
+      curl -s "$CLOUDTRAIL_URL/stats" >"$RAW/stats-before.json" 2>/dev/null || echo '{}' >"$RAW/stats-before.json"
       for rep in $(seq 1 "$REPS"); do
         measure "$size" "$scenario" trailproof "$rep" -- "${ENV[@]}" "$TP" validate "${RANGE[@]}" --region us-east-1 --no-progress
       done
+      # S3 requests of one live run: the LIST requests beside the GETs (digest listing, and the
+      # log folders of the covered days for the unreferenced-log check: about 1 per 1,000 keys).
+      curl -s "$CLOUDTRAIL_URL/stats" >"$RAW/stats-after.json" 2>/dev/null || echo '{}' >"$RAW/stats-after.json"
+      python3 - "$RAW/stats-before.json" "$RAW/stats-after.json" "$REPS" "$size" "$scenario" >>"$RAW/requests.md" <<'PY'
+import json, sys
+before, after = (json.load(open(p)) for p in sys.argv[1:3])
+reps = int(sys.argv[3])
+get = (after.get("s3_get", 0) - before.get("s3_get", 0)) / reps
+lst = (after.get("s3_list", 0) - before.get("s3_list", 0)) / reps
+per = lst * 1000 / get if get else 0
+print(f"| {sys.argv[4]} | {sys.argv[5]} | {get:.0f} | {lst:.0f} | {per:.2f} |")
+PY
       # Experiment (one run): fewer requests in flight locally (the former default), more
       # with the round trip, where the client waits.
       conc=64
@@ -349,11 +386,11 @@ if [ "$E2E" = 1 ]; then
         if [ "$hours" != 0 ]; then
           aws_end=$(date -u -d "$START + $hours hours" +%Y-%m-%dT%H:%M:%SZ)
           # Its fixed cost: a range with no digest (the keys are valid then).
-          measure "$size" "$scenario" aws-baseline 1 -- "${ENV[@]}" aws cloudtrail validate-logs \
+          measure "$size" "$scenario" aws-baseline 1 -- "${ENV[@]}" "$AWS" cloudtrail validate-logs \
             --trail-arn "$ARN" --start-time "$(date -u -d "$START - 5 days" +%Y-%m-%dT%H:%M:%SZ)" \
             --end-time "$(date -u -d "$START - 5 days + 1 hour" +%Y-%m-%dT%H:%M:%SZ)" --region us-east-1
         fi
-        measure "$size" "$scenario" aws 1 -- "${ENV[@]}" aws cloudtrail validate-logs \
+        measure "$size" "$scenario" aws 1 -- "${ENV[@]}" "$AWS" cloudtrail validate-logs \
           --trail-arn "$ARN" --start-time "$START" --end-time "$aws_end" --region us-east-1
       fi
       curl -s "$CLOUDTRAIL_URL/stats" >"$RAW/requests-$size-$scenario.json" 2>/dev/null || true
@@ -415,8 +452,8 @@ if [ "$SHARDED" = 1 ]; then
     log "$size: $n shards ($window): ${wall} s, ${cpu} s CPU (${ratio}× single), merge ${merge_wall} s"
     echo "| sharded | $n | $window | $(printf %.2f "$wall") | $(printf %.2f "$cpu") | $ratio | $merge_wall |" >>"$RAW/sharded.md"
   done
-  cp "$RAW/sharded.md" "$ROOT/benches/results/sharded.md"
-  cat "$ROOT/benches/results/sharded.md"
+  [ "$OUT" = "$RAW/sharded.md" ] || cp "$RAW/sharded.md" "$OUT"
+  cat "$OUT"
   exit 0
 fi
 
@@ -425,8 +462,18 @@ TABLE_ARGS=(--results "$RAW")
 [ "$MICRO" = 1 ] && TABLE_ARGS+=(--criterion "$TARGET/criterion")
 if [ "$E2E" = 1 ]; then
   "$BENCH" table "${TABLE_ARGS[@]}" >"$OUT"
+  if [ -s "$RAW/requests.md" ]; then
+    {
+      echo
+      echo "S3 requests per live trailproof run (LIST: the digest listing and the log folders of the covered days, for unreferenced log files):"
+      echo
+      echo "| trail | scenario | GET | LIST | LIST per 1,000 GET |"
+      echo "|---|---|--:|--:|--:|"
+      cat "$RAW/requests.md"
+    } >>"$OUT"
+  fi
 else
-  cargo run --quiet --release --locked -p trailproof-bench -- table --criterion "$TARGET/criterion" >"$OUT"
+  "$BENCH" table --criterion "$TARGET/criterion" >"$OUT"
 fi
 cat "$OUT"
 echo "wrote $OUT" >&2

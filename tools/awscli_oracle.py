@@ -10,9 +10,10 @@ local files.  Uncaught exceptions are turned into output the way
 ``awscli.clidriver.CLIDriver.main`` does it: ``"\\n" + str(e) + "\\n"`` on
 stderr and exit status 255.
 
-Usage:
+Usage (with the Python of the pinned AWS CLI's virtual environment, which
+``tools/test`` installs: ``target/awscli-1.46.3/bin/python``):
 
-  python3 tools/awscli_oracle.py \\
+  target/awscli-1.46.3/bin/python tools/awscli_oracle.py \\
       --trail-arn arn:aws:cloudtrail:us-east-1:123456789012:trail/t \\
       --start-time 2024-01-01T00:00:00Z [--end-time 2024-01-02T00:00:00Z] \\
       --bucket my-bucket=/path/to/bucket/dir [--bucket other=/dir2 ...] \\
@@ -53,6 +54,21 @@ import json
 import os
 import signal
 import sys
+
+REQUIRED_AWSCLI = '1.46.3'
+
+try:
+    import awscli
+except ImportError:
+    awscli = None
+if awscli is None or awscli.__version__ != REQUIRED_AWSCLI:
+    # Exit status 3 (a harness error): another version's verdicts would read as regressions.
+    found = 'no awscli' if awscli is None else f'awscli {awscli.__version__}'
+    sys.stderr.write(
+        f'awscli_oracle: awscli {REQUIRED_AWSCLI} is required, {sys.executable} has {found}: '
+        f'run tools/test, or: python3 -m venv target/awscli-{REQUIRED_AWSCLI} && '
+        f'target/awscli-{REQUIRED_AWSCLI}/bin/pip install awscli=={REQUIRED_AWSCLI}\n')
+    sys.exit(3)
 
 import jmespath
 from botocore.exceptions import ClientError

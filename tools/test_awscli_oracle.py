@@ -1,8 +1,11 @@
 #!/usr/bin/env python3
 """Self-test of tools/awscli_oracle.py on a tiny hand-built archive.
 
-Run with ``python3 -m pytest tools/test_awscli_oracle.py`` or, without
-pytest, ``python3 tools/test_awscli_oracle.py``.
+Run by ``tools/test`` with the Python of the pinned AWS CLI's virtual
+environment: ``target/awscli-1.46.3/bin/python -m pytest tools/test_awscli_oracle.py``
+(or, without pytest, ``target/awscli-1.46.3/bin/python tools/test_awscli_oracle.py``).
+Another Python, or another awscli version, fails every test with the install
+command (the oracle checks its version).
 """
 
 import base64

@@ -1,13 +1,14 @@
 #!/usr/bin/env python3
 """Record or compare the expected output of every testdata scenario.
 
-  python3 tools/testdata.py regen [NAME...]   write expected.stdout/.stderr/.status
-  python3 tools/testdata.py diff  [NAME...]   compare trailproof with the AWS CLI oracle
+  target/awscli-1.46.3/bin/python tools/testdata.py regen [NAME...]   write expected.*
+  target/awscli-1.46.3/bin/python tools/testdata.py diff  [NAME...]   compare with the oracle
 
 For scenarios marked "aws_cli_compatible", the expected output is the AWS CLI's own (the real
 validate-logs code run by tools/awscli_oracle.py); for the others, where trailproof is
 deliberately stricter, it is trailproof's, to be reviewed by hand in the diff.
-Needs `pip install awscli==1.46.3` and a built `target/debug/trailproof`.
+Needs a built `target/debug/trailproof` and the pinned AWS CLI: run it with the Python of the
+virtual environment `tools/test` installs, `target/awscli-1.46.3/bin/python tools/testdata.py …`.
 """
 import json
 import os

@@ -9,11 +9,13 @@
 //! client uses, the endpoint of each bucket is the S3 endpoint rules' answer (regional endpoints,
 //! FIPS and dual-stack, path style behind an endpoint override), and the connector is the SDK's
 //! default one (TLS, connection pool, connect and read timeouts). Only what a GET of an immutable
-//! object needs is done again here: retries with backoff, the attempt and operation timeouts,
-//! and reading S3's error answers.
+//! object needs is done again here: retries with backoff and a retry budget, the correction of
+//! the local clock from the server's `Date`, the attempt and operation timeouts, and reading S3's
+//! error answers.
 
 use std::collections::HashMap;
 use std::fmt;
+use std::sync::atomic::{AtomicBool, AtomicI64, AtomicU32, Ordering};
 use std::sync::{Arc, Mutex, PoisonError, RwLock};
 use std::time::{Duration, SystemTime};
 
@@ -32,7 +34,8 @@ use aws_smithy_runtime_api::client::identity::Identity;
 use aws_smithy_runtime_api::client::orchestrator::HttpRequest;
 use aws_smithy_runtime_api::http::Headers;
 use aws_smithy_types::body::SdkBody;
-use aws_smithy_types::Document;
+use aws_smithy_types::date_time::Format;
+use aws_smithy_types::{DateTime, Document};
 use sha2::{Digest as _, Sha256};
 use trailproof::{Metadata, StoreError};
 
@@ -64,6 +67,45 @@ const RETRYABLE_CODES: &[&str] = &[
     "InternalError",
     "PriorRequestNotComplete",
     "TooManyRequestsException",
+];
+
+/// Error codes that a signature made with a wrong clock draws (the SDK's clock-skew codes).
+const CLOCK_SKEW_CODES: &[&str] = &[
+    "RequestTimeTooSkewed",
+    "InvalidSignatureException",
+    "SignatureDoesNotMatch",
+    "AuthFailure",
+    "AccessDeniedException",
+];
+
+/// A learnt clock offset that changes by more than this makes a clock-skew error worth one more
+/// attempt (the SDK's detection threshold).
+const SKEW_THRESHOLD_MS: i64 = 4 * 60 * 1000;
+
+/// An answer that took longer than this says too little about the server's clock (the SDK's
+/// limit).
+const MAX_TRUSTED_ROUND_TRIP: Duration = Duration::from_secs(15 * 60);
+
+/// How long the first requests wait for the first answer, which tells the server's clock, before
+/// going on without it.
+const CALIBRATION_WAIT: Duration = Duration::from_secs(5);
+
+/// The retry budget (the SDK's standard retry mode's token bucket): its size, what a retry
+/// costs, what a retry after a timeout or a broken connection costs.
+const BUDGET_CAPACITY: u32 = 500;
+const RETRY_COST: u32 = 5;
+const TIMEOUT_RETRY_COST: u32 = 10;
+
+/// S3 error codes that mean throttling: their retries cost [`RETRY_COST`], other server errors
+/// cost [`TIMEOUT_RETRY_COST`] like timeouts (as the SDK classifies them).
+const THROTTLING_CODES: &[&str] = &[
+    "SlowDown",
+    "Throttling",
+    "ThrottlingException",
+    "RequestLimitExceeded",
+    "BandwidthLimitExceeded",
+    "TooManyRequestsException",
+    "PriorRequestNotComplete",
 ];
 
 /// A `GetObject` answer, from either path.
@@ -151,6 +193,15 @@ pub(crate) struct LeanGet {
     max_attempts: u32,
     initial_backoff: Duration,
     max_backoff: Duration,
+    /// Shared by every request of this context, so that an endpoint that fails everything gets
+    /// about one attempt per object once the budget is spent, not `max_attempts`.
+    budget: RetryBudget,
+    /// The server's clock minus this host's, in milliseconds, as last learnt from a `Date`.
+    skew_ms: AtomicI64,
+    /// Whether an answer (or a failure) came back yet: until then, requests wait for the first
+    /// one, so that a wrong local clock costs one rejected request, not one per request in flight.
+    calibrated: AtomicBool,
+    calibrating: tokio::sync::Mutex<()>,
     attempt_timeout: Option<Duration>,
     operation_timeout: Option<Duration>,
     /// Longest wait for the next piece of a body (the SDK's stalled-stream protection does this
@@ -201,6 +252,10 @@ impl LeanGet {
             max_attempts: retry.map_or(3, |r| r.max_attempts()).max(1),
             initial_backoff: retry.map_or(Duration::from_secs(1), |r| r.initial_backoff()),
             max_backoff: retry.map_or(Duration::from_secs(20), |r| r.max_backoff()),
+            budget: RetryBudget::new(BUDGET_CAPACITY),
+            skew_ms: AtomicI64::new(0),
+            calibrated: AtomicBool::new(false),
+            calibrating: tokio::sync::Mutex::new(()),
             attempt_timeout: timeouts.and_then(|t| t.operation_attempt_timeout()),
             operation_timeout: timeouts.and_then(|t| t.operation_timeout()),
             stall_timeout: timeouts
@@ -251,31 +306,86 @@ impl LeanGet {
         resume: Option<(u64, &str)>,
     ) -> Result<Got, GetError> {
         let mut attempt = 1;
+        // The tokens the last retry took: given back if it succeeds (as the SDK does).
+        let mut held = 0;
+        let mut skew_retried = false;
         loop {
             let once = self.attempt(target, uri, resume);
             let result = match self.attempt_timeout {
                 Some(limit) => tokio::time::timeout(limit, once).await.unwrap_or_else(|_| {
-                    Err(Failure::Retry(GetError::Other(format!(
-                        "timeout: the attempt did not complete within {limit:?}"
-                    ))))
+                    Err(Failure::Retry(
+                        GetError::Other(format!(
+                            "timeout: the attempt did not complete within {limit:?}"
+                        )),
+                        TIMEOUT_RETRY_COST,
+                    ))
                 }),
                 None => once.await,
             };
-            match result {
-                Ok(got) => return Ok(got),
-                Err(Failure::Final(e)) => return Err(e),
-                Err(Failure::Retry(e)) if attempt >= self.max_attempts => return Err(e),
-                Err(Failure::Retry(_)) => {
-                    // Exponential backoff with full jitter, as the SDK's standard retry mode.
-                    let exp = self
-                        .initial_backoff
-                        .saturating_mul(1 << (attempt - 1).min(16))
-                        .min(self.max_backoff);
-                    tokio::time::sleep(exp.mul_f64(fastrand::f64())).await;
-                    attempt += 1;
+            let (error, cost, wait) = match result {
+                Ok(got) => {
+                    self.budget.give(if held > 0 { held } else { 1 });
+                    return Ok(got);
                 }
+                Err(Failure::Final(e)) => return Err(e),
+                // Signed with the wrong time: the offset is corrected now, so at once, and once
+                // only (a server whose clock keeps jumping does not earn more).
+                Err(Failure::Skewed(e)) if skew_retried => return Err(e),
+                Err(Failure::Skewed(e)) => {
+                    skew_retried = true;
+                    (e, RETRY_COST, false)
+                }
+                Err(Failure::Retry(e, cost)) => (e, cost, true),
+            };
+            if attempt >= self.max_attempts {
+                return Err(error);
             }
+            if !self.budget.take(cost) {
+                return Err(GetError::Other(format!(
+                    "{}; not retried: the retry budget is spent (too many failed requests)",
+                    error.describe()
+                )));
+            }
+            held = cost;
+            if wait {
+                // Exponential backoff with full jitter, as the SDK's standard retry mode.
+                let exp = self
+                    .initial_backoff
+                    .saturating_mul(1 << (attempt - 1).min(16))
+                    .min(self.max_backoff);
+                tokio::time::sleep(exp.mul_f64(fastrand::f64())).await;
+            }
+            attempt += 1;
         }
+    }
+
+    /// The current offset of the server's clock from this host's, in milliseconds.
+    fn clock_skew_ms(&self) -> i64 {
+        self.skew_ms.load(Ordering::Relaxed)
+    }
+
+    /// Learns the server's clock from an answer's `Date`, as the SDK does: against the middle of
+    /// the round trip, unless the answer came from a cache or took too long. Returns the offset
+    /// learnt.
+    fn learn_clock(&self, headers: &Headers, sent: SystemTime) -> Option<i64> {
+        if headers.get("age").is_some() {
+            return None;
+        }
+        let server = DateTime::from_str(headers.get("date")?, Format::HttpDate).ok()?;
+        let server = SystemTime::try_from(server).ok()?;
+        let elapsed = SystemTime::now().duration_since(sent).unwrap_or_default();
+        if elapsed > MAX_TRUSTED_ROUND_TRIP {
+            return None;
+        }
+        let midpoint = sent + elapsed / 2;
+        let skew = match server.duration_since(midpoint) {
+            Ok(ahead) => i64::try_from(ahead.as_millis()).ok()?,
+            Err(behind) => i64::try_from(behind.duration().as_millis())
+                .ok()?
+                .checked_neg()?,
+        };
+        self.skew_ms.store(skew, Ordering::Relaxed);
+        Some(skew)
     }
 
     async fn attempt(
@@ -285,13 +395,32 @@ impl LeanGet {
         resume: Option<(u64, &str)>,
     ) -> Result<Got, Failure> {
         let identity = self.identity().await.map_err(Failure::Final)?;
-        let now = SystemTime::now();
+        let mut first = None;
+        if !self.calibrated.load(Ordering::Acquire) {
+            if let Ok(guard) = tokio::time::timeout(CALIBRATION_WAIT, self.calibrating.lock()).await
+            {
+                if !self.calibrated.load(Ordering::Acquire) {
+                    first = Some(guard);
+                }
+            }
+        }
+        let signed_skew = self.clock_skew_ms();
+        let sent = SystemTime::now();
+        let now = apply_skew(sent, signed_skew);
         let signed = match &target.fast {
             Some(host) => sign_fast(target, host, uri, resume, &identity, now),
             None => sign_get(target, uri, resume, &identity, now),
         };
         let request = signed.map_err(|e| Failure::Final(GetError::Other(e)))?;
-        let response = match self.connector.call(request).await {
+        let answer = self.connector.call(request).await;
+        let learnt = match &answer {
+            Ok(response) => self.learn_clock(response.headers(), sent),
+            Err(_) => None,
+        };
+        if first.take().is_some() {
+            self.calibrated.store(true, Ordering::Release);
+        }
+        let response = match answer {
             Ok(r) => r,
             Err(e) if e.is_user() => {
                 return Err(Failure::Final(GetError::Other(format!(
@@ -300,10 +429,10 @@ impl LeanGet {
                 ))))
             }
             Err(e) => {
-                return Err(Failure::Retry(GetError::Other(format!(
-                    "dispatch failure: {}",
-                    chain(&e)
-                ))))
+                return Err(Failure::Retry(
+                    GetError::Other(format!("dispatch failure: {}", chain(&e))),
+                    TIMEOUT_RETRY_COST,
+                ))
             }
         };
         let status = response.status().as_u16();
@@ -338,13 +467,28 @@ impl LeanGet {
             (Some(code), None) => format!("{code} (HTTP {status})"),
             _ => format!("HTTP {status}: unhandled error"),
         };
+        // A clock-skew error is worth another attempt only when the server's clock, learnt
+        // from this answer, is far from the one the request was signed with.
+        let clock_was_wrong = learnt
+            .is_some_and(|skew| skew.abs_diff(signed_skew) > SKEW_THRESHOLD_MS.unsigned_abs());
         match (code, status) {
             (Some("NoSuchBucket"), _) => Err(Failure::Final(GetError::NoSuchBucket(described))),
             (Some("NoSuchKey"), _) | (None, 404) => Err(Failure::Final(GetError::NotFound)),
-            (Some(code), _) if RETRYABLE_CODES.contains(&code) => {
-                Err(Failure::Retry(GetError::Other(described)))
+            (Some(code), _) if CLOCK_SKEW_CODES.contains(&code) && clock_was_wrong => {
+                Err(Failure::Skewed(GetError::Other(described)))
             }
-            (_, 429 | 500..=599) => Err(Failure::Retry(GetError::Other(described))),
+            (Some(code), _) if THROTTLING_CODES.contains(&code) => {
+                Err(Failure::Retry(GetError::Other(described), RETRY_COST))
+            }
+            (Some(code), _) if RETRYABLE_CODES.contains(&code) => Err(Failure::Retry(
+                GetError::Other(described),
+                TIMEOUT_RETRY_COST,
+            )),
+            (_, 429) => Err(Failure::Retry(GetError::Other(described), RETRY_COST)),
+            (_, 500..=599) => Err(Failure::Retry(
+                GetError::Other(described),
+                TIMEOUT_RETRY_COST,
+            )),
             _ => Err(Failure::Final(GetError::Other(described))),
         }
     }
@@ -478,8 +622,56 @@ impl LeanGet {
 
 /// One attempt's outcome when it failed.
 enum Failure {
-    Retry(GetError),
+    /// Worth another attempt after a backoff, for this many tokens of the retry budget.
+    Retry(GetError, u32),
+    /// Signed with a clock the server disagreed with, now corrected: worth one more attempt.
+    Skewed(GetError),
     Final(GetError),
+}
+
+/// `t` moved by `skew_ms`.
+fn apply_skew(t: SystemTime, skew_ms: i64) -> SystemTime {
+    let by = Duration::from_millis(skew_ms.unsigned_abs());
+    if skew_ms >= 0 {
+        t.checked_add(by)
+    } else {
+        t.checked_sub(by)
+    }
+    .unwrap_or(t)
+}
+
+/// A retry quota shared by requests, as the SDK's standard retry mode keeps one: each retry
+/// takes tokens, each first-attempt success puts one back, a retry that succeeds gives its
+/// tokens back. Once spent, failures are final at their first attempt, so an endpoint that fails
+/// everything gets about one request per object.
+struct RetryBudget {
+    tokens: AtomicU32,
+    capacity: u32,
+}
+
+impl RetryBudget {
+    fn new(capacity: u32) -> RetryBudget {
+        RetryBudget {
+            tokens: AtomicU32::new(capacity),
+            capacity,
+        }
+    }
+
+    fn take(&self, cost: u32) -> bool {
+        self.tokens
+            .fetch_update(Ordering::AcqRel, Ordering::Acquire, |t| t.checked_sub(cost))
+            .is_ok()
+    }
+
+    fn give(&self, tokens: u32) {
+        let capacity = self.capacity;
+        // `fetch_update` with `Some` always succeeds.
+        let _ = self
+            .tokens
+            .fetch_update(Ordering::AcqRel, Ordering::Acquire, |t| {
+                Some(t.saturating_add(tokens).min(capacity))
+            });
+    }
 }
 
 /// A signed `GET uri`, with `Range`/`If-Match` when resuming.

@@ -1,6 +1,8 @@
 //! The real AWS CLI (`aws cloudtrail validate-logs`) against the test servers: proves the
 //! harness speaks S3 and CloudTrail well enough for the reference implementation, and that its
-//! verdicts match ours. Skipped when `aws` is not installed, except under CI.
+//! verdicts match ours. Runs the pinned AWS CLI 1.46.3 from its own virtual environment
+//! (`tools/test` installs it; see `trailproof_testkit::prereq`); without it the test fails,
+//! naming the command that installs it.
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
 mod common;
@@ -14,13 +16,6 @@ use trailproof::Summary;
 use trailproof_testkit::{Trail, TrailBuilder};
 
 const HOURS: u32 = 4;
-
-fn find_aws() -> Option<PathBuf> {
-    let path = std::env::var_os("PATH")?;
-    std::env::split_paths(&path)
-        .map(|dir| dir.join("aws"))
-        .find(|p| p.is_file())
-}
 
 struct Run {
     status: i32,
@@ -131,14 +126,7 @@ fn summary_lines(s: &Summary) -> (String, String) {
 
 #[test]
 fn aws_cli_validates_what_the_test_servers_serve() {
-    let Some(aws) = find_aws() else {
-        assert!(
-            std::env::var_os("CI").is_none(),
-            "CI is set but `aws` is not on PATH"
-        );
-        eprintln!("skipped: `aws` is not on PATH (pip install awscli==1.46.3)");
-        return;
-    };
+    let aws = trailproof_testkit::prereq::aws_command();
     let clean = TrailBuilder::new().hours(HOURS).build();
     let bucket = clean.bucket().to_owned();
     let digests = clean.digests_in(clean.home_region());

@@ -191,3 +191,144 @@ fn both_paths_give_the_same_objects_and_errors() {
     );
     assert_eq!(agents.iter().filter(|a| is_lean(a)).count(), 10);
 }
+
+/// Every `GetObject` the run made, by object.
+fn gets_by_object(h: &Harness, bucket: &str) -> std::collections::BTreeMap<String, usize> {
+    let mut by_object = std::collections::BTreeMap::new();
+    for name in h.s3.faults.requests() {
+        if name.starts_with(&format!("GET /{bucket}/")) {
+            *by_object.entry(name).or_insert(0) += 1;
+        }
+    }
+    by_object
+}
+
+/// A server whose clock is an hour away from this host's (either way): the lean path learns the
+/// offset from the first answer's `Date` and signs with it, so one request is refused
+/// (`RequestTimeTooSkewed`) and retried, and every other one is signed right the first time.
+/// Listing, on the SDK, corrects its own clock the same way.
+#[test]
+fn a_server_clock_an_hour_off_costs_one_retry() {
+    for offset in [3600, -3600] {
+        let trail = TrailBuilder::new().hours(HOURS).build();
+        let h = Harness::start(100);
+        h.cloudtrail.serve_trail(&trail);
+        let ctx = h.context(&test_options());
+        h.upload(&ctx, &trail);
+        h.s3.faults.set_clock_offset(offset);
+        let report = validate(&h, &ctx, &trail);
+        assert_eq!(report.verdict(), Verdict::Valid, "{:?}", report.summary());
+        assert_eq!(report, validate_in_memory(&trail, i64::from(HOURS)));
+
+        let bucket = trail.bucket();
+        let gets = gets_by_object(&h, bucket);
+        let objects: usize = trail
+            .digests_in(trail.home_region())
+            .iter()
+            .map(|d| 1 + d.log_keys.len())
+            .sum();
+        assert_eq!(gets.len(), objects, "offset {offset}");
+        let requests: usize = gets.values().sum();
+        assert_eq!(
+            requests,
+            objects + 1,
+            "offset {offset}: only the first request is refused: {gets:?}"
+        );
+        let lists = h.s3.faults.agents_of(&format!("LIST /{bucket}"));
+        assert!(lists.iter().all(|a| is_sdk(a)), "{lists:?}");
+    }
+}
+
+/// Without the correction the same clock makes every read fail: the check is real.
+#[test]
+fn a_request_signed_an_hour_off_is_refused_by_the_test_server() {
+    let trail = TrailBuilder::new().hours(1).build();
+    let h = Harness::start(100);
+    let ctx = sdk_context(&h);
+    h.upload(&ctx, &trail);
+    h.s3.faults.set_clock_offset(3600);
+    let client = ctx.s3_client(REGION);
+    let digest = &trail.digests_in(trail.home_region())[0];
+    let refused = h.rt.block_on(async {
+        client
+            .get_object()
+            .bucket(trail.bucket())
+            .key(&digest.key)
+            .customize()
+            .config_override(
+                aws_sdk_s3::config::Config::builder()
+                    .retry_config(aws_sdk_s3::config::retry::RetryConfig::disabled()),
+            )
+            .send()
+            .await
+    });
+    let e = format!("{:?}", refused.unwrap_err());
+    assert!(e.contains("RequestTimeTooSkewed"), "{e}");
+}
+
+/// An endpoint that fails every request: the retry budget (500 tokens, 10 per retry of a server
+/// error) allows 50 retries in all, then each object gets one attempt, and the error says why.
+/// Successes put tokens back.
+#[test]
+fn the_retry_budget_bounds_the_traffic_to_a_failing_endpoint() {
+    let trail = TrailBuilder::new().hours(1).build();
+    let h = Harness::start(100);
+    let ctx = h.context(&test_options());
+    h.upload(&ctx, &trail);
+    let store = h.store(&ctx);
+    let bucket = trail.bucket();
+    let digest = &trail.digests_in(trail.home_region())[0];
+    // Learn the bucket's region and the server's clock first.
+    store.get(bucket, &digest.key, 1 << 20).unwrap();
+    let before = h.s3.faults.requests().len();
+    h.s3.faults
+        .add_prefix(&format!("GET /{bucket}/"), Fault::Internal, None);
+    let objects = 120;
+    let mut errors = Vec::new();
+    for i in 0..objects {
+        errors.push(
+            store
+                .get(bucket, &format!("AWSLogs/failing-{i}"), 1 << 20)
+                .unwrap_err()
+                .to_string(),
+        );
+    }
+    let requests = h.s3.faults.requests().len() - before;
+    assert_eq!(requests, objects + 50, "without a budget: {}", objects * 5);
+    assert!(
+        errors[0].contains("InternalError") && !errors[0].contains("budget"),
+        "{}",
+        errors[0]
+    );
+    assert_eq!(
+        h.s3.faults.count(&get_name(bucket, "AWSLogs/failing-0")),
+        5,
+        "max attempts while the budget lasts"
+    );
+    let last = errors.last().unwrap();
+    assert!(
+        last.contains("InternalError") && last.contains("retry budget is spent"),
+        "{last}"
+    );
+    assert_eq!(
+        h.s3.faults.count(&get_name(
+            bucket,
+            &format!("AWSLogs/failing-{}", objects - 1)
+        )),
+        1
+    );
+
+    // Ten first-attempt successes earn one retry back.
+    h.s3.faults.clear();
+    for _ in 0..10 {
+        store.get(bucket, &digest.key, 1 << 20).unwrap();
+    }
+    h.s3.faults
+        .add(&get_name(bucket, "AWSLogs/again"), Fault::Internal, None);
+    let e = store.get(bucket, "AWSLogs/again", 1 << 20).unwrap_err();
+    assert_eq!(
+        h.s3.faults.count(&get_name(bucket, "AWSLogs/again")),
+        2,
+        "{e}"
+    );
+}

@@ -10,7 +10,9 @@
 //! - `pyfixture serve NAME`: serves a testkit scenario (or `organization`) on 127.0.0.1 and
 //!   prints one line, `{"env": {VAR: value or null}, "args": [...]}`: the environment that
 //!   points an AWS client at the servers (null: unset it) and the flags of a live run. Serves
-//!   until its standard input is closed.
+//!   until its standard input is closed. NAME `lake-long` serves saved Lake query results of
+//!   many files (a check of seconds), their keys listed by the CloudTrail server, with the
+//!   `verify-query-results` flags.
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
 #[path = "../../trailproof-aws/tests/common/mod.rs"]
@@ -114,10 +116,42 @@ fn write_lake(tampered: bool, dir: &Path) -> std::io::Result<()> {
     Ok(())
 }
 
-fn serve(trail: &Trail, archive: &Archive, mut args: Vec<String>) {
+/// Files of `serve lake-long`.
+const LAKE_LONG_FILES: u32 = 1000;
+
+fn serve_lake() {
+    let results = trailproof_testkit::QueryResultsBuilder::new()
+        .bucket(BUCKET)
+        .files(LAKE_LONG_FILES)
+        .build();
+    let h = Harness::start(100);
+    let keys: serde_json::Value = serde_json::from_str(&results.public_keys_json()).unwrap();
+    h.cloudtrail
+        .state
+        .keys
+        .lock()
+        .unwrap()
+        .extend(keys["PublicKeyList"].as_array().unwrap().iter().cloned());
+    h.upload_archive(&h.context(&test_options()), &results.archive);
+    let args = vec![
+        "--s3-bucket".to_owned(),
+        results.bucket().to_owned(),
+        "--s3-prefix".to_owned(),
+        results.folder().to_owned(),
+    ];
+    announce(&h, args);
+}
+
+fn serve(trail: &Trail, archive: &Archive, args: Vec<String>) {
     let h = Harness::start(100);
     h.cloudtrail.serve_trail(trail);
     h.upload_archive(&h.context(&test_options()), archive);
+    announce(&h, args);
+}
+
+/// Prints the environment and flags of a run against `h`, then serves until standard input
+/// closes.
+fn announce(h: &Harness, mut args: Vec<String>) {
     let home = tempfile::tempdir().unwrap();
     let mut cmd = std::process::Command::new("trailproof");
     h.point_at(&mut cmd, home.path());
@@ -149,6 +183,10 @@ fn main() -> ExitCode {
             return ExitCode::from(2);
         }
     };
+    if (command, name) == ("serve", "lake-long") {
+        serve_lake();
+        return ExitCode::SUCCESS;
+    }
     if let (Some(dir), "lake" | "lake-tampered") = (dir, name) {
         return match write_lake(name == "lake-tampered", dir) {
             Ok(()) => ExitCode::SUCCESS,

@@ -85,7 +85,7 @@ pub fn validate(args: ValidateArgs, plan: Option<crate::shard::Plan>) -> Result<
             if inside {
                 eprintln!(
                     "trailproof: warning: the public keys {} lie inside the archive being validated: trust then rests on the archive itself (whoever can change the archive can add keys)",
-                    path.display()
+                    trailproof::report::escape_controls(&path.display().to_string())
                 );
             }
             let mut set = load_keys(path)?;

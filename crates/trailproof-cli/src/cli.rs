@@ -4,9 +4,29 @@ use std::path::PathBuf;
 
 use clap::{Args, Parser, Subcommand, ValueEnum};
 
+/// `--version`: the version and the commit built from.
+pub const VERSION: &str = concat!(
+    env!("CARGO_PKG_VERSION"),
+    " (commit ",
+    env!("TRAILPROOF_GIT_COMMIT"),
+    ")"
+);
+
+/// `--version` in full: what this build can do.
+pub const LONG_VERSION: &str = concat!(
+    env!("CARGO_PKG_VERSION"),
+    " (commit ",
+    env!("TRAILPROOF_GIT_COMMIT"),
+    ")\n",
+    "features: archive, live (AWS SDK for Rust; TLS: rustls with aws-lc), sharded runs and merge, ",
+    "text/json/html reports, CloudTrail Lake query results\n",
+    "inflate: zlib-rs (flate2); signatures: SHA256withRSA (ring)\n",
+    "reference: aws cloudtrail validate-logs of awscli 1.46.3",
+);
+
 /// Prove an AWS CloudTrail archive has not been tampered with.
 #[derive(Debug, Parser)]
-#[command(name = "trailproof", version, about)]
+#[command(name = "trailproof", version = VERSION, long_version = LONG_VERSION, about)]
 pub struct Cli {
     #[command(subcommand)]
     pub command: Command,
@@ -27,6 +47,27 @@ pub enum Command {
     /// Merge the partial reports of a sharded run (`validate --shard … --partial …`) into the
     /// report the single run prints: same lines, counts and exit status.
     Merge(MergeArgs),
+    /// Print a shell completion script (bash, zsh, fish, powershell, elvish) to standard output.
+    Completions(CompletionsArgs),
+    /// Print the man page of trailproof (or of one subcommand), or write them all to a folder.
+    Man(ManArgs),
+}
+
+#[derive(Debug, Args)]
+pub struct CompletionsArgs {
+    /// The shell, e.g. `trailproof completions bash > /etc/bash_completion.d/trailproof`.
+    #[arg(value_enum)]
+    pub shell: clap_complete::Shell,
+}
+
+#[derive(Debug, Args)]
+pub struct ManArgs {
+    /// The subcommand whose page to print (default: trailproof(1) itself).
+    #[arg(value_name = "SUBCOMMAND", conflicts_with = "dir")]
+    pub subcommand: Option<String>,
+    /// Write every page (trailproof.1, trailproof-validate.1, …) into this folder instead.
+    #[arg(long, value_name = "DIR")]
+    pub dir: Option<PathBuf>,
 }
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq, ValueEnum)]
@@ -208,6 +249,10 @@ pub struct ShardArgs {
     pub run_id: Option<String>,
 }
 
+/// The default `--max-part-size`: a part keeps every problem of its share, and every valid log
+/// file with `--format json` (a few hundred bytes each: millions fit).
+pub const DEFAULT_MAX_PART_BYTES: u64 = 1 << 30;
+
 /// What `trailproof merge` reads.
 #[derive(Debug, Args)]
 pub struct MergeArgs {
@@ -224,6 +269,11 @@ pub struct MergeArgs {
     /// Output format.
     #[arg(long, value_enum, default_value = "text")]
     pub format: Format,
+    /// Largest partial report read, in bytes, from a file or from S3 alike; a larger one stops
+    /// the merge (exit 2), named.
+    #[arg(long, value_name = "BYTES", default_value_t = DEFAULT_MAX_PART_BYTES,
+          value_parser = clap::value_parser!(u64).range(1024..=(64u64 << 30)))]
+    pub max_part_size: u64,
     /// AWS region for reading parts from S3.
     #[arg(long)]
     pub region: Option<String>,
@@ -283,4 +333,7 @@ pub struct VerifyQueryResultsArgs {
     /// Write the report to FILE instead of standard output (replaced once complete).
     #[arg(long, value_name = "FILE")]
     pub output: Option<PathBuf>,
+    /// Set by a program embedding the command (never from the command line).
+    #[arg(skip)]
+    pub hooks: crate::Hooks,
 }

@@ -80,10 +80,16 @@ pub fn verify(args: VerifyQueryResultsArgs) -> Result<u8, Error> {
             ))
         }
     };
-    let options = LakeOptions::new()
+    let mut options = LakeOptions::new()
         .region(args.region.as_deref())
         .parallelism(parallelism)
         .key_source(&key_source);
+    if let Some(flag) = &args.hooks.cancel {
+        options = options.cancel(flag.clone());
+    }
+    if let Some(progress) = &args.hooks.progress {
+        options = options.progress(progress.clone());
+    }
     let report = match &source {
         Source::Local(dir) => verify_folder(&LocalFolder::new(dir), keys, &options)?,
         Source::S3 { bucket, prefix } => {

@@ -8,6 +8,7 @@
 
 mod archive;
 pub mod cli;
+mod docs;
 mod html;
 mod lake;
 mod live;
@@ -24,7 +25,8 @@ use clap::Parser as _;
 pub use clap;
 pub use cli::Cli;
 
-/// What a program embedding the command may add to a `validate` or `mirror` run.
+/// What a program embedding the command may add to a `validate`, `mirror` or
+/// `verify-query-results` run.
 #[derive(Clone, Default)]
 #[non_exhaustive]
 pub struct Hooks {
@@ -85,17 +87,12 @@ pub fn usage_message(e: &clap::Error) -> String {
     problem.join(" ")
 }
 
-/// An error on one line, whatever the cause's own formatting (SDK errors span several), as the
-/// binary prints it after `trailproof: error: `.
+/// An error on one line, as the binary prints it after `trailproof: error: `. Errors name
+/// objects, paths and parts from the archive and quote S3's answers: every control and format
+/// character is escaped as in the report's lines (a line break too), so that no name can end
+/// the line, move the cursor or forge `trailproof: all good` after it.
 pub fn error_message(e: &trailproof::Error) -> String {
-    let lines: Vec<String> = e
-        .to_string()
-        .lines()
-        .map(str::trim)
-        .filter(|l| !l.is_empty())
-        .map(str::to_owned)
-        .collect();
-    lines.join("; ")
+    trailproof::report::escape_controls(e.to_string().trim())
 }
 
 /// Runs a parsed command and returns its exit status; `Err` when the run could not be carried
@@ -104,7 +101,8 @@ pub fn run(args: Cli) -> Result<u8, trailproof::Error> {
     run_with(args, Hooks::new())
 }
 
-/// [`run`] with a cancel flag or progress for `validate` and `mirror`.
+/// [`run`] with a cancel flag or progress for `validate`, `mirror` and
+/// `verify-query-results` (whose result files count as log files).
 pub fn run_with(args: Cli, hooks: Hooks) -> Result<u8, trailproof::Error> {
     match args.command {
         cli::Command::Validate(mut v) => {
@@ -123,7 +121,12 @@ pub fn run_with(args: Cli, hooks: Hooks) -> Result<u8, trailproof::Error> {
             m.selection.hooks = hooks;
             live::mirror(m)
         }
-        cli::Command::VerifyQueryResults(q) => lake::verify(q),
+        cli::Command::VerifyQueryResults(mut q) => {
+            q.hooks = hooks;
+            lake::verify(q)
+        }
         cli::Command::Merge(m) => shard::merge(m),
+        cli::Command::Completions(c) => docs::completions(&c),
+        cli::Command::Man(m) => docs::man(&m),
     }
 }

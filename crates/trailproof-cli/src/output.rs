@@ -102,7 +102,7 @@ pub fn execute(
     let chains = if discover {
         let (mut chains, warnings) = discover_selected(sel, &job)?;
         for w in warnings {
-            eprintln!("{w}");
+            eprintln!("{}", trailproof::report::escape_controls(&w));
         }
         if let Some(state) = &loaded {
             chains.extend(vanished_chains(state, &chains, sel, &job));
@@ -203,7 +203,10 @@ pub fn execute(
     }
     let reports = reports?;
     for warning in job.keys.warnings() {
-        eprintln!("trailproof: warning: {warning}");
+        eprintln!(
+            "trailproof: warning: {}",
+            trailproof::report::escape_controls(&warning)
+        );
     }
 
     let written = match format {
@@ -254,7 +257,10 @@ pub fn execute(
         }
         if after != before || !path.exists() {
             if let Err(e) = after.save(path) {
-                eprintln!("trailproof: error: {e}");
+                eprintln!(
+                    "trailproof: error: {}",
+                    trailproof::report::escape_controls(&e.to_string())
+                );
                 if code != 1 {
                     code = 2;
                 }

@@ -1,13 +1,13 @@
 //! Sharded runs: `validate --shard M/N --partial FILE` does one share of a run and writes a
 //! partial report; `merge PART…` prints the report of the whole run.
 
-use std::io::{self, Write};
+use std::io::{self, Read as _, Write};
 use std::ops::ControlFlow;
 
 use sha2::{Digest as _, Sha256};
 use trailproof::report::escape_controls;
 use trailproof::shard::{auto_shard, parse_shard, parse_window, plan as plan_merge, stitch_parts};
-use trailproof::shard::{Part, PartHead, RunInfo, PART_KIND, PART_VERSION};
+use trailproof::shard::{Part, PartHead, RunInfo, ShardError, PART_KIND, PART_VERSION};
 use trailproof::{validate_windows, EntrySink, Error, ObjectStore, Options, TextWriter};
 use trailproof_aws::{AwsContext, S3Store};
 
@@ -19,9 +19,6 @@ use crate::output::{
 
 /// The window a chain is cut into when --shard-window is not given.
 const DEFAULT_WINDOW: &str = "30d";
-
-/// Largest partial report read from S3.
-const MAX_PART_BYTES: u64 = 16 << 30;
 
 /// A shard's place in its run, settled before anything else is read.
 #[derive(Debug)]
@@ -102,7 +99,7 @@ pub fn execute(
         (vec![job.chain.clone()], Vec::new())
     };
     for w in &warnings {
-        eprintln!("{w}");
+        eprintln!("{}", escape_controls(w));
     }
     let settings = format!(
         "mode={mode};unreferenced={};max_digest_size={};max_digest_entries={}",
@@ -226,6 +223,36 @@ fn write_part(target: &str, bytes: Vec<u8>, sel: &Selection) -> Result<(), Error
         .map_err(|e| Error::Config(format!("cannot write {target}: {e}")))
 }
 
+/// A part that is larger than `--max-part-size`.
+fn too_large(file: &str, limit: u64) -> Error {
+    Error::Shard(ShardError::Malformed {
+        file: file.to_owned(),
+        reason: format!("larger than the limit of {limit} bytes (--max-part-size)"),
+    })
+}
+
+/// Reads a part file, at most `limit` bytes of it (a pipe too, whose size is not known).
+fn read_part_file(name: &str, limit: u64) -> Result<Vec<u8>, Error> {
+    let unreadable = |e: io::Error| {
+        Error::Shard(ShardError::Malformed {
+            file: name.to_owned(),
+            reason: e.to_string(),
+        })
+    };
+    let file = std::fs::File::open(name).map_err(unreadable)?;
+    if file.metadata().map_err(unreadable)?.len() > limit {
+        return Err(too_large(name, limit));
+    }
+    let mut bytes = Vec::new();
+    file.take(limit.saturating_add(1))
+        .read_to_end(&mut bytes)
+        .map_err(unreadable)?;
+    if bytes.len() as u64 > limit {
+        return Err(too_large(name, limit));
+    }
+    Ok(bytes)
+}
+
 /// Where a part was read from, and the SHA-256 of the bytes read there: the merge reads each
 /// part twice (to check the run, then to stitch it), and the second reading must be the first.
 struct Source {
@@ -259,14 +286,13 @@ impl PartReader<'_> {
     }
 
     fn bytes(&mut self, place: &Place, name: &str) -> Result<Vec<u8>, Error> {
+        let limit = self.args.max_part_size;
         match place {
-            Place::File(path) => std::fs::read(path).map_err(|e| {
-                Error::Shard(trailproof::shard::ShardError::Malformed {
-                    file: name.to_owned(),
-                    reason: e.to_string(),
-                })
-            }),
-            Place::S3 { bucket, key } => Ok(self.s3()?.get(bucket, key, MAX_PART_BYTES)?.bytes),
+            Place::File(path) => read_part_file(path, limit),
+            Place::S3 { bucket, key } => match self.s3()?.get(bucket, key, limit) {
+                Err(trailproof::StoreError::TooLarge { .. }) => Err(too_large(name, limit)),
+                other => Ok(other?.bytes),
+            },
         }
     }
 
@@ -289,7 +315,7 @@ impl PartReader<'_> {
     fn again(&mut self, source: &Source) -> Result<Part, Error> {
         let bytes = self.bytes(&source.place, &source.name)?;
         if Sha256::digest(&bytes).as_slice() != source.sha256 {
-            return Err(Error::Shard(trailproof::shard::ShardError::Malformed {
+            return Err(Error::Shard(ShardError::Malformed {
                 file: source.name.clone(),
                 reason: "it changed while the parts were merged".to_owned(),
             }));
@@ -367,7 +393,7 @@ pub fn merge(args: MergeArgs) -> Result<u8, Error> {
         if let Some((source, _)) = read.iter().find(|(_, p)| !p.valid_logs) {
             return Err(Error::Config(format!(
                 "partial report {} holds no entries for valid log files, which --verbose prints: run the shards with --verbose",
-                source.name
+                escape_controls(&source.name)
             )));
         }
     }
@@ -415,8 +441,9 @@ pub fn merge(args: MergeArgs) -> Result<u8, Error> {
             },
         )?
     };
+    // Both come from the parts, which anyone who can write them may have edited.
     for w in &plan.discovery_warnings {
-        eprintln!("{w}");
+        eprintln!("{}", escape_controls(w));
     }
     let key_warnings = &plan.key_warnings;
     let (mut out, report_file) = ReportFile::open(args.output.as_deref())?;
@@ -433,7 +460,7 @@ pub fn merge(args: MergeArgs) -> Result<u8, Error> {
         return Ok(code);
     }
     let lines = Merged(&spools);
-    let key_line = |w: &String| eprintln!("trailproof: warning: {w}");
+    let key_line = |w: &String| eprintln!("trailproof: warning: {}", escape_controls(w));
     let mut w = TextWriter::new(out, io::stderr(), args.verbose);
     let written = match args.format {
         Format::Text => {

@@ -3,8 +3,8 @@
 //! same stdout and stderr and exit alike for every scenario marked `aws_cli_compatible`; where
 //! trailproof is stricter it must find at least what the CLI finds.
 //!
-//! Needs `pip install awscli==1.46.3` (`.ci/run` installs it). Locally it is skipped with a
-//! notice when the package is missing; under CI (`CI` set) a missing package fails the test.
+//! Runs the pinned awscli 1.46.3 in its own virtual environment (`tools/test` installs it; see
+//! `trailproof_testkit::prereq`); without it the test fails, naming the command that installs it.
 
 use std::fs;
 use std::path::{Path, PathBuf};
@@ -12,14 +12,6 @@ use std::process::{Command, Output};
 
 fn root() -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR")).join("../..")
-}
-
-fn awscli_available() -> bool {
-    Command::new("python3")
-        .args(["-c", "import awscli.customizations.cloudtrail.validation"])
-        .output()
-        .map(|o| o.status.success())
-        .unwrap_or(false)
 }
 
 fn bucket_dirs(dir: &Path) -> Vec<(String, PathBuf)> {
@@ -38,7 +30,7 @@ fn bucket_dirs(dir: &Path) -> Vec<(String, PathBuf)> {
 
 fn oracle(dir: &Path, meta: &serde_json::Value) -> Output {
     let archive = dir.join("archive");
-    let mut cmd = Command::new("python3");
+    let mut cmd = Command::new(trailproof_testkit::prereq::awscli_python());
     cmd.arg(root().join("tools/awscli_oracle.py"))
         .arg("--bucket")
         .arg(format!(
@@ -82,14 +74,8 @@ fn trailproof(dir: &Path, meta: &serde_json::Value) -> Output {
 
 #[test]
 fn trailproof_prints_what_the_aws_cli_prints() {
-    if !awscli_available() {
-        assert!(
-            std::env::var_os("CI").is_none(),
-            "CI must run the differential test: pip install awscli==1.46.3"
-        );
-        eprintln!("skipped: the AWS CLI (pip install awscli==1.46.3) is not installed");
-        return;
-    }
+    // Fails here, with the install command, when the pinned AWS CLI is missing.
+    trailproof_testkit::prereq::awscli_python();
     let mut compared = 0;
     let mut failures = Vec::new();
     let mut dirs: Vec<_> = fs::read_dir(root().join("testdata"))

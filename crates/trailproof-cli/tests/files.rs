@@ -205,53 +205,63 @@ fn mirror_refuses_a_link_at_its_key_file_before_downloading() {
 }
 
 /// The state is saved after the report: a state file that cannot be written adds an error line,
-/// never hides what was found, and exit 1 wins over its exit 2.
+/// never hides what was found, and exit 1 wins over its exit 2. Likewise for a path through a
+/// regular file (`ENOTDIR`): it is read as a missing state, and only saving fails.
 #[test]
 fn an_unwritable_state_file_does_not_hide_the_report() {
     let testdata = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../../testdata");
+    let tmp = tempfile::tempdir().unwrap();
+    let file = tmp.path().join("a-regular-file");
+    fs::write(&file, "not a folder").unwrap();
+    let through_a_file = file.join("state.json");
     // Nothing can be created in /proc, even by root: reading finds no file, writing fails.
-    let state = "/proc/trailproof-test-state.json";
-    for (scenario, want) in [("invalid-log-modified", 1), ("valid-six-hours", 2)] {
-        let dir = testdata.join(scenario);
-        let meta: serde_json::Value =
-            serde_json::from_slice(&std::fs::read(dir.join("scenario.json")).expect("scenario"))
-                .expect("json");
-        let out = std::process::Command::new(env!("CARGO_BIN_EXE_trailproof"))
-            .arg("validate")
-            .arg("--archive")
-            .arg(dir.join("archive"))
-            .arg("--public-keys")
-            .arg(dir.join("public-keys.json"))
-            .args(
-                meta["args"]
-                    .as_array()
-                    .expect("args")
-                    .iter()
-                    .map(|a| a.as_str().expect("arg")),
+    let in_proc = "/proc/trailproof-test-state.json";
+    for state in [in_proc, through_a_file.to_str().unwrap()] {
+        for (scenario, want) in [("invalid-log-modified", 1), ("valid-six-hours", 2)] {
+            let dir = testdata.join(scenario);
+            let meta: serde_json::Value = serde_json::from_slice(
+                &std::fs::read(dir.join("scenario.json")).expect("scenario"),
             )
-            .args(["--state", state])
-            .output()
-            .expect("run");
-        let stdout = String::from_utf8_lossy(&out.stdout);
-        let stderr = String::from_utf8_lossy(&out.stderr);
-        assert_eq!(
-            out.status.code(),
-            Some(want),
-            "{scenario}: {stdout}{stderr}"
-        );
-        assert!(
-            stdout.contains("digest files valid"),
-            "{scenario}: {stdout}"
-        );
-        assert!(
-            stderr.contains("trailproof: error: ") && stderr.contains(state),
-            "{scenario}: {stderr}"
-        );
-        if want == 1 {
-            assert!(
-                stderr.contains("INVALID: hash value doesn't match"),
-                "{stderr}"
+            .expect("json");
+            let out = std::process::Command::new(env!("CARGO_BIN_EXE_trailproof"))
+                .arg("validate")
+                .arg("--archive")
+                .arg(dir.join("archive"))
+                .arg("--public-keys")
+                .arg(dir.join("public-keys.json"))
+                .args(
+                    meta["args"]
+                        .as_array()
+                        .expect("args")
+                        .iter()
+                        .map(|a| a.as_str().expect("arg")),
+                )
+                .args(["--state", state])
+                .output()
+                .expect("run");
+            let stdout = String::from_utf8_lossy(&out.stdout);
+            let stderr = String::from_utf8_lossy(&out.stderr);
+            assert_eq!(
+                out.status.code(),
+                Some(want),
+                "{state} {scenario}: {stdout}{stderr}"
             );
+            assert!(
+                stdout.contains("digest files valid"),
+                "{state} {scenario}: {stdout}"
+            );
+            let error = stderr
+                .lines()
+                .find(|l| l.starts_with("trailproof: error: "))
+                .unwrap_or_else(|| panic!("{state} {scenario}: {stderr}"));
+            assert!(error.contains(state), "{state} {scenario}: {stderr}");
+            if want == 1 {
+                assert!(
+                    stderr.contains("INVALID: hash value doesn't match"),
+                    "{stderr}"
+                );
+            }
         }
     }
+    assert_eq!(fs::read_to_string(&file).unwrap(), "not a folder");
 }

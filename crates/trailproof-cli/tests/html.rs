@@ -494,10 +494,7 @@ impl Tripwire {
 /// Runs headless chromium on `page` with the network blocked and observed; returns stdout and
 /// stderr.
 fn chromium(page: &Path, trip: &Tripwire, mode: &[String]) -> (String, String) {
-    assert!(
-        Path::new(CHROMIUM).is_file(),
-        "{CHROMIUM} is missing: install Debian's chromium (apt-get install -y chromium); .ci/run does"
-    );
+    trailproof_testkit::prereq::require_programs(&[CHROMIUM], "chromium");
     let profile = tempfile::tempdir().expect("profile dir");
     let out = Command::new(CHROMIUM)
         .args([
@@ -788,13 +785,14 @@ fn printed(html: &str) -> (String, usize) {
         ],
     );
     assert_eq!(trip.page_requests(), Vec::<String>::new());
+    trailproof_testkit::prereq::require_programs(&["pdftotext", "pdfinfo"], "poppler-utils");
     // -raw: the text in the order it was drawn, each table cell whole.
     let text = Command::new("pdftotext")
         .arg("-raw")
         .arg(&pdf)
         .arg("-")
         .output()
-        .expect("pdftotext (Debian's poppler-utils; .ci/run installs it)");
+        .expect("run pdftotext");
     let info = Command::new("pdfinfo").arg(&pdf).output().expect("pdfinfo");
     let pages = String::from_utf8_lossy(&info.stdout)
         .lines()

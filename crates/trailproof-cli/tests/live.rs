@@ -3,14 +3,14 @@
 //! followed by `trailproof validate --archive` on the copy, print what the real
 //! `aws cloudtrail validate-logs` prints on the same server.
 //!
-//! Needs the AWS CLI (`pip install awscli==1.46.3`, done by `.ci/run`); skipped with a notice
-//! when `aws` is missing, except under CI.
+//! Runs the pinned AWS CLI 1.46.3 from its own virtual environment (`tools/test` installs it; see
+//! `trailproof_testkit::prereq`), never another `aws` on PATH; without it the test fails, naming
+//! the command that installs it.
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
 #[path = "../../trailproof-aws/tests/common/mod.rs"]
 mod common;
 
-use std::path::PathBuf;
 use std::process::{Command, Output};
 
 use common::{test_options, Harness, REGION};
@@ -18,13 +18,6 @@ use trailproof_testkit::scenarios::{self, Scenario};
 
 /// Short: the local server names files after bucket and key, and file names have a limit.
 const BUCKET: &str = "tpb";
-
-fn find_aws() -> Option<PathBuf> {
-    let path = std::env::var_os("PATH")?;
-    std::env::split_paths(&path)
-        .map(|d| d.join("aws"))
-        .find(|p| p.is_file())
-}
 
 fn args_with_region(s: &Scenario) -> Vec<String> {
     let mut args = s.args.clone();
@@ -59,14 +52,7 @@ fn same(a: &Output, b: &Output) -> bool {
 
 #[test]
 fn live_and_mirrored_runs_print_what_the_aws_cli_prints() {
-    let Some(aws) = find_aws() else {
-        assert!(
-            std::env::var_os("CI").is_none(),
-            "CI is set but `aws` is not on PATH"
-        );
-        eprintln!("skipped: `aws` is not on PATH (pip install awscli==1.46.3)");
-        return;
-    };
+    let aws = trailproof_testkit::prereq::aws_command();
     let mut failures = Vec::new();
     // A short trail name too: the server's file names must stay under 255 bytes.
     let all = scenarios::all_from(

@@ -493,6 +493,105 @@ fn merges_refuse_parts_of_other_runs_missing_duplicate_and_malformed_parts() {
     refused(&[&state_file], "partial report");
 }
 
+/// The run description of an edited part, its fingerprint made to match again (as anyone who
+/// can write the part can do).
+fn refingerprint(doc: &mut serde_json::Value) {
+    use sha2::Digest as _;
+    let mut run: trailproof::shard::RunInfo = serde_json::from_value(doc["run"].clone()).unwrap();
+    run.fingerprint = String::new();
+    let bytes = serde_json::to_vec(&run).unwrap();
+    doc["run"]["fingerprint"] = hex::encode(sha2::Sha256::digest(&bytes)).into();
+}
+
+/// A part whose run is out of range (window, shard count, chains, windows, items) stops the
+/// merge with exit 2 and a message naming it, never a panic or an allocation of its numbers;
+/// so does a part larger than --max-part-size.
+#[test]
+fn parts_out_of_range_are_refused_naming_the_part() {
+    let (dir, args) = six_hours();
+    let parts = shards(&args, "1h", 3, dir.path());
+    let original: serde_json::Value =
+        serde_json::from_slice(&fs::read(&parts[1]).unwrap()).unwrap();
+    let start = original["run"]["start"].as_str().unwrap().to_owned();
+    let ten_days_before =
+        fmt_time(trailproof::time::parse(&start).unwrap() - chrono::Duration::days(10));
+    type Edit = Box<dyn Fn(&mut serde_json::Value)>;
+    let cases: Vec<(&str, Edit, String)> = vec![
+        (
+            "huge-window",
+            Box::new(|d| d["run"]["window_seconds"] = i64::MAX.into()),
+            format!("window_seconds {} is out of range", i64::MAX),
+        ),
+        (
+            "short-window",
+            Box::new(|d| d["run"]["window_seconds"] = 60.into()),
+            "window_seconds 60 is out of range".to_owned(),
+        ),
+        (
+            "shards",
+            Box::new(|d| d["run"]["shards"] = 4_000_000_000u64.into()),
+            "shards 4000000000 is out of range".to_owned(),
+        ),
+        (
+            "chains",
+            Box::new(|d| d["run"]["chain_count"] = 1_000_000_000_000_000u64.into()),
+            "chain_count 1000000000000000 is out of range".to_owned(),
+        ),
+        (
+            "windows",
+            Box::new(|d| d["run"]["start"] = "1970-01-01T00:00:00Z".into()),
+            "windows of 3600 s is more than 100000 windows".to_owned(),
+        ),
+        (
+            "items",
+            Box::new(move |d| {
+                d["run"]["chain_count"] = 1_000_000u64.into();
+                d["run"]["start"] = ten_days_before.clone().into();
+            }),
+            "chains in 247 windows are more than 10000000 items".to_owned(),
+        ),
+    ];
+    for (name, edit, want) in cases {
+        let mut doc = original.clone();
+        edit(&mut doc);
+        refingerprint(&mut doc);
+        let file = dir.path().join(format!("{name}.json"));
+        fs::write(&file, serde_json::to_vec(&doc).unwrap()).unwrap();
+        let file = file.display().to_string();
+        let out = merge_cmd(&[parts[0].clone(), file.clone(), parts[2].clone()]);
+        let err = String::from_utf8_lossy(&out.stderr);
+        assert_eq!(out.status.code(), Some(2), "{name}: {}", show(&out));
+        assert!(out.stdout.is_empty(), "{name}: {}", show(&out));
+        assert!(
+            err.starts_with(&format!("trailproof: error: partial report {file}: ")),
+            "{name}: {err}"
+        );
+        assert!(err.contains(&want), "{name}: want {want:?}: {err}");
+        assert_eq!(err.lines().count(), 1, "{name}: {err}");
+    }
+
+    // The size cap, on files (S3: tests/shard_live.rs).
+    let out = merge_cmd(&[
+        "--max-part-size".to_owned(),
+        "1024".to_owned(),
+        parts[0].clone(),
+        parts[1].clone(),
+        parts[2].clone(),
+    ]);
+    assert_eq!(out.status.code(), Some(2), "{}", show(&out));
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(
+        err,
+        format!(
+            "trailproof: error: partial report {}: larger than the limit of 1024 bytes (--max-part-size)\n",
+            parts[0]
+        )
+    );
+    // Within the cap, the same parts merge.
+    let out = merge_cmd(&parts);
+    assert_eq!(out.status.code(), Some(0), "{}", show(&out));
+}
+
 #[test]
 fn shard_flags_are_checked() {
     let (dir, args) = six_hours();

@@ -155,6 +155,28 @@ fn live_shards_with_parts_in_s3_merge_to_the_single_run() {
         );
     }
 
+    // Parts read from S3 are held to --max-part-size as files are.
+    let out = trailproof(
+        &h,
+        home.path(),
+        &[
+            "merge",
+            "--run-id",
+            BATCH_ARRAY,
+            "--max-part-size",
+            "1024",
+            &format!("s3://{BUCKET}/parts/json/"),
+        ],
+        &[],
+    );
+    assert_eq!(out.status.code(), Some(2), "{}", show(&out));
+    assert_eq!(
+        String::from_utf8_lossy(&out.stderr),
+        format!(
+            "trailproof: error: partial report s3://{BUCKET}/parts/json/part-1.json: larger than the limit of 1024 bytes (--max-part-size)\n"
+        )
+    );
+
     // Live shards may also write to a shared folder.
     let dir = tempfile::tempdir().unwrap();
     let pattern = dir.path().join("p-{index}.json").display().to_string();

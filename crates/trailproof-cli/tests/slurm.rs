@@ -5,8 +5,8 @@
 //! and on a tampered trail. The daemons are stopped by their process ids, also when the test
 //! fails (a guard's `Drop`).
 //!
-//! Debian's `slurmctld slurmd slurm-client munge` must be installed (`.ci/run` does). Without
-//! them the test fails under CI (`CI=true`) and is skipped with a note elsewhere.
+//! Debian's `slurmctld slurmd slurm-client munge` must be installed (`tools/test` installs them);
+//! without them the test fails, naming the install command.
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
 use std::fs;
@@ -24,12 +24,6 @@ const DAEMONS: [&str; 3] = [
     "/usr/sbin/slurmd",
 ];
 const CLIENTS: [&str; 3] = ["sbatch", "sinfo", "squeue"];
-
-fn on_path(name: &str) -> bool {
-    std::env::var_os("PATH")
-        .map(|p| std::env::split_paths(&p).any(|d| d.join(name).is_file()))
-        .unwrap_or(false)
-}
 
 /// The daemons, stopped by pid when dropped (also on panic).
 struct Cluster {
@@ -239,21 +233,10 @@ fn q(s: &str) -> String {
 
 #[test]
 fn a_slurm_array_and_a_dependent_merge_print_what_the_single_run_prints() {
-    let missing: Vec<&str> = DAEMONS
-        .iter()
-        .filter(|p| !Path::new(p).is_file())
-        .copied()
-        .chain(CLIENTS.iter().filter(|c| !on_path(c)).copied())
-        .collect();
-    if !missing.is_empty() {
-        let msg = format!(
-            "Slurm is not installed ({} missing): apt-get install -y slurmctld slurmd slurm-client munge",
-            missing.join(", ")
-        );
-        assert!(std::env::var("CI").as_deref() != Ok("true"), "{msg}");
-        eprintln!("skipped outside CI: {msg}");
-        return;
-    }
+    trailproof_testkit::prereq::require_programs(
+        &[DAEMONS.as_slice(), CLIENTS.as_slice()].concat(),
+        "slurmctld slurmd slurm-client munge",
+    );
     let dir = tempfile::tempdir().unwrap();
     // munged wants every folder above its socket searchable by all.
     fs::set_permissions(dir.path(), fs::Permissions::from_mode(0o755)).unwrap();

@@ -381,3 +381,58 @@ fn a_china_trail_validates_live() {
     assert!(live.0.contains("3/3 digest files valid"), "{}", live.0);
     assert_eq!(h.cloudtrail.state.calls_to("DescribeTrails").len(), 1);
 }
+
+/// A program embedding the command (the Python package) cancels a check with its hooks, as it
+/// does a validation: the run fails `Cancelled` and gives no report; progress counts result files.
+#[test]
+fn an_embedding_program_can_cancel_a_check_and_follow_it() {
+    use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+    use std::sync::Arc;
+
+    let results = QueryResultsBuilder::new().files(5).build();
+    let dir = tempfile::tempdir().unwrap();
+    let folder = dir.path().join("results");
+    std::fs::create_dir_all(&folder).unwrap();
+    results.write_folder(&folder).unwrap();
+    let keys = dir.path().join("keys.json");
+    std::fs::write(&keys, results.public_keys_json()).unwrap();
+    let report = dir.path().join("report.json");
+    let cli = || {
+        trailproof_cli::parse([
+            "trailproof".to_owned(),
+            "verify-query-results".to_owned(),
+            "--local-export-path".to_owned(),
+            folder.display().to_string(),
+            "--public-keys".to_owned(),
+            keys.display().to_string(),
+            "--output".to_owned(),
+            report.display().to_string(),
+        ])
+        .unwrap()
+    };
+    let cancel = Arc::new(AtomicBool::new(true));
+    let hooks = trailproof_cli::Hooks::new().cancel(cancel.clone());
+    let e = trailproof_cli::run_with(cli(), hooks).unwrap_err();
+    assert!(matches!(e, trailproof::Error::Cancelled), "{e}");
+    assert!(!report.exists(), "no report from a cancelled check");
+
+    #[derive(Default)]
+    struct Files(AtomicU64, AtomicU64);
+    impl trailproof::Progress for Files {
+        fn logs_queued(&self, n: u64) {
+            self.0.fetch_add(n, Ordering::Relaxed);
+        }
+        fn log_checked(&self, _bytes: u64) {
+            self.1.fetch_add(1, Ordering::Relaxed);
+        }
+    }
+    let files = Arc::new(Files::default());
+    cancel.store(false, Ordering::Relaxed);
+    let hooks = trailproof_cli::Hooks::new()
+        .cancel(cancel)
+        .progress(files.clone());
+    assert_eq!(trailproof_cli::run_with(cli(), hooks).unwrap(), 0);
+    assert!(report.exists());
+    assert_eq!(files.0.load(Ordering::Relaxed), 5);
+    assert_eq!(files.1.load(Ordering::Relaxed), 5);
+}

@@ -105,7 +105,9 @@ pub struct Digest {
     pub state: State,
     pub message: String,
     pub backfill: bool,
-    /// Covered period; for a digest that could not be parsed, the hour its name ends with.
+    /// Covered period: a valid digest's own (signed) times; for any other, whose times are
+    /// whatever its unverified bytes claim, the hour its name ends with (or, without a time in
+    /// its name, the hour before the digest the walk visited before it).
     pub start: Option<DateTime<Utc>>,
     pub end: Option<DateTime<Utc>>,
     pub log_files: u64,
@@ -309,17 +311,34 @@ fn chain(doc: &Value) -> Chain {
     // Invalid log files mark the digest that lists them, found by key.
     let mut digest_index: std::collections::HashMap<String, usize> =
         std::collections::HashMap::new();
+    // The start of the digest the walk visited last (newest first): where one with no trusted
+    // time of its own sits.
+    let mut walked: Option<DateTime<Utc>> = None;
     for e in doc["entries"].as_array().into_iter().flatten() {
         let state = State::parse(e["status"].as_str().unwrap_or(""));
         match e["type"].as_str() {
             Some("digest") => {
                 let backfill = e["backfill"].as_bool().unwrap_or(false);
                 let key = s(&e["key"]);
-                let mut start = e["start"].as_str().and_then(time);
-                let mut end = e["end"].as_str().and_then(time);
-                if end.is_none() {
-                    end = time_in_key(&key);
-                    start = end.map(|t| t - chrono::Duration::hours(1));
+                let hour = chrono::Duration::hours(1);
+                // Only a verified signature makes a digest's own times trustworthy: an invalid
+                // one could claim any hour, and paint a tampered hour valid or hide elsewhere.
+                let claimed = match state {
+                    State::Valid => e["start"]
+                        .as_str()
+                        .and_then(time)
+                        .zip(e["end"].as_str().and_then(time)),
+                    _ => None,
+                };
+                let (start, end) = match claimed {
+                    Some((start, end)) => (Some(start), Some(end)),
+                    None => {
+                        let end = time_in_key(&key).or(walked);
+                        (end.and_then(|t| t.checked_sub_signed(hour)), end)
+                    }
+                };
+                if start.is_some() {
+                    walked = start;
                 }
                 digest_index.insert(key, chain.digests.len());
                 chain.digests.push(Digest {

@@ -418,3 +418,101 @@ mod tests {
         );
     }
 }
+
+#[cfg(test)]
+mod hostile_times {
+    use super::*;
+    use crate::model::{read, Doc};
+
+    fn digest(hour: u32, status: &str, start: &str, end: &str) -> serde_json::Value {
+        serde_json::json!({
+            "type": "digest",
+            "bucket": "b",
+            "key": format!("AWSLogs/1/CloudTrail-Digest/us-east-1/2024/03/01/1_CloudTrail-Digest_us-east-1_t_us-east-1_20240301T{hour:02}0000Z.json.gz"),
+            "backfill": false,
+            "status": status,
+            "message": if status == "valid" { "valid" } else { "INVALID: signature verification failed" },
+            "start": start,
+            "end": end,
+            "log_files": 1,
+        })
+    }
+
+    /// An invalid digest's own times are whatever its unverified bytes say: it is placed by its
+    /// name, so it can neither paint another hour red nor leave its own hour valid.
+    #[test]
+    fn an_invalid_digest_is_placed_by_its_name_not_by_its_claims() {
+        let mut entries = Vec::new();
+        for hour in (1..=6).rev() {
+            let (start, end) = (
+                format!("2024-03-01T{:02}:00:00Z", hour - 1),
+                format!("2024-03-01T{hour:02}:00:00Z"),
+            );
+            if hour == 3 {
+                // Without a time in its name: it sits before the digest the walk visited before
+                // it (hour 3-4), whatever it claims.
+                let mut nameless =
+                    digest(0, "invalid", "2030-01-01T00:00:00Z", "2030-01-01T01:00:00Z");
+                nameless["key"] =
+                    serde_json::json!("AWSLogs/1/CloudTrail-Digest/us-east-1/x.json.gz");
+                entries.push(nameless);
+                // Claims hour 5-6.
+                entries.push(digest(
+                    hour,
+                    "invalid",
+                    "2024-03-01T05:00:00Z",
+                    "2024-03-01T06:00:00Z",
+                ));
+            } else {
+                entries.push(digest(hour, "valid", &start, &end));
+            }
+        }
+        let doc = serde_json::json!({
+            "chain": {"account_id": "1", "source_region": "us-east-1", "bucket": "b"},
+            "verdict": "invalid",
+            "summary": {},
+            "entries": entries,
+        });
+        let Ok(Doc::Validation(v)) = read(&doc) else {
+            panic!("a validation")
+        };
+        let t = |s: &str| crate::model::time(s).expect("time");
+        let placed: Vec<_> = v.chains[0]
+            .digests
+            .iter()
+            .map(|d| (d.start, d.end))
+            .collect();
+        let hour_2_to_3 = (
+            Some(t("2024-03-01T02:00:00Z")),
+            Some(t("2024-03-01T03:00:00Z")),
+        );
+        assert_eq!(placed[3], hour_2_to_3, "the nameless one");
+        assert_eq!(placed[4], hour_2_to_3, "the one claiming hour 5-6");
+        assert_eq!(
+            placed[2],
+            (
+                Some(t("2024-03-01T03:00:00Z")),
+                Some(t("2024-03-01T04:00:00Z"))
+            ),
+            "a valid digest keeps its own times"
+        );
+        let timeline = build(
+            &v.chains,
+            t("2024-03-01T00:00:00Z"),
+            t("2024-03-01T06:00:00Z"),
+        );
+        let marks: Vec<Mark> = timeline.rows[0].cells.iter().map(Cell::mark).collect();
+        assert_eq!(
+            marks,
+            [
+                Mark::Valid,
+                Mark::Valid,
+                Mark::Invalid,
+                Mark::Valid,
+                Mark::Valid,
+                Mark::Valid
+            ],
+            "hour 2-3 (its name) is invalid, hour 5-6 (its claim) is not"
+        );
+    }
+}

@@ -1,17 +1,17 @@
 """The GIL is released while a run goes on, and Ctrl-C or a failing progress callback cancels
-it promptly."""
+it promptly (a validation and a check of Lake query results alike)."""
 
 from __future__ import annotations
 
 import _thread
 import threading
 import time
-from typing import List
+from typing import Callable, List
 
 import pytest
 
 import trailproof
-from conftest import Scenario
+from conftest import Scenario, Served, kwargs_of
 
 
 def test_another_thread_runs_while_validating(long_trail: Scenario) -> None:
@@ -84,3 +84,35 @@ def test_an_exception_in_the_progress_callback_cancels_the_run(long_trail: Scena
     with pytest.raises(Enough):
         trailproof.validate(**long_trail.kwargs(), threads=2, progress=progress)
     assert 0 < checked[-1] < 6000, checked
+
+
+def test_ctrl_c_cancels_a_query_results_check(
+    serve: Callable[[str], Served], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    served = serve("lake-long")
+    for k, v in served.env.items():
+        if v is None:
+            monkeypatch.delenv(k, raising=False)
+        else:
+            monkeypatch.setenv(k, v)
+    kwargs = kwargs_of(served.args)
+    seen: List[trailproof.Progress] = []
+    interrupted = threading.Event()
+
+    def progress(p: trailproof.Progress) -> None:
+        seen.append(p)
+        # Ctrl-C once result files are being read, one at a time from the local S3 server.
+        if p.log_files_checked > 0 and not interrupted.is_set():
+            interrupted.set()
+            _thread.interrupt_main()
+
+    started = time.monotonic()
+    with pytest.raises(KeyboardInterrupt):
+        trailproof.verify_query_results(**kwargs, threads=1, progress=progress)
+    elapsed = time.monotonic() - started
+    assert seen and seen[-1].log_files_queued == 1000, seen
+    assert 0 < seen[-1].log_files_checked < 1000, seen[-1]
+    assert elapsed < 5, elapsed
+    # The interpreter is usable, and a new check completes.
+    again = trailproof.verify_query_results(**kwargs, threads=4)
+    assert again.verdict == "valid", again.to_json()

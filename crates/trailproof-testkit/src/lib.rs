@@ -21,6 +21,7 @@ pub mod conformance;
 mod json;
 mod keys;
 pub mod lake;
+pub mod prereq;
 mod records;
 pub mod scenarios;
 /// trailproof's text report split into what the AWS CLI also prints and the lines naming the

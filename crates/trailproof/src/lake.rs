@@ -23,6 +23,8 @@ use std::collections::BTreeSet;
 use std::io::{self, Read, Write};
 use std::ops::ControlFlow;
 use std::path::{Path, PathBuf};
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::Arc;
 
 use chrono::{DateTime, Duration, Utc};
 use rayon::prelude::*;
@@ -31,7 +33,7 @@ use sha2::{Digest as _, Sha256};
 
 use crate::store::{ObjectReader, ObjectStore};
 use crate::time::display;
-use crate::validate::{Parallelism, PublicKeySource};
+use crate::validate::{Parallelism, Progress, PublicKeySource};
 use crate::{Error, Status, StoreError, Verdict};
 
 /// The sign file's name in the query's folder.
@@ -197,7 +199,7 @@ impl ResultFolder for LocalFolder {
 }
 
 /// How to verify.
-#[derive(Clone, Debug)]
+#[derive(Clone)]
 #[non_exhaustive]
 pub struct LakeOptions {
     /// Region whose public keys to list; `None`: the sign file's `region`.
@@ -208,6 +210,24 @@ pub struct LakeOptions {
     pub check_unlisted: bool,
     /// Where the keys come from, for the report (`ListPublicKeys in REGION`, a file name).
     pub key_source: String,
+    /// Told of each result file hashed: as [`Progress::logs_queued`] the files listed, as
+    /// [`Progress::log_checked`] each file with its stored bytes.
+    pub progress: Option<Arc<dyn Progress>>,
+    /// Set by the caller to stop the verification (see [`LakeOptions::cancel`]).
+    cancel: Option<Arc<AtomicBool>>,
+}
+
+impl std::fmt::Debug for LakeOptions {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("LakeOptions")
+            .field("region", &self.region)
+            .field("parallelism", &self.parallelism)
+            .field("check_unlisted", &self.check_unlisted)
+            .field("key_source", &self.key_source)
+            .field("progress", &self.progress.is_some())
+            .field("cancel", &self.cancel.is_some())
+            .finish()
+    }
 }
 
 impl Default for LakeOptions {
@@ -217,6 +237,8 @@ impl Default for LakeOptions {
             parallelism: Parallelism::Auto,
             check_unlisted: true,
             key_source: String::new(),
+            progress: None,
+            cancel: None,
         }
     }
 }
@@ -249,6 +271,33 @@ impl LakeOptions {
     pub fn key_source(mut self, source: &str) -> Self {
         self.key_source = source.to_owned();
         self
+    }
+
+    /// Reports each result file hashed to `progress`.
+    pub fn progress(mut self, progress: Arc<dyn Progress>) -> Self {
+        self.progress = Some(progress);
+        self
+    }
+
+    /// Stops the verification soon after `flag` becomes true (between files and within each
+    /// one's reading); it then fails with [`Error::Cancelled`] and gives no report.
+    pub fn cancel(mut self, flag: Arc<AtomicBool>) -> Self {
+        self.cancel = Some(flag);
+        self
+    }
+
+    fn cancelled(&self) -> bool {
+        self.cancel
+            .as_ref()
+            .is_some_and(|flag| flag.load(Ordering::Relaxed))
+    }
+
+    fn check_cancel(&self) -> Result<(), Error> {
+        if self.cancelled() {
+            Err(Error::Cancelled)
+        } else {
+            Ok(())
+        }
     }
 }
 
@@ -618,31 +667,32 @@ impl LakeReport {
     /// one tab-separated line per problem on `err` (`Sign file\tLOCATION\tINVALID: …`,
     /// `Result file\tLOCATION\tINVALID: …`), then notes.
     pub fn write_text(&self, out: &mut dyn Write, err: &mut dyn Write) -> io::Result<()> {
+        // Messages quote the sign file (hashes, algorithms, the fingerprint) and S3's errors:
+        // escaped like the validation report's lines, so that none can forge a line.
+        let mut line = |text: String| writeln!(err, "{}", crate::report::escape_controls(&text));
         let sign = &self.sign_file.location;
         for problem in &self.sign_problems {
-            writeln!(err, "Sign file\t{sign}\t{}", problem.message())?;
+            line(format!("Sign file\t{sign}\t{}", problem.message()))?;
         }
         if self.signature != SignatureOutcome::Valid {
-            writeln!(err, "Sign file\t{sign}\t{}", self.signature.message())?;
+            line(format!("Sign file\t{sign}\t{}", self.signature.message()))?;
         }
         for file in &self.files {
             if file.outcome != FileOutcome::Valid {
-                writeln!(
-                    err,
+                line(format!(
                     "Result file\t{}\t{}",
                     file.location,
                     file.outcome.message()
-                )?;
+                ))?;
             }
         }
         if let Listing::Failed { cause } = &self.listing {
-            writeln!(
-                err,
+            line(format!(
                 "Sign file\t{sign}\tNOT CHECKED: the folder could not be listed for files the sign file does not list: {cause}"
-            )?;
+            ))?;
         }
         for note in self.notes() {
-            writeln!(err, "Note: {note}")?;
+            line(format!("Note: {note}"))?;
         }
         if self.verdict() == Verdict::Valid {
             writeln!(out, "Successfully validated sign and query result files")?;
@@ -755,11 +805,11 @@ pub fn unsafe_name(name: &str) -> Option<&'static str> {
     }
 }
 
-/// Where `name` is, as printed: quoted when it holds control characters (S3 keys may), so that
-/// an object's name cannot add or forge lines of the report.
+/// Where `name` is, as printed: quoted when it holds control or format characters (S3 keys
+/// may), so that an object's name cannot add or forge lines of the report, nor read as another.
 fn shown(folder: &dyn ResultFolder, name: &str) -> String {
     let location = folder.location(name);
-    if location.chars().any(char::is_control) {
+    if location.chars().any(crate::report::needs_escape) {
         format!("{location:?}")
     } else {
         location
@@ -780,6 +830,7 @@ pub fn verify_folder(
     keys: &dyn PublicKeySource,
     options: &LakeOptions,
 ) -> Result<LakeReport, Error> {
+    options.check_cancel()?;
     let location = folder.location(SIGN_FILE_NAME);
     let fail = |cause: String| Error::Config(format!("{location}: {cause}"));
     let reader = folder.open(SIGN_FILE_NAME).map_err(|e| match e {
@@ -912,6 +963,7 @@ pub fn verify_query_results(
     hash_files(folder, &listed, options, &mut report.files)?;
     report.files.sort_by_key(|f| f.index.unwrap_or(usize::MAX));
 
+    options.check_cancel()?;
     if options.check_unlisted {
         report.listing = match folder.list() {
             Ok(names) => {
@@ -966,6 +1018,7 @@ pub fn verify_query_results(
         .or_else(|| report.sign_file.region.clone())
         .unwrap_or_default();
     let files_listed = matches!(doc.get("files"), Some(Value::Array(f)) if !f.is_empty());
+    options.check_cancel()?;
     report.signature = match (qct, report.sign_file.fingerprint.clone()) {
         (Some(qct), Some(fingerprint)) if files_listed && entries_ok => check_signature(
             &doc,
@@ -1069,8 +1122,15 @@ fn hash_files(
     options: &LakeOptions,
     out: &mut Vec<ResultFile>,
 ) -> Result<(), Error> {
+    if let Some(progress) = &options.progress {
+        progress.logs_queued(listed.len() as u64);
+    }
     let one = |l: &Listed<'_>| -> ResultFile {
+        let mut hashed = 0;
         if let Some(reason) = unsafe_name(l.name) {
+            if let Some(progress) = &options.progress {
+                progress.log_checked(0);
+            }
             return ResultFile {
                 name: Some(l.name.to_owned()),
                 location: format!("{:?}", l.name),
@@ -1078,23 +1138,33 @@ fn hash_files(
                 outcome: FileOutcome::UnsafeName { reason },
             };
         }
-        let outcome = match folder.open(l.name) {
-            Err(StoreError::NotFound { .. }) => FileOutcome::NotFound,
-            Err(e) => FileOutcome::Unreadable {
-                cause: cause_of(&e),
-            },
-            Ok(reader) => match sha256_hex(reader) {
-                // The AWS CLI compares hexdigest() with the recorded text as is.
-                Ok(actual) if actual == l.hash => FileOutcome::Valid,
-                Ok(actual) => FileOutcome::HashMismatch {
-                    expected: l.hash.to_owned(),
-                    actual,
-                },
+        // Once cancelled, the rest is not even opened: the run fails as a whole below.
+        let outcome = if options.cancelled() {
+            FileOutcome::Unreadable {
+                cause: "cancelled".to_owned(),
+            }
+        } else {
+            match folder.open(l.name) {
+                Err(StoreError::NotFound { .. }) => FileOutcome::NotFound,
                 Err(e) => FileOutcome::Unreadable {
-                    cause: e.to_string(),
+                    cause: cause_of(&e),
                 },
-            },
+                Ok(reader) => match sha256_hex(reader, options, &mut hashed) {
+                    // The AWS CLI compares hexdigest() with the recorded text as is.
+                    Ok(actual) if actual == l.hash => FileOutcome::Valid,
+                    Ok(actual) => FileOutcome::HashMismatch {
+                        expected: l.hash.to_owned(),
+                        actual,
+                    },
+                    Err(e) => FileOutcome::Unreadable {
+                        cause: e.to_string(),
+                    },
+                },
+            }
         };
+        if let Some(progress) = &options.progress {
+            progress.log_checked(hashed);
+        }
         ResultFile {
             name: Some(l.name.to_owned()),
             location: shown(folder, l.name),
@@ -1114,13 +1184,32 @@ fn hash_files(
             out.extend(hashed);
         }
     }
-    Ok(())
+    // A file cut short by the cancellation is no verdict: the run gives none.
+    options.check_cancel()
 }
 
-/// Hex SHA-256 of everything `reader` yields.
-fn sha256_hex(mut reader: ObjectReader) -> io::Result<String> {
+/// Hex SHA-256 of everything `reader` yields, counting the bytes in `total`; stops with an
+/// error once the run is cancelled.
+fn sha256_hex(
+    mut reader: ObjectReader,
+    options: &LakeOptions,
+    total: &mut u64,
+) -> io::Result<String> {
     let mut hasher = Sha256::new();
-    io::copy(&mut reader, &mut hasher)?;
+    let mut buf = vec![0u8; 64 << 10];
+    loop {
+        if options.cancelled() {
+            return Err(io::Error::other("cancelled"));
+        }
+        let n = match reader.read(&mut buf) {
+            Ok(0) => break,
+            Ok(n) => n,
+            Err(e) if e.kind() == io::ErrorKind::Interrupted => continue,
+            Err(e) => return Err(e),
+        };
+        hasher.update(&buf[..n]);
+        *total = total.saturating_add(n as u64);
+    }
     Ok(hex::encode(hasher.finalize()))
 }
 
@@ -1587,5 +1676,85 @@ mod tests {
             report.files[0].location,
             dir.path().join(R1).display().to_string()
         );
+    }
+
+    /// A folder that raises the cancel flag when its `stop_at`th file is opened, as Ctrl-C
+    /// would while that file is read, and counts what was opened.
+    struct Interrupting<'a> {
+        inner: StoreFolder<'a>,
+        flag: Arc<AtomicBool>,
+        stop_at: usize,
+        opened: std::sync::Mutex<Vec<String>>,
+    }
+
+    impl ResultFolder for Interrupting<'_> {
+        fn location(&self, name: &str) -> String {
+            self.inner.location(name)
+        }
+        fn open(&self, name: &str) -> Result<ObjectReader, StoreError> {
+            let mut opened = self.opened.lock().unwrap();
+            opened.push(name.to_owned());
+            if opened.len() == self.stop_at {
+                self.flag.store(true, Ordering::Relaxed);
+            }
+            self.inner.open(name)
+        }
+        fn list(&self) -> Result<Vec<String>, StoreError> {
+            self.inner.list()
+        }
+    }
+
+    #[test]
+    fn a_cancelled_verification_stops_and_gives_no_report() {
+        let r = QueryResultsBuilder::new().files(20).build();
+        let store = store(&r);
+        let flag = Arc::new(AtomicBool::new(false));
+        let folder = Interrupting {
+            inner: StoreFolder::new(&store, r.bucket(), r.folder()),
+            flag: flag.clone(),
+            // The sign file, then three result files.
+            stop_at: 4,
+            opened: std::sync::Mutex::new(Vec::new()),
+        };
+        let options = LakeOptions::new()
+            .parallelism(Parallelism::Serial)
+            .cancel(flag.clone());
+        let e = verify_folder(&folder, &keys(&r), &options).unwrap_err();
+        assert!(matches!(e, Error::Cancelled), "{e}");
+        assert_eq!(
+            folder.opened.lock().unwrap().len(),
+            4,
+            "nothing opened after"
+        );
+
+        // Raised before the start: nothing is read at all.
+        let opened_before = folder.opened.lock().unwrap().len();
+        let e = verify_folder(&folder, &keys(&r), &options).unwrap_err();
+        assert!(matches!(e, Error::Cancelled), "{e}");
+        assert_eq!(folder.opened.lock().unwrap().len(), opened_before);
+
+        // Without the flag the same folder verifies, and progress counts every file.
+        #[derive(Default)]
+        struct Count(std::sync::atomic::AtomicU64, std::sync::atomic::AtomicU64);
+        impl Progress for Count {
+            fn logs_queued(&self, n: u64) {
+                self.0.fetch_add(n, Ordering::Relaxed);
+            }
+            fn log_checked(&self, _bytes: u64) {
+                self.1.fetch_add(1, Ordering::Relaxed);
+            }
+        }
+        let count = Arc::new(Count::default());
+        flag.store(false, Ordering::Relaxed);
+        let unstopped = StoreFolder::new(&store, r.bucket(), r.folder());
+        let report = verify_folder(
+            &unstopped,
+            &keys(&r),
+            &LakeOptions::new().cancel(flag).progress(count.clone()),
+        )
+        .unwrap();
+        assert_eq!(report.verdict(), Verdict::Valid);
+        assert_eq!(count.0.load(Ordering::Relaxed), 20);
+        assert_eq!(count.1.load(Ordering::Relaxed), 20);
     }
 }

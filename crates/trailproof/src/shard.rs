@@ -104,6 +104,24 @@ pub struct Window {
 /// Most windows a chain may be cut into (a window size too small for the range).
 pub const MAX_WINDOWS: usize = 100_000;
 
+/// Longest window: ten thousand weeks (beyond it, every range is one window anyway).
+pub const MAX_WINDOW_SECONDS: i64 = 10_000 * 7 * 24 * 3600;
+
+/// Most chains in one run (an organisation's accounts times their regions).
+pub const MAX_CHAINS: usize = 1_000_000;
+
+/// Most (chain, window) items in one run: every shard and the merge split the whole run.
+pub const MAX_ITEMS: usize = 10_000_000;
+
+/// How many windows [`windows`] cuts `start..=end` into, without making them; `None` past
+/// what arithmetic on `step` (at least 1) can reach.
+fn window_count(start: DateTime<Utc>, end: DateTime<Utc>, step: i64) -> Option<u64> {
+    let first = start.timestamp().div_euclid(step).checked_add(1)?;
+    let last = end.timestamp().div_euclid(step);
+    let inner = u64::try_from(last.checked_sub(first)?.checked_add(1)?).unwrap_or(0);
+    inner.checked_add(1)
+}
+
 /// The windows of a run from `start` to `end`, oldest first: boundaries at the multiples of
 /// `size` since the Unix epoch strictly inside the range, so every shard cuts alike.
 pub fn windows(
@@ -117,20 +135,33 @@ pub fn windows(
             "--shard-window must be at least 1h (digests are hourly)".to_owned(),
         ));
     }
-    let last = end + Duration::hours(1);
+    if step > MAX_WINDOW_SECONDS {
+        return Err(ShardError::Spec(format!(
+            "--shard-window must be at most {}w",
+            MAX_WINDOW_SECONDS / (7 * 24 * 3600)
+        )));
+    }
+    let too_late = || ShardError::Spec(format!("end time {end} is too late for windows"));
+    let last = end
+        .checked_add_signed(Duration::hours(1))
+        .ok_or_else(too_late)?;
+    let count = window_count(start, end, step).ok_or_else(too_late)?;
+    if count > MAX_WINDOWS as u64 {
+        return Err(ShardError::Spec(format!(
+            "--shard-window {step}s cuts the range into more than {MAX_WINDOWS} windows: choose a longer window"
+        )));
+    }
     let mut bounds = vec![start];
-    let mut b = (start.timestamp().div_euclid(step) + 1) * step;
-    while b <= end.timestamp() {
-        if bounds.len() >= MAX_WINDOWS {
-            return Err(ShardError::Spec(format!(
-                "--shard-window {}s cuts the range into more than {MAX_WINDOWS} windows: choose a longer window",
-                step
-            )));
-        }
-        if let Some(t) = DateTime::<Utc>::from_timestamp(b, 0) {
+    let mut b = start
+        .timestamp()
+        .div_euclid(step)
+        .checked_add(1)
+        .and_then(|n| n.checked_mul(step));
+    while let Some(t) = b.filter(|b| *b <= end.timestamp()) {
+        if let Some(t) = DateTime::<Utc>::from_timestamp(t, 0) {
             bounds.push(t);
         }
-        b += step;
+        b = t.checked_add(step);
     }
     let n = bounds.len();
     Ok((0..n)
@@ -151,7 +182,10 @@ pub fn parse_window(text: &str) -> Result<Duration, ShardError> {
         ))
     };
     let t = text.trim();
-    let (n, unit) = t.split_at(t.len().saturating_sub(1));
+    let Some(cut) = t.len().checked_sub(1).filter(|&i| t.is_char_boundary(i)) else {
+        return Err(bad());
+    };
+    let (n, unit) = t.split_at(cut);
     let n: i64 = n.parse().map_err(|_| bad())?;
     let d = match unit {
         "h" => Duration::try_hours(n),
@@ -159,7 +193,8 @@ pub fn parse_window(text: &str) -> Result<Duration, ShardError> {
         "w" => Duration::try_weeks(n),
         _ => None,
     };
-    d.filter(|d| *d >= Duration::hours(1)).ok_or_else(bad)
+    d.filter(|d| *d >= Duration::hours(1) && d.num_seconds() <= MAX_WINDOW_SECONDS)
+        .ok_or_else(bad)
 }
 
 /// One unit of work: a window of a chain, by their indices in the run's lists.
@@ -473,6 +508,15 @@ impl RunInfo {
     /// order.
     pub fn split(&self) -> Result<Split, ShardError> {
         let windows = self.windows()?;
+        if self.chain_count > MAX_CHAINS
+            || self.chain_count.saturating_mul(windows.len()) > MAX_ITEMS
+        {
+            return Err(ShardError::Spec(format!(
+                "{} chains in {} windows make more than {MAX_ITEMS} items: choose a longer --shard-window",
+                self.chain_count,
+                windows.len()
+            )));
+        }
         let all = items(self.chain_count, windows.len());
         let weights: Vec<u64> = all.iter().map(|i| weight(&windows[i.window])).collect();
         let owner = split(&weights, self.shards);
@@ -485,7 +529,56 @@ impl RunInfo {
 
     /// The run's windows.
     pub fn windows(&self) -> Result<Vec<Window>, ShardError> {
-        windows(self.start, self.end, Duration::seconds(self.window_seconds))
+        let size = Duration::try_seconds(self.window_seconds)
+            .ok_or_else(|| ShardError::Spec(format!("a window of {} s", self.window_seconds)))?;
+        windows(self.start, self.end, size)
+    }
+
+    /// Why what a part says of its run cannot be a run's, if it cannot: every number the
+    /// merge sizes its work by is checked here, before anything is made from it.
+    fn out_of_range(&self) -> Option<String> {
+        if !(3600..=MAX_WINDOW_SECONDS).contains(&self.window_seconds) {
+            return Some(format!(
+                "window_seconds {} is out of range (3600 to {MAX_WINDOW_SECONDS})",
+                self.window_seconds
+            ));
+        }
+        if !(1..=MAX_SHARDS).contains(&self.shards) {
+            return Some(format!(
+                "shards {} is out of range (1 to {MAX_SHARDS})",
+                self.shards
+            ));
+        }
+        if self.chain_count > MAX_CHAINS {
+            return Some(format!(
+                "chain_count {} is out of range (at most {MAX_CHAINS})",
+                self.chain_count
+            ));
+        }
+        if self.start >= self.end {
+            return Some(format!("its range {} to {} is empty", self.start, self.end));
+        }
+        let windows = self
+            .end
+            .checked_add_signed(Duration::hours(1))
+            .and_then(|_| window_count(self.start, self.end, self.window_seconds));
+        let Some(windows) = windows.filter(|n| *n <= MAX_WINDOWS as u64) else {
+            return Some(format!(
+                "its range {} to {} in windows of {} s is more than {MAX_WINDOWS} windows",
+                self.start, self.end, self.window_seconds
+            ));
+        };
+        if u64::try_from(self.chain_count)
+            .ok()
+            .and_then(|c| c.checked_mul(windows))
+            .is_none_or(|n| n > MAX_ITEMS as u64)
+        {
+            return Some(format!(
+                "{} chains in {windows} windows are more than {MAX_ITEMS} items",
+                self.chain_count
+            ));
+        }
+        None
     }
 
     /// The items of shard `shard` (1-based), in order.
@@ -570,6 +663,9 @@ impl Part {
             return Err(malformed(
                 "its run description does not match its fingerprint".to_owned(),
             ));
+        }
+        if let Some(reason) = part.run.out_of_range() {
+            return Err(malformed(reason));
         }
         if part.shard == 0 || part.shard > part.run.shards {
             return Err(malformed(format!(
@@ -1258,10 +1354,19 @@ fn unreferenced(
         let Some(t) = chain.log_key_time(key) else {
             continue;
         };
+        // Checked: the spans come from the parts, and may lie at the ends of time.
         let found = merged.iter().enumerate().find(|(_, (s, e))| {
-            let lo = (*s + UNREFERENCED_MARGIN).max(run.start);
-            let hi = (*e - UNREFERENCED_MARGIN).min(run.end);
-            lo < hi && t >= lo && t + Duration::minutes(1) <= hi
+            let lo = s
+                .checked_add_signed(UNREFERENCED_MARGIN)
+                .map(|lo| lo.max(run.start));
+            let hi = e
+                .checked_sub_signed(UNREFERENCED_MARGIN)
+                .map(|hi| hi.min(run.end));
+            let end = t.checked_add_signed(Duration::minutes(1));
+            match (lo, hi, end) {
+                (Some(lo), Some(hi), Some(end)) => lo < hi && t >= lo && end <= hi,
+                _ => false,
+            }
         });
         if let Some((i, _)) = found {
             keep.entry((i, key.clone())).or_insert(f);
@@ -1406,6 +1511,28 @@ mod tests {
             Duration::hours(1)
         )
         .is_err());
+        // The ends of time and of the window's range are errors, not panics.
+        let max = DateTime::<Utc>::MAX_UTC;
+        assert!(windows(max - Duration::hours(2), max, Duration::hours(1)).is_err());
+        assert!(windows(start, end, Duration::MAX).is_err());
+        assert!(windows(DateTime::<Utc>::MIN_UTC, end, Duration::weeks(10_000)).is_ok());
+        let mut run = RunInfo::new(
+            "arn",
+            start,
+            end,
+            Duration::hours(1),
+            1,
+            false,
+            &[],
+            "k",
+            "s",
+            "r",
+        );
+        run.window_seconds = i64::MAX;
+        assert!(run.windows().is_err());
+        assert!(run.out_of_range().is_some());
+        assert!(parse_window("9999999999w").is_err());
+        assert!(parse_window("1é").is_err());
     }
 
     #[test]

@@ -83,12 +83,20 @@ impl State {
         }
     }
 
-    /// Reads a state file. A missing file is a new state; a corrupt one, one of another version
-    /// or another trail is an error, never silently replaced.
+    /// Reads a state file. A missing file is a new state (a path through a regular file, which
+    /// cannot exist, too: the run then validates and reports, and only saving fails); a corrupt
+    /// one, one of another version or another trail is an error, never silently replaced.
     pub fn load(path: &Path, trail_arn: &str) -> Result<State, Error> {
         let bytes = match fs::read(path) {
             Ok(b) => b,
-            Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(State::new(trail_arn)),
+            Err(e)
+                if matches!(
+                    e.kind(),
+                    std::io::ErrorKind::NotFound | std::io::ErrorKind::NotADirectory
+                ) =>
+            {
+                return Ok(State::new(trail_arn))
+            }
             Err(e) => return Err(bad(path, e)),
         };
         let doc: Value = serde_json::from_slice(&bytes)
@@ -288,6 +296,21 @@ mod tests {
     }
 
     #[test]
+    fn a_path_through_a_regular_file_reads_as_missing_and_fails_to_save() {
+        let dir = tempfile::tempdir().unwrap();
+        let file = dir.path().join("file");
+        fs::write(&file, "x").unwrap();
+        let path = file.join("state.json");
+        let state = State::load(&path, "arn").unwrap();
+        assert_eq!(state, State::new("arn"));
+        let mut after = state.clone();
+        after.heads.insert("c".into(), head());
+        let e = after.save(&path).unwrap_err().to_string();
+        assert!(e.contains(&path.display().to_string()), "{e}");
+        assert_eq!(fs::read_to_string(&file).unwrap(), "x");
+    }
+
+    #[test]
     fn corrupt_foreign_or_future_files_are_errors() {
         let dir = tempfile::tempdir().unwrap();
         let path = dir.path().join("state.json");
@@ -297,6 +320,8 @@ mod tests {
             ("{\"kind\":\"trailproof-state\",\"version\":2}", "version"),
             ("{\"kind\":\"trailproof-state\",\"version\":1,\"trail_arn\":\"x\",\"chains\":{}}", "belongs to trail x"),
             ("{\"kind\":\"trailproof-state\",\"version\":1,\"trail_arn\":\"arn\",\"chains\":{\"c\":{}}}", "no string"),
+            // At the end of chrono's range a second later is no time: refused, not a panic.
+            ("{\"kind\":\"trailproof-state\",\"version\":1,\"trail_arn\":\"arn\",\"chains\":{\"c\":{\"end_time\":\"+262142-12-31T23:59:59Z\"}}}", "end_time"),
         ] {
             fs::write(&path, text).unwrap();
             let err = State::load(&path, "arn").unwrap_err().to_string();

@@ -332,12 +332,13 @@ impl Tail<'_> {
             return Vec::new();
         };
         let source = format!("s3://{}/{}", log.bucket, log.key);
+        let other_region = self.chain.source_region != self.chain.home_region;
         doc["Records"]
             .as_array()
             .into_iter()
             .flatten()
             .filter_map(|r| {
-                let stops = stop_kind(r, name, arn)?;
+                let stops = stop_kind(r, name, arn, other_region)?;
                 let time = crate::time::parse_cloudtrail(r["eventTime"].as_str()?)?;
                 let text = |v: &Value| v.as_str().unwrap_or_default().to_owned();
                 Some((
@@ -357,8 +358,14 @@ impl Tail<'_> {
 }
 
 /// `Some(true)` for a successful event that stops this trail's digests, `Some(false)` for one
-/// that starts them again, `None` for anything else.
-fn stop_kind(record: &Value, name: &str, arn: Option<&TrailArn>) -> Option<bool> {
+/// that starts them again, `None` for anything else. For a chain of another region than the
+/// trail's home (`other_region`), making the trail single-region stops it too.
+fn stop_kind(
+    record: &Value,
+    name: &str,
+    arn: Option<&TrailArn>,
+    other_region: bool,
+) -> Option<bool> {
     if record["eventSource"].as_str() != Some("cloudtrail.amazonaws.com")
         || !record["errorCode"].is_null()
     {
@@ -379,7 +386,18 @@ fn stop_kind(record: &Value, name: &str, arn: Option<&TrailArn>) -> Option<bool>
     match record["eventName"].as_str()? {
         "StopLogging" | "DeleteTrail" => Some(true),
         "StartLogging" | "CreateTrail" => Some(false),
-        "UpdateTrail" => params["enableLogFileValidation"].as_bool().map(|on| !on),
+        "UpdateTrail" => {
+            let validation_off = params["enableLogFileValidation"].as_bool().map(|on| !on);
+            let single_region = params["isMultiRegionTrail"]
+                .as_bool()
+                .filter(|_| other_region)
+                .map(|multi| !multi);
+            match (validation_off, single_region) {
+                (Some(true), _) | (_, Some(true)) => Some(true),
+                (Some(false), _) | (_, Some(false)) => Some(false),
+                (None, None) => None,
+            }
+        }
         _ => None,
     }
 }
@@ -415,45 +433,63 @@ mod tests {
         };
         let a = arn();
         assert_eq!(
-            stop_kind(&rec("StopLogging", "t", json!({})), "t", Some(&a)),
+            stop_kind(&rec("StopLogging", "t", json!({})), "t", Some(&a), false),
             Some(true)
         );
         assert_eq!(
-            stop_kind(&rec("StopLogging", &a.arn, json!({})), "t", Some(&a)),
+            stop_kind(&rec("StopLogging", &a.arn, json!({})), "t", Some(&a), false),
             Some(true)
         );
         assert_eq!(
-            stop_kind(&rec("StopLogging", "other", json!({})), "t", Some(&a)),
+            stop_kind(
+                &rec("StopLogging", "other", json!({})),
+                "t",
+                Some(&a),
+                false
+            ),
             None
         );
         assert_eq!(
             stop_kind(
                 &rec("StopLogging", "t", json!({"errorCode": "AccessDenied"})),
                 "t",
-                Some(&a)
+                Some(&a),
+                false
             ),
             None,
             "a failed call stops nothing"
         );
         assert_eq!(
-            stop_kind(&rec("DeleteTrail", "t", json!({})), "t", Some(&a)),
+            stop_kind(&rec("DeleteTrail", "t", json!({})), "t", Some(&a), false),
             Some(true)
         );
         assert_eq!(
-            stop_kind(&rec("StartLogging", "t", json!({})), "t", Some(&a)),
+            stop_kind(&rec("StartLogging", "t", json!({})), "t", Some(&a), false),
             Some(false)
         );
         let mut off = rec("UpdateTrail", "t", json!({}));
         off["requestParameters"]["enableLogFileValidation"] = json!(false);
-        assert_eq!(stop_kind(&off, "t", Some(&a)), Some(true));
+        assert_eq!(stop_kind(&off, "t", Some(&a), false), Some(true));
         off["requestParameters"]["enableLogFileValidation"] = json!(true);
-        assert_eq!(stop_kind(&off, "t", Some(&a)), Some(false));
+        assert_eq!(stop_kind(&off, "t", Some(&a), false), Some(false));
         assert_eq!(
-            stop_kind(&rec("UpdateTrail", "t", json!({})), "t", Some(&a)),
+            stop_kind(&rec("UpdateTrail", "t", json!({})), "t", Some(&a), false),
             None
+        );
+        let mut single = rec("UpdateTrail", "t", json!({}));
+        single["requestParameters"]["isMultiRegionTrail"] = json!(false);
+        assert_eq!(
+            stop_kind(&single, "t", Some(&a), false),
+            None,
+            "the home region goes on"
+        );
+        assert_eq!(
+            stop_kind(&single, "t", Some(&a), true),
+            Some(true),
+            "other regions stop"
         );
         let mut elsewhere = rec("StopLogging", "t", json!({}));
         elsewhere["eventSource"] = json!("s3.amazonaws.com");
-        assert_eq!(stop_kind(&elsewhere, "t", Some(&a)), None);
+        assert_eq!(stop_kind(&elsewhere, "t", Some(&a), false), None);
     }
 }

@@ -1,6 +1,6 @@
 //! Time parsing and the two formats the AWS CLI prints.
 
-use chrono::{DateTime, FixedOffset, NaiveDate, NaiveDateTime, TimeZone, Utc};
+use chrono::{DateTime, Datelike as _, FixedOffset, NaiveDate, NaiveDateTime, TimeZone, Utc};
 
 use crate::Error;
 
@@ -60,6 +60,9 @@ pub fn parse(input: &str) -> Result<DateTime<Utc>, Error> {
         .from_local_datetime(&local)
         .single()
         .map(|t| t.with_timezone(&Utc))
+        // Years 1 to 9999, as the AWS CLI (Python's datetime) reads them: so that an hour or a
+        // day either side of a time read from a file or an object is still a time.
+        .filter(|t| (1..=9999).contains(&t.year()))
         .ok_or_else(err)
 }
 
@@ -188,6 +191,11 @@ mod tests {
             "２０２４-01-01",
             "1",
             "2024-01-01T00:00:00ZZ",
+            "+262142-12-31T23:59:59Z",
+            "+10000-01-01T00:00:00Z",
+            "-0001-01-01T00:00:00Z",
+            "0000-01-01T00:00:00Z",
+            "9999-12-31T23:00:00-02:00",
         ] {
             assert!(parse(bad).is_err(), "{bad:?} should be rejected");
         }

@@ -784,9 +784,12 @@ impl Run<'_> {
         };
         let (standard, backfill) = match listed {
             Ok(found) => found,
-            // One chain that cannot be listed (a planted link, a folder that cannot be read)
-            // is that chain's verdict, NOT CHECKED; the other chains are still checked.
-            Err(Error::Store(e)) => return Ok(self.unlisted(trail_arn, resume, e)),
+            // One chain whose folder cannot be read (a planted link, a folder that cannot be
+            // read, a listing refused) is that chain's verdict, NOT CHECKED; the other chains
+            // are still checked. A bucket that does not exist is the run's error.
+            Err(Error::Store(e @ StoreError::Unreadable { .. })) => {
+                return Ok(self.unlisted(trail_arn, resume, e))
+            }
             Err(e) => return Err(e),
         };
         if let Some(p) = self.options.progress.as_deref() {

@@ -7,6 +7,7 @@ use std::convert::Infallible;
 use std::future::Future;
 use std::io;
 use std::pin::Pin;
+use std::sync::atomic::{AtomicI64, Ordering};
 use std::sync::{Arc, Mutex};
 use std::task::{ready, Context, Poll};
 use std::time::Duration;
@@ -47,6 +48,12 @@ pub enum Fault {
     Truncate,
     /// Send half the body, then wait until the gate is opened, then the rest.
     Stall(Arc<Notify>),
+    /// An error answer of this status, code and message (written into the XML as given).
+    Error {
+        status: u16,
+        code: String,
+        message: String,
+    },
 }
 
 struct Rule {
@@ -59,6 +66,11 @@ struct Rule {
 #[derive(Default)]
 pub struct Faults {
     rules: Mutex<HashMap<String, Rule>>,
+    /// Faults for every request whose name starts with a prefix (after the exact rules).
+    prefix_rules: Mutex<Vec<(String, Rule)>>,
+    /// How far the server's clock is from the real one, in seconds: it checks signatures'
+    /// `x-amz-date` against its own clock (15 minutes either way, as S3) and sends it in `Date`.
+    clock_offset: AtomicI64,
     log: Mutex<Vec<String>>,
     /// The `User-Agent` of each request in `log`, to tell which client path sent it.
     agents: Mutex<Vec<String>>,
@@ -76,17 +88,51 @@ impl Faults {
         );
     }
 
+    /// Applies `fault` to every later request whose name starts with `prefix` (no exact rule
+    /// of its own applying), `times` times in all (`None`: all of them).
+    pub fn add_prefix(&self, prefix: &str, fault: Fault, times: Option<u32>) {
+        self.prefix_rules.lock().unwrap().push((
+            prefix.to_owned(),
+            Rule {
+                fault,
+                remaining: times,
+            },
+        ));
+    }
+
+    /// Removes every fault.
+    pub fn clear(&self) {
+        self.rules.lock().unwrap().clear();
+        self.prefix_rules.lock().unwrap().clear();
+    }
+
+    /// Sets the server's clock `seconds` away from the real one.
+    pub fn set_clock_offset(&self, seconds: i64) {
+        self.clock_offset.store(seconds, Ordering::Relaxed);
+    }
+
+    /// The server's clock.
+    fn server_now(&self) -> chrono::DateTime<chrono::Utc> {
+        chrono::Utc::now() + chrono::Duration::seconds(self.clock_offset.load(Ordering::Relaxed))
+    }
+
     fn take(&self, name: &str) -> Option<Fault> {
-        let mut rules = self.rules.lock().unwrap();
-        let rule = rules.get_mut(name)?;
-        match &mut rule.remaining {
+        let use_rule = |rule: &mut Rule| match &mut rule.remaining {
             Some(0) => None,
             Some(n) => {
                 *n -= 1;
                 Some(rule.fault.clone())
             }
             None => Some(rule.fault.clone()),
+        };
+        if let Some(rule) = self.rules.lock().unwrap().get_mut(name) {
+            return use_rule(rule);
         }
+        let mut prefixed = self.prefix_rules.lock().unwrap();
+        let (_, rule) = prefixed
+            .iter_mut()
+            .find(|(p, _)| name.starts_with(p.as_str()))?;
+        use_rule(rule)
     }
 
     /// Faults still to be injected (counted ones only).
@@ -96,7 +142,14 @@ impl Faults {
             .unwrap()
             .values()
             .filter_map(|r| r.remaining)
-            .sum()
+            .sum::<u32>()
+            + self
+                .prefix_rules
+                .lock()
+                .unwrap()
+                .iter()
+                .filter_map(|(_, r)| r.remaining)
+                .sum::<u32>()
     }
 
     /// How many requests named `name` arrived.
@@ -196,10 +249,37 @@ impl Body for SplitBody {
     }
 }
 
+/// S3's answer to a request signed more than 15 minutes away from the server's clock.
+fn too_skewed(req: &Request<Incoming>, now: chrono::DateTime<chrono::Utc>) -> bool {
+    let Some(signed) = req
+        .headers()
+        .get("x-amz-date")
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| chrono::NaiveDateTime::parse_from_str(v, "%Y%m%dT%H%M%SZ").ok())
+    else {
+        return false;
+    };
+    (now.naive_utc() - signed).num_seconds().abs() > 15 * 60
+}
+
 async fn s3_handle(
     s3: S3Service,
     faults: Arc<Faults>,
     req: Request<Incoming>,
+) -> Result<Response<s3s::Body>, BoxError> {
+    let now = faults.server_now();
+    let mut response = s3_answer(s3, &faults, req, now).await?;
+    // The server's clock, as S3 sends it, from which clients learn their skew.
+    let date = now.format("%a, %d %b %Y %H:%M:%S GMT").to_string();
+    response.headers_mut().insert("date", date.parse()?);
+    Ok(response)
+}
+
+async fn s3_answer(
+    s3: S3Service,
+    faults: &Faults,
+    req: Request<Incoming>,
+    now: chrono::DateTime<chrono::Utc>,
 ) -> Result<Response<s3s::Body>, BoxError> {
     let name = request_name(
         req.method(),
@@ -218,6 +298,13 @@ async fn s3_handle(
         faults.agents.lock().unwrap().push(agent);
         log.push(name.clone());
     }
+    if too_skewed(&req, now) {
+        return Ok(s3_error(
+            StatusCode::FORBIDDEN,
+            "RequestTimeTooSkewed",
+            "The difference between the request time and the current time is too large.",
+        ));
+    }
     let fault = faults.take(&name);
     match fault {
         None => {}
@@ -235,6 +322,11 @@ async fn s3_handle(
                 "We encountered an internal error. Please try again.",
             ))
         }
+        Some(Fault::Error {
+            status,
+            code,
+            message,
+        }) => return Ok(s3_error(StatusCode::from_u16(status)?, &code, &message)),
         Some(Fault::Reset) => return Err("connection reset by the fault injector".into()),
         Some(Fault::Truncate) | Some(Fault::Stall(_)) => {}
     }
@@ -303,6 +395,13 @@ impl S3Server {
         let fs = s3s_fs::FileSystem::new(root.path()).unwrap();
         let mut builder = S3ServiceBuilder::new(fs);
         builder.set_auth(SimpleAuth::from_single(ACCESS_KEY, SECRET_KEY));
+        // The fault injector checks request times against its own, possibly offset, clock;
+        // s3s's check against the real one is widened out of the way.
+        let mut config = s3s::config::S3Config::default();
+        config.presigned_url_max_skew_time_secs = 10 * 24 * 3600;
+        builder.set_config(Arc::new(s3s::config::StaticConfigProvider::new(Arc::new(
+            config,
+        ))));
         let service = builder.build();
         let faults = Arc::new(Faults::default());
         let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();

@@ -350,14 +350,19 @@ def verify_query_results(
     region: Optional[str] = None,
     profile: Optional[str] = None,
     threads: Optional[int] = None,
+    progress: Optional[ProgressCallback] = None,
 ) -> QueryResultsReport:
     """Verifies CloudTrail Lake query results against their signed ``result_sign.json``, like
     ``trailproof verify-query-results --format json``: from a local folder
     (``local_export_path``) or from S3 (``s3_bucket``, ``s3_prefix``), with keys from a
     ``list-public-keys`` file or CloudTrail's ListPublicKeys.
 
+    :param progress: called as for :func:`validate`, result files counted as log files
+        (``log_files_queued``, ``log_files_checked``) and their stored bytes as
+        ``bytes_inflated``.
     :returns: the :class:`QueryResultsReport`; a tampered file is its verdict.
     :raises Error: as :func:`validate` does.
+    :raises KeyboardInterrupt: Ctrl-C: the check is cancelled, and nothing more is read.
     """
     a = _Args("verify-query-results", "--format", "json")
     a.value(
@@ -370,5 +375,5 @@ def verify_query_results(
     a.value("--region", region)
     a.value("--profile", profile)
     a.value("--threads", None if threads is None else _int("threads", threads))
-    text, code = _run(a.args, None)
+    text, code = _run(a.args, progress)
     return QueryResultsReport(text, code)

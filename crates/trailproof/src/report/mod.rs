@@ -5,7 +5,7 @@ mod json;
 mod text;
 
 pub use json::{chains_json_fields, entry_json};
-pub use text::{entry_line, escape_controls, TextWriter, KEYS_LINE_PREFIX};
+pub use text::{entry_line, escape_controls, needs_escape, TextWriter, KEYS_LINE_PREFIX};
 
 use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
@@ -663,23 +663,26 @@ pub struct Counts {
 impl Counts {
     /// All files counted.
     pub fn total(&self) -> u64 {
-        self.valid + self.invalid + self.not_checked
+        // Saturating: a merged part's counts are whatever the file says.
+        self.valid
+            .saturating_add(self.invalid)
+            .saturating_add(self.not_checked)
     }
 
     /// Counts one more file.
     pub fn add(&mut self, status: Status) {
         match status {
-            Status::Valid => self.valid += 1,
-            Status::Invalid => self.invalid += 1,
-            Status::NotChecked => self.not_checked += 1,
+            Status::Valid => self.valid = self.valid.saturating_add(1),
+            Status::Invalid => self.invalid = self.invalid.saturating_add(1),
+            Status::NotChecked => self.not_checked = self.not_checked.saturating_add(1),
         }
     }
 
     fn plus(self, o: Counts) -> Counts {
         Counts {
-            valid: self.valid + o.valid,
-            invalid: self.invalid + o.invalid,
-            not_checked: self.not_checked + o.not_checked,
+            valid: self.valid.saturating_add(o.valid),
+            invalid: self.invalid.saturating_add(o.invalid),
+            not_checked: self.not_checked.saturating_add(o.not_checked),
         }
     }
 }
@@ -751,11 +754,21 @@ impl Summary {
     /// Counts one more finding.
     pub fn add_finding(&mut self, finding: &Finding) {
         match finding {
-            Finding::MissingDigests { count, .. } => self.extra_missing_digests += count,
-            Finding::LinkMismatch { .. } => self.link_mismatches += 1,
-            Finding::UnreferencedLog { .. } => self.unreferenced_logs += 1,
-            Finding::UnreachedDigest { .. } => self.unreached_digests += 1,
-            Finding::TailMissing { .. } => self.missing_tails += 1,
+            Finding::MissingDigests { count, .. } => {
+                self.extra_missing_digests = self.extra_missing_digests.saturating_add(*count)
+            }
+            Finding::LinkMismatch { .. } => {
+                self.link_mismatches = self.link_mismatches.saturating_add(1)
+            }
+            Finding::UnreferencedLog { .. } => {
+                self.unreferenced_logs = self.unreferenced_logs.saturating_add(1)
+            }
+            Finding::UnreachedDigest { .. } => {
+                self.unreached_digests = self.unreached_digests.saturating_add(1)
+            }
+            Finding::TailMissing { .. } => {
+                self.missing_tails = self.missing_tails.saturating_add(1)
+            }
             Finding::LoggingStopped { .. } | Finding::Unlisted { .. } => {}
         }
     }
@@ -765,11 +778,13 @@ impl Summary {
             digests: self.digests.plus(o.digests),
             backfill_digests: self.backfill_digests.plus(o.backfill_digests),
             log_files: self.log_files.plus(o.log_files),
-            extra_missing_digests: self.extra_missing_digests + o.extra_missing_digests,
-            link_mismatches: self.link_mismatches + o.link_mismatches,
-            unreferenced_logs: self.unreferenced_logs + o.unreferenced_logs,
-            unreached_digests: self.unreached_digests + o.unreached_digests,
-            missing_tails: self.missing_tails + o.missing_tails,
+            extra_missing_digests: self
+                .extra_missing_digests
+                .saturating_add(o.extra_missing_digests),
+            link_mismatches: self.link_mismatches.saturating_add(o.link_mismatches),
+            unreferenced_logs: self.unreferenced_logs.saturating_add(o.unreferenced_logs),
+            unreached_digests: self.unreached_digests.saturating_add(o.unreached_digests),
+            missing_tails: self.missing_tails.saturating_add(o.missing_tails),
         }
     }
 
@@ -797,18 +812,15 @@ impl Summary {
 
     /// True when no digest was examined.
     pub fn no_digests(&self) -> bool {
-        self.digests.total() + self.backfill_digests.total() == 0
+        self.digests.total() == 0 && self.backfill_digests.total() == 0
     }
 
     /// Valid, invalid, or incomplete.
     pub fn verdict(&self, findings: usize) -> Verdict {
-        let invalid = self.digests.invalid + self.backfill_digests.invalid + self.log_files.invalid;
-        let not_checked = self.digests.not_checked
-            + self.backfill_digests.not_checked
-            + self.log_files.not_checked;
-        if invalid > 0 || findings > 0 {
+        let kinds = [self.digests, self.backfill_digests, self.log_files];
+        if kinds.iter().any(|c| c.invalid > 0) || findings > 0 {
             Verdict::Invalid
-        } else if not_checked > 0 {
+        } else if kinds.iter().any(|c| c.not_checked > 0) {
             Verdict::Incomplete
         } else {
             Verdict::Valid

@@ -74,16 +74,17 @@ impl Report {
     }
 }
 
-/// Replaces control characters (other than tab, which separates the fields) with `\u{…}`
-/// escapes: keys come from the archive, and a newline or an escape sequence in one must not
-/// split a report line or reach the terminal.
+/// Replaces control characters (other than tab, which separates the fields) and invisible
+/// format characters with `\u{…}` escapes: keys come from the archive, and a newline or an
+/// escape sequence in one must not split a report line or reach the terminal, nor a
+/// bidirectional override (U+202E) make a name read as another.
 pub fn escape_controls(line: &str) -> String {
-    if !line.chars().any(|c| c.is_control() && c != '\t') {
+    if !line.chars().any(needs_escape) {
         return line.to_owned();
     }
     let mut out = String::with_capacity(line.len() + 8);
     for c in line.chars() {
-        if c.is_control() && c != '\t' {
+        if needs_escape(c) {
             out.push_str(&format!("\\u{{{:x}}}", c as u32));
         } else {
             out.push(c);
@@ -91,6 +92,54 @@ pub fn escape_controls(line: &str) -> String {
     }
     out
 }
+
+/// Whether [`escape_controls`] escapes `c`: a control character but tab, a format character
+/// (Unicode category Cf: bidirectional embeddings, overrides, isolates and marks, zero-width
+/// characters, the byte order mark, tags…), or the line and paragraph separators, at which
+/// some viewers break lines.
+pub fn needs_escape(c: char) -> bool {
+    if c < '\u{ad}' {
+        return c.is_control() && c != '\t';
+    }
+    c.is_control()
+        || matches!(c, '\u{2028}' | '\u{2029}')
+        || FORMAT_CHARACTERS
+            .binary_search_by(|&(lo, hi)| {
+                if hi < c {
+                    std::cmp::Ordering::Less
+                } else if lo > c {
+                    std::cmp::Ordering::Greater
+                } else {
+                    std::cmp::Ordering::Equal
+                }
+            })
+            .is_ok()
+}
+
+/// Unicode's general category Cf (format characters), as of Unicode 16, in ranges.
+const FORMAT_CHARACTERS: &[(char, char)] = &[
+    ('\u{ad}', '\u{ad}'),
+    ('\u{600}', '\u{605}'),
+    ('\u{61c}', '\u{61c}'),
+    ('\u{6dd}', '\u{6dd}'),
+    ('\u{70f}', '\u{70f}'),
+    ('\u{890}', '\u{891}'),
+    ('\u{8e2}', '\u{8e2}'),
+    ('\u{180e}', '\u{180e}'),
+    ('\u{200b}', '\u{200f}'),
+    ('\u{202a}', '\u{202e}'),
+    ('\u{2060}', '\u{2064}'),
+    ('\u{2066}', '\u{206f}'),
+    ('\u{feff}', '\u{feff}'),
+    ('\u{fff9}', '\u{fffb}'),
+    ('\u{110bd}', '\u{110bd}'),
+    ('\u{110cd}', '\u{110cd}'),
+    ('\u{13430}', '\u{1343f}'),
+    ('\u{1bca0}', '\u{1bca3}'),
+    ('\u{1d173}', '\u{1d17a}'),
+    ('\u{e0001}', '\u{e0001}'),
+    ('\u{e0020}', '\u{e007f}'),
+];
 
 /// The line the AWS CLI prints for an entry, and whether it goes to stderr; `None` for a valid
 /// file when not `verbose`.
@@ -304,3 +353,68 @@ impl<O: Write, E: Write> TextWriter<O, E> {
 
 /// Start of the line naming the public keys, under the summary (not in the AWS CLI's output).
 pub const KEYS_LINE_PREFIX: &str = "Public keys: ";
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn controls_and_format_characters_are_escaped() {
+        assert_eq!(
+            escape_controls("a\r\x1b[2Kb\nc\td"),
+            "a\\u{d}\\u{1b}[2Kb\\u{a}c\td"
+        );
+        // A right-to-left override makes `gpj.exe` read as `exe.jpg`.
+        assert_eq!(escape_controls("x\u{202e}gpj.exe"), "x\\u{202e}gpj.exe");
+        for c in [
+            '\u{ad}',
+            '\u{61c}',
+            '\u{200b}',
+            '\u{200e}',
+            '\u{202a}',
+            '\u{2066}',
+            '\u{2069}',
+            '\u{feff}',
+            '\u{2028}',
+            '\u{2029}',
+            '\u{e0041}',
+            '\u{85}',
+        ] {
+            assert!(needs_escape(c), "{:x}", c as u32);
+        }
+        for c in [
+            'a',
+            ' ',
+            '\t',
+            'é',
+            '中',
+            '\u{1f600}',
+            '\u{ac}',
+            '\u{ae}',
+            '\u{2070}',
+        ] {
+            assert!(!needs_escape(c), "{:x}", c as u32);
+        }
+        assert_eq!(escape_controls("plain é 中"), "plain é 中");
+    }
+
+    #[test]
+    fn every_format_character_listed_is_one_rust_escapes_too() {
+        let mut previous = None;
+        for &(lo, hi) in FORMAT_CHARACTERS {
+            assert!(lo <= hi);
+            assert!(previous.is_none_or(|p| p < lo), "sorted, apart");
+            previous = Some(hi);
+            for c in lo..=hi {
+                // Debug formatting escapes what is not printable, Cf included.
+                assert_ne!(
+                    c.escape_debug().to_string(),
+                    c.to_string(),
+                    "{:x}",
+                    c as u32
+                );
+                assert!(needs_escape(c));
+            }
+        }
+    }
+}

@@ -1,0 +1,135 @@
+//! What tests run besides trailproof, found where `tools/test` installs it, and failing with the
+//! command that installs it when it is missing: a test never passes by skipping.
+//!
+//! - The reference AWS CLI, [`AWSCLI_VERSION`], in a private virtual environment:
+//!   `$TRAILPROOF_AWSCLI_VENV`, by default `awscli-1.46.3/` in the target directory
+//!   (`$CARGO_TARGET_DIR`, or `target/` of the workspace). A user's own `aws`, on `PATH` or in
+//!   the system's Python, is never used: its version would make differences look like
+//!   regressions.
+//! - Debian's packages (chromium, poppler-utils, Slurm and munge): [`require_programs`].
+
+use std::path::{Path, PathBuf};
+use std::process::Command;
+use std::sync::OnceLock;
+
+/// The AWS CLI release whose `validate-logs` is the reference.
+pub const AWSCLI_VERSION: &str = "1.46.3";
+
+/// The workspace's root folder.
+pub fn workspace_root() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("../..")
+        .canonicalize()
+        .expect("the workspace root")
+}
+
+/// The target directory: `$CARGO_TARGET_DIR` (relative to the workspace root when relative), or
+/// the workspace's `target/`.
+pub fn target_dir() -> PathBuf {
+    match std::env::var_os("CARGO_TARGET_DIR").filter(|v| !v.is_empty()) {
+        Some(dir) => workspace_root().join(dir),
+        None => workspace_root().join("target"),
+    }
+}
+
+/// The virtual environment that holds the reference AWS CLI: `$TRAILPROOF_AWSCLI_VENV`, or
+/// `awscli-1.46.3/` in the target directory.
+pub fn awscli_venv() -> PathBuf {
+    match std::env::var_os("TRAILPROOF_AWSCLI_VENV").filter(|v| !v.is_empty()) {
+        Some(dir) => workspace_root().join(dir),
+        None => target_dir().join(format!("awscli-{AWSCLI_VERSION}")),
+    }
+}
+
+/// The commands that install the reference AWS CLI where [`awscli_venv`] looks.
+pub fn awscli_install_hint() -> String {
+    let venv = awscli_venv();
+    format!(
+        "run tools/test (it installs everything the tests need), or: python3 -m venv {v} && {v}/bin/pip install awscli=={AWSCLI_VERSION}",
+        v = venv.display()
+    )
+}
+
+/// The Python interpreter of the reference AWS CLI's environment, once its version is checked:
+/// it runs `tools/awscli_oracle.py`. Panics, naming the version and the install command, when
+/// the environment is missing or holds another version.
+pub fn awscli_python() -> PathBuf {
+    static CHECKED: OnceLock<Result<PathBuf, String>> = OnceLock::new();
+    match CHECKED.get_or_init(check_awscli) {
+        Ok(python) => python.clone(),
+        Err(e) => panic!("{e}"),
+    }
+}
+
+/// The reference `aws` command (the environment's `bin/aws`), once its version is checked.
+/// Panics like [`awscli_python`].
+pub fn aws_command() -> PathBuf {
+    awscli_python();
+    let aws = awscli_venv().join("bin/aws");
+    assert!(
+        aws.is_file(),
+        "{} is missing (awscli {AWSCLI_VERSION} is installed, its command is not): {}",
+        aws.display(),
+        awscli_install_hint()
+    );
+    aws
+}
+
+fn check_awscli() -> Result<PathBuf, String> {
+    let venv = awscli_venv();
+    let python = venv.join("bin/python");
+    let need = |found: &str| {
+        format!(
+            "the reference AWS CLI {AWSCLI_VERSION} is needed in {} ({found}): {}",
+            venv.display(),
+            awscli_install_hint()
+        )
+    };
+    if !python.is_file() {
+        return Err(need("no virtual environment there"));
+    }
+    let out = Command::new(&python)
+        .args(["-c", "import awscli; print(awscli.__version__)"])
+        .env_remove("PYTHONPATH")
+        .env_remove("PYTHONHOME")
+        .output()
+        .map_err(|e| need(&format!("{} does not run: {e}", python.display())))?;
+    let version = String::from_utf8_lossy(&out.stdout).trim().to_owned();
+    if !out.status.success() {
+        return Err(need(&format!(
+            "`import awscli` failed: {}",
+            String::from_utf8_lossy(&out.stderr).trim()
+        )));
+    }
+    if version != AWSCLI_VERSION {
+        return Err(need(&format!("found awscli {version}")));
+    }
+    Ok(python)
+}
+
+/// Fails the test when a program it needs is missing, naming what is missing and the Debian
+/// packages that bring it: `programs` are absolute paths or names looked up on `PATH`.
+pub fn require_programs(programs: &[&str], packages: &str) {
+    let missing: Vec<&str> = programs
+        .iter()
+        .filter(|p| find_program(p).is_none())
+        .copied()
+        .collect();
+    assert!(
+        missing.is_empty(),
+        "{} missing: run tools/test (it installs everything the tests need), or as root: apt-get install -y {packages}",
+        missing.join(", ")
+    );
+}
+
+/// `program` itself when it is a path to a file, else the first file of that name on `PATH`.
+pub fn find_program(program: &str) -> Option<PathBuf> {
+    let p = Path::new(program);
+    if p.is_absolute() {
+        return p.is_file().then(|| p.to_path_buf());
+    }
+    let path = std::env::var_os("PATH")?;
+    std::env::split_paths(&path)
+        .map(|dir| dir.join(program))
+        .find(|p| p.is_file())
+}
