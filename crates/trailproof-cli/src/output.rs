@@ -469,18 +469,18 @@ impl EntrySink for Direct {
 
 /// One anonymous temporary file per chain, holding its entries until they are written.
 #[derive(Clone)]
-struct Spools {
+pub(crate) struct Spools {
     files: Arc<Vec<Mutex<Option<File>>>>,
 }
 
 impl Spools {
-    fn new(n: usize) -> Self {
+    pub(crate) fn new(n: usize) -> Self {
         Spools {
             files: Arc::new((0..n).map(|_| Mutex::new(None)).collect()),
         }
     }
 
-    fn sink(&self, index: usize, format: Format, verbose: bool) -> SpoolSink {
+    pub(crate) fn sink(&self, index: usize, format: Format, verbose: bool) -> SpoolSink {
         let file = tempfile::tempfile().and_then(|f| {
             let kept = f.try_clone()?;
             if let Some(slot) = self.files.get(index) {
@@ -516,17 +516,22 @@ impl Spools {
     /// Writes the text lines of chains `from..` in order.
     fn replay_text(&self, from: usize, w: &mut Writer) -> io::Result<()> {
         for index in from..self.files.len() {
-            self.for_each_line(index, |line| {
-                let (kind, text) = line.split_at(1.min(line.len()));
-                w.line(kind == "E", text)
-            })?;
+            self.replay_one(index, w)?;
         }
         Ok(())
+    }
+
+    /// Writes the text lines of chain `index`.
+    pub(crate) fn replay_one(&self, index: usize, w: &mut Writer) -> io::Result<()> {
+        self.for_each_line(index, |line| {
+            let (kind, text) = line.split_at(1.min(line.len()));
+            w.line(kind == "E", text)
+        })
     }
 }
 
 /// Spools one chain's entries: a line per entry, `E`/`O` + the text line, or its JSON.
-struct SpoolSink {
+pub(crate) struct SpoolSink {
     file: io::Result<BufWriter<File>>,
     format: Format,
     verbose: bool,
@@ -576,7 +581,7 @@ fn open_object(out: &mut dyn Write, fields: &serde_json::Map<String, Value>) -> 
 }
 
 /// Where each chain's entries come from when its report is written: spooled as the walk went,
-/// or held in [`Report::entries`] (a merge of partial reports).
+/// or as a merge stitched the parts.
 pub trait EntryLines {
     /// Calls `f` with each entry of chain `index`, as one line of JSON, in order.
     fn json_lines(&self, index: usize, f: &mut dyn FnMut(&str) -> io::Result<()>)
@@ -590,22 +595,6 @@ impl EntryLines for Spools {
         f: &mut dyn FnMut(&str) -> io::Result<()>,
     ) -> io::Result<()> {
         self.for_each_line(index, f)
-    }
-}
-
-/// The entries the reports hold.
-pub struct Held<'a>(pub &'a [Report]);
-
-impl EntryLines for Held<'_> {
-    fn json_lines(
-        &self,
-        index: usize,
-        f: &mut dyn FnMut(&str) -> io::Result<()>,
-    ) -> io::Result<()> {
-        for entry in self.0.get(index).map_or(&[][..], |r| &r.entries) {
-            f(&serde_json::to_string(&entry_json(entry))?)?;
-        }
-        Ok(())
     }
 }
 

@@ -4,16 +4,17 @@
 use std::io::{self, Read as _, Write};
 use std::ops::ControlFlow;
 
+use sha2::{Digest as _, Sha256};
 use trailproof::report::escape_controls;
-use trailproof::shard::{auto_shard, merge as merge_parts, parse_shard, parse_window, Part};
-use trailproof::shard::{RunInfo, ShardError, PART_KIND, PART_VERSION};
-use trailproof::{validate_windows, Error, ObjectStore, Options, TextWriter};
+use trailproof::shard::{auto_shard, parse_shard, parse_window, plan as plan_merge, stitch_parts};
+use trailproof::shard::{Part, PartHead, RunInfo, ShardError, PART_KIND, PART_VERSION};
+use trailproof::{validate_windows, EntrySink, Error, ObjectStore, Options, TextWriter};
 use trailproof_aws::{AwsContext, S3Store};
 
 use crate::cli::{Format, MergeArgs, Selection, ShardArgs};
 use crate::output::{
-    discover_selected, finish_text, print_no_chains, verdict, write_json, Held, Job, Range,
-    ReportFile,
+    discover_selected, finish_text, print_no_chains, verdict, write_json, EntryLines, Job, Range,
+    ReportFile, SpoolSink, Spools,
 };
 
 /// The window a chain is cut into when --shard-window is not given.
@@ -252,17 +253,89 @@ fn read_part_file(name: &str, limit: u64) -> Result<Vec<u8>, Error> {
     Ok(bytes)
 }
 
-/// Reads the parts named on the command line: files, or every object under an S3 prefix.
-fn read_parts(args: &MergeArgs) -> Result<Vec<(String, Part)>, Error> {
-    let limit = args.max_part_size;
-    let mut parts = Vec::new();
+/// Where a part was read from, and the SHA-256 of the bytes read there: the merge reads each
+/// part twice (to check the run, then to stitch it), and the second reading must be the first.
+struct Source {
+    name: String,
+    place: Place,
+    sha256: Vec<u8>,
+}
+
+enum Place {
+    File(String),
+    S3 { bucket: String, key: String },
+}
+
+/// Reads parts from files and S3 (one client, made when first needed).
+struct PartReader<'a> {
+    args: &'a MergeArgs,
+    s3: Option<(tokio::runtime::Runtime, S3Store)>,
+}
+
+impl PartReader<'_> {
+    fn s3(&mut self) -> Result<&S3Store, Error> {
+        if self.s3.is_none() {
+            let (rt, ctx) = aws(self.args.region.as_deref(), self.args.profile.as_deref())?;
+            let store = S3Store::new(&ctx, rt.handle().clone())?;
+            self.s3 = Some((rt, store));
+        }
+        match &self.s3 {
+            Some((_, store)) => Ok(store),
+            None => Err(Error::Config("no S3 client".to_owned())),
+        }
+    }
+
+    fn bytes(&mut self, place: &Place, name: &str) -> Result<Vec<u8>, Error> {
+        let limit = self.args.max_part_size;
+        match place {
+            Place::File(path) => read_part_file(path, limit),
+            Place::S3 { bucket, key } => match self.s3()?.get(bucket, key, limit) {
+                Err(trailproof::StoreError::TooLarge { .. }) => Err(too_large(name, limit)),
+                other => Ok(other?.bytes),
+            },
+        }
+    }
+
+    /// Reads a part, and what is needed to read it again.
+    fn first(&mut self, name: String, place: Place) -> Result<(Source, Part), Error> {
+        let bytes = self.bytes(&place, &name)?;
+        let part = Part::from_json(&bytes, &name)?;
+        let sha256 = Sha256::digest(&bytes).to_vec();
+        Ok((
+            Source {
+                name,
+                place,
+                sha256,
+            },
+            part,
+        ))
+    }
+
+    /// Reads a part again: the same bytes, or an error.
+    fn again(&mut self, source: &Source) -> Result<Part, Error> {
+        let bytes = self.bytes(&source.place, &source.name)?;
+        if Sha256::digest(&bytes).as_slice() != source.sha256 {
+            return Err(Error::Shard(ShardError::Malformed {
+                file: source.name.clone(),
+                reason: "it changed while the parts were merged".to_owned(),
+            }));
+        }
+        Ok(Part::from_json(&bytes, &source.name)?)
+    }
+}
+
+/// Reads the parts named on the command line (files, or every object under an S3 prefix), one
+/// at a time, keeping what the merge checks before it stitches.
+fn read_heads(
+    args: &MergeArgs,
+    reader: &mut PartReader<'_>,
+) -> Result<Vec<(Source, PartHead)>, Error> {
+    let mut heads = Vec::new();
     for name in &args.parts {
         if let Some(rest) = name.strip_prefix("s3://") {
             let (bucket, prefix) = rest.split_once('/').unwrap_or((rest, ""));
-            let (rt, ctx) = aws(args.region.as_deref(), args.profile.as_deref())?;
-            let store = S3Store::new(&ctx, rt.handle().clone())?;
             let mut keys = Vec::new();
-            store.list(bucket, prefix, "", &mut |key| {
+            reader.s3()?.list(bucket, prefix, "", &mut |key| {
                 keys.push(key.to_owned());
                 ControlFlow::Continue(())
             })?;
@@ -271,26 +344,27 @@ fn read_parts(args: &MergeArgs) -> Result<Vec<(String, Part)>, Error> {
             }
             for key in keys {
                 let file = format!("s3://{bucket}/{key}");
-                let object = match store.get(bucket, &key, limit) {
-                    Err(trailproof::StoreError::TooLarge { .. }) => {
-                        return Err(too_large(&file, limit))
-                    }
-                    other => other?,
+                let place = Place::S3 {
+                    bucket: bucket.to_owned(),
+                    key,
                 };
-                let part = Part::from_json(&object.bytes, &file)?;
-                parts.push((file, part));
+                let (source, part) = reader.first(file, place)?;
+                heads.push((source, part.head()));
             }
-            drop(store);
-            drop(rt);
         } else {
-            let bytes = read_part_file(name, limit)?;
-            parts.push((name.clone(), Part::from_json(&bytes, name)?));
+            let (source, part) = reader.first(name.clone(), Place::File(name.clone()))?;
+            heads.push((source, part.head()));
         }
     }
-    Ok(parts)
+    Ok(heads)
 }
 
 /// `trailproof merge`: prints what the single run prints, and exits as it would.
+///
+/// Memory is bounded by one part, not by all: the parts are read once to check that they are
+/// one whole run (only their heads kept), then again one at a time, newest shard first, each
+/// chain stitched as its windows come and its entries spooled to a temporary file, as the single
+/// run spools them.
 pub fn merge(args: MergeArgs) -> Result<u8, Error> {
     let expected = args
         .run_id
@@ -302,35 +376,78 @@ pub fn merge(args: MergeArgs) -> Result<u8, Error> {
                 "--run-id is required: the id of the run whose parts to merge (each shard prints it), so that no part of an earlier run is merged".to_owned(),
             )
         })?;
-    let parts = read_parts(&args)?;
-    if let Some((name, part)) = parts.iter().find(|(_, p)| p.run.run_id != expected) {
+    let mut reader = PartReader {
+        args: &args,
+        s3: None,
+    };
+    let read = read_heads(&args, &mut reader)?;
+    if let Some((source, part)) = read.iter().find(|(_, p)| p.run.run_id != expected) {
         return Err(Error::Config(format!(
             "partial report {} belongs to run {}, not to run {}: a part of another run is never merged",
-            escape_controls(name),
+            escape_controls(&source.name),
             escape_controls(&part.run.run_id),
             escape_controls(&expected)
         )));
     }
     if args.verbose {
-        if let Some((name, _)) = parts.iter().find(|(_, p)| !p.valid_logs) {
+        if let Some((source, _)) = read.iter().find(|(_, p)| !p.valid_logs) {
             return Err(Error::Config(format!(
                 "partial report {} holds no entries for valid log files, which --verbose prints: run the shards with --verbose",
-                escape_controls(name)
+                escape_controls(&source.name)
             )));
         }
     }
     let run_at = chrono::Utc::now();
     // What the page names as the source: the parts merged (each names its own chains' bucket).
     let source = format!("merge of {}", args.parts.join(" "));
-    let merged = merge_parts(parts)?;
-    let run = &merged.run;
+    let (sources, heads): (Vec<Source>, Vec<PartHead>) = read.into_iter().unzip();
+    let named: Vec<(String, PartHead)> =
+        sources.iter().map(|s| s.name.clone()).zip(heads).collect();
+    let plan = plan_merge(&named)?;
+    let by_shard: std::collections::HashMap<u32, usize> = named
+        .iter()
+        .enumerate()
+        .map(|(i, (_, h))| (h.shard, i))
+        .collect();
+    drop(named);
+    let run = &plan.run;
+    // A chain's standard walk and its backfill walk, each in its own spool.
+    let spools = [
+        Spools::new(plan.chains.len()),
+        Spools::new(plan.chains.len()),
+    ];
+    let reports = if plan.chains.is_empty() {
+        Vec::new()
+    } else {
+        let mut sinks: Option<(usize, [Option<SpoolSink>; 2])> = None;
+        stitch_parts(
+            &plan,
+            &mut |shard| match by_shard.get(&shard).and_then(|i| sources.get(*i)) {
+                Some(source) => reader.again(source),
+                None => Err(Error::Config(format!("no part of shard {shard}"))),
+            },
+            &mut |chain, backfill, entry| {
+                if sinks.as_ref().is_none_or(|(c, _)| *c != chain) {
+                    // The chain before is complete: its spools are flushed as they close.
+                    sinks = Some((chain, [None, None]));
+                }
+                let Some((_, kinds)) = sinks.as_mut() else {
+                    return Ok(());
+                };
+                let kind = usize::from(backfill);
+                kinds[kind]
+                    .get_or_insert_with(|| spools[kind].sink(chain, args.format, args.verbose))
+                    .entry(&entry)
+            },
+        )?
+    };
     // Both come from the parts, which anyone who can write them may have edited.
-    for w in &merged.discovery_warnings {
+    for w in &plan.discovery_warnings {
         eprintln!("{}", escape_controls(w));
     }
-    let key_warnings = &merged.key_warnings;
+    let key_warnings = &plan.key_warnings;
     let (mut out, report_file) = ReportFile::open(args.output.as_deref())?;
-    if run.discover && merged.reports.is_empty() {
+    if run.discover && reports.is_empty() {
         let code = print_no_chains(
             &run.trail_arn,
             run.start,
@@ -342,7 +459,7 @@ pub fn merge(args: MergeArgs) -> Result<u8, Error> {
         report_file.commit()?;
         return Ok(code);
     }
-    let reports = &merged.reports;
+    let lines = Merged(&spools);
     let key_line = |w: &String| eprintln!("trailproof: warning: {}", escape_controls(w));
     let mut w = TextWriter::new(out, io::stderr(), args.verbose);
     let written = match args.format {
@@ -351,25 +468,25 @@ pub fn merge(args: MergeArgs) -> Result<u8, Error> {
             // The single run writes the first chain as it walks it, then the key warnings,
             // then the other chains.
             let mut result = Ok(());
-            for (i, report) in reports.iter().enumerate() {
-                for entry in &report.entries {
-                    result = result.and_then(|()| w.entry(entry));
+            for i in 0..reports.len() {
+                for kind in &spools {
+                    result = result.and_then(|()| kind.replay_one(i, &mut w));
                 }
                 if i == 0 {
                     let _ = w.out.flush();
                     key_warnings.iter().for_each(key_line);
                 }
             }
-            result.and_then(|()| finish_text(&mut w, reports, run.discover))
+            result.and_then(|()| finish_text(&mut w, &reports, run.discover))
         }
         Format::Json => {
             key_warnings.iter().for_each(key_line);
-            write_json(&mut w.out, reports, run.discover, &Held(reports))
+            write_json(&mut w.out, &reports, run.discover, &lines)
         }
         Format::Html => {
             key_warnings.iter().for_each(key_line);
             let mut json = Vec::new();
-            write_json(&mut json, reports, run.discover, &Held(reports)).and_then(|()| {
+            write_json(&mut json, &reports, run.discover, &lines).and_then(|()| {
                 crate::html::write_page(&mut w.out, &json, &crate::html::run_info(run_at, &source))
                     .map_err(io::Error::other)
             })
@@ -379,5 +496,21 @@ pub fn merge(args: MergeArgs) -> Result<u8, Error> {
         .and_then(|()| w.out.flush())
         .map_err(|e| Error::Config(format!("cannot write the report: {e}")))?;
     report_file.commit()?;
-    Ok(verdict(reports, run.discover).exit_code() as u8)
+    Ok(verdict(&reports, run.discover).exit_code() as u8)
+}
+
+/// A merged chain's entries: its standard walk's spool, then its backfill walk's.
+struct Merged<'a>(&'a [Spools; 2]);
+
+impl EntryLines for Merged<'_> {
+    fn json_lines(
+        &self,
+        index: usize,
+        f: &mut dyn FnMut(&str) -> io::Result<()>,
+    ) -> io::Result<()> {
+        for kind in self.0 {
+            kind.json_lines(index, f)?;
+        }
+        Ok(())
+    }
 }

@@ -701,6 +701,40 @@ impl Part {
     pub fn to_json(&self) -> Vec<u8> {
         serde_json::to_vec(self).unwrap_or_default()
     }
+
+    /// The part without what it found: all the merge checks before it stitches.
+    pub fn head(&self) -> PartHead {
+        PartHead {
+            run: self.run.clone(),
+            shard: self.shard,
+            chains: self.chains.clone(),
+            valid_logs: self.valid_logs,
+            items: self.items.iter().map(|(i, _)| *i).collect(),
+            discovery_warnings: self.discovery_warnings.clone(),
+            key_warnings: self.key_warnings.clone(),
+        }
+    }
+}
+
+/// A [`Part`] without its items' results: small, so a merge can hold one per part while it
+/// checks that the parts are one whole run, and read the results later, one part at a time.
+#[derive(Clone, Debug, PartialEq, Eq)]
+#[non_exhaustive]
+pub struct PartHead {
+    /// The run.
+    pub run: RunInfo,
+    /// The shard's number (1-based).
+    pub shard: u32,
+    /// The chains of its items, by their index in the run's list.
+    pub chains: Vec<(usize, Chain)>,
+    /// Whether entries of valid log files were kept.
+    pub valid_logs: bool,
+    /// Its items, in order.
+    pub items: Vec<Item>,
+    /// Discovery's warnings, as printed.
+    pub discovery_warnings: Vec<String>,
+    /// Warnings about the public keys.
+    pub key_warnings: Vec<String>,
 }
 
 /// The merged run: what the single run's report holds.
@@ -717,16 +751,33 @@ pub struct Merged {
     pub key_warnings: Vec<String>,
 }
 
-/// Merges every shard's part (named for errors) into the reports of the single run. Refuses
-/// parts of different runs, duplicate and missing shards.
-pub fn merge(parts: Vec<(String, Part)>) -> Result<Merged, ShardError> {
-    let Some((first_name, first)) = parts.first() else {
+/// A merge's parts, checked to be the whole of one run: what stitching them needs.
+#[derive(Clone, Debug)]
+#[non_exhaustive]
+pub struct MergePlan {
+    /// The run.
+    pub run: RunInfo,
+    /// Its windows.
+    pub windows: Vec<Window>,
+    /// Its chains, in discovery order.
+    pub chains: Vec<Chain>,
+    /// Discovery's warnings, as printed (the first part's).
+    pub discovery_warnings: Vec<String>,
+    /// Warnings about the public keys (the first part's).
+    pub key_warnings: Vec<String>,
+}
+
+/// Checks that the parts (named for errors, as [`Part::head`] gives them) are every shard of one
+/// run, once each, holding the items the split gives them. Refuses parts of different runs,
+/// duplicate and missing shards.
+pub fn plan(heads: &[(String, PartHead)]) -> Result<MergePlan, ShardError> {
+    let Some((first_name, first)) = heads.first() else {
         return Err(ShardError::NoParts);
     };
     let run = first.run.clone();
     let first_name = first_name.clone();
     let mut by_shard: BTreeMap<u32, String> = BTreeMap::new();
-    for (name, part) in &parts {
+    for (name, part) in heads {
         if part.run.fingerprint != run.fingerprint {
             let mut what = Vec::new();
             let (a, b) = (&part.run, &run);
@@ -785,15 +836,12 @@ pub fn merge(parts: Vec<(String, Part)>) -> Result<Merged, ShardError> {
     for (item, shard) in owned {
         expected.entry(shard).or_default().push(item);
     }
-    let mut results: HashMap<Item, WindowResult> = HashMap::new();
-    let mut chains: BTreeMap<usize, Chain> = BTreeMap::new();
-    let mut warnings = None;
-    for (name, part) in parts {
+    let mut chains: BTreeMap<usize, &Chain> = BTreeMap::new();
+    for (name, part) in heads {
         let want = expected.remove(&part.shard).unwrap_or_default();
-        if part.items.len() != want.len() || part.items.iter().zip(&want).any(|((i, _), w)| i != w)
-        {
+        if part.items != want {
             return Err(ShardError::Malformed {
-                file: name,
+                file: name.clone(),
                 reason: format!(
                     "it holds {} items, not the {} the split gives shard {}",
                     part.items.len(),
@@ -802,49 +850,155 @@ pub fn merge(parts: Vec<(String, Part)>) -> Result<Merged, ShardError> {
                 ),
             });
         }
-        if warnings.is_none() {
-            warnings = Some((part.discovery_warnings, part.key_warnings));
-        }
-        for (index, chain) in part.chains {
-            if let Some(other) = chains.insert(index, chain.clone()) {
+        for (index, chain) in &part.chains {
+            if let Some(other) = chains.insert(*index, chain) {
                 if other != chain {
                     return Err(ShardError::Malformed {
-                        file: name,
+                        file: name.clone(),
                         reason: format!("its chain {index} is not the other parts'"),
                     });
                 }
             }
         }
-        results.extend(part.items);
     }
-    let chains: Vec<Chain> = chains.into_values().collect();
+    let chains: Vec<Chain> = chains.into_values().cloned().collect();
     if chains.len() != run.chain_count || chains_sha256(&chains) != run.chains_sha256 {
         return Err(ShardError::Malformed {
             file: first_name,
             reason: "the parts' chains are not the run's chain list".to_owned(),
         });
     }
-    let (discovery_warnings, key_warnings) = warnings.unwrap_or_default();
-    let mut reports = Vec::with_capacity(chains.len());
-    for (c, chain) in chains.iter().enumerate() {
-        let mut chain_windows = Vec::with_capacity(windows.len());
-        for w in 0..windows.len() {
-            let item = Item {
-                chain: c,
-                window: w,
-            };
-            let result = results.remove(&item).ok_or_else(|| {
-                ShardError::Spec(format!("no part holds window {w} of chain {c}"))
-            })?;
-            chain_windows.push(result);
+    Ok(MergePlan {
+        run,
+        windows,
+        chains,
+        discovery_warnings: first.discovery_warnings.clone(),
+        key_warnings: first.key_warnings.clone(),
+    })
+}
+
+/// Stitches a planned run's chains from their parts, holding one part at a time.
+///
+/// `part(shard)` is asked for each shard's part once, from the last shard to the first: a chain's
+/// newest windows come first, as its walk goes. `entry(chain, backfill, e)` takes each entry of
+/// each chain, last chain first; within a chain in the order of its report, the standard walk's
+/// (`backfill` false) before the backfill walk's. Returns the reports in chain order, without
+/// their entries. A part must hold what [`plan`] saw of it.
+pub fn stitch_parts(
+    plan: &MergePlan,
+    part: &mut dyn FnMut(u32) -> Result<Part, crate::Error>,
+    entry: &mut dyn FnMut(usize, bool, Entry) -> std::io::Result<()>,
+) -> Result<Vec<Report>, crate::Error> {
+    let run = &plan.run;
+    let mut reports: Vec<Option<Report>> = plan.chains.iter().map(|_| None).collect();
+    let mut current: Option<(usize, Stitcher<'_>)> = None;
+    let io =
+        |e: std::io::Error| crate::Error::Config(format!("cannot keep the merged entries: {e}"));
+    // Items come newest first: the last chain's last window, then back.
+    let mut next = (plan.chains.len(), 0usize);
+    for shard in (1..=run.shards).rev() {
+        let found = part(shard)?;
+        if found.shard != shard || found.run.fingerprint != run.fingerprint {
+            return Err(ShardError::Spec(format!(
+                "the part of shard {shard} is not the one checked before"
+            ))
+            .into());
         }
-        reports.push(stitch(&run, chain, &windows, chain_windows));
+        for (item, result) in found.items.into_iter().rev() {
+            // Where the newest-first order puts the next item.
+            let expected = match next {
+                (c, 0) => (c.checked_sub(1), plan.windows.len().checked_sub(1)),
+                (c, w) => (Some(c), Some(w - 1)),
+            };
+            if expected != (Some(item.chain), Some(item.window)) {
+                return Err(ShardError::Spec(format!(
+                    "no part holds window {} of chain {}",
+                    expected.1.unwrap_or(0),
+                    expected.0.unwrap_or(0)
+                ))
+                .into());
+            }
+            next = (item.chain, item.window);
+            if current.as_ref().is_none_or(|(c, _)| *c != item.chain) {
+                if let Some((c, done)) = current.take() {
+                    reports[c] = Some(done.finish(&mut |b, e| entry(c, b, e)).map_err(io)?);
+                }
+                let chain = plan.chains.get(item.chain).ok_or_else(|| {
+                    ShardError::Spec(format!("no chain {} in the run", item.chain))
+                })?;
+                current = Some((item.chain, Stitcher::new(run, chain)));
+            }
+            if let Some((c, stitcher)) = current.as_mut() {
+                let c = *c;
+                stitcher
+                    .push(result, plan.windows[item.window], &mut |b, e| {
+                        entry(c, b, e)
+                    })
+                    .map_err(io)?;
+            }
+        }
+    }
+    if let Some((c, done)) = current.take() {
+        reports[c] = Some(done.finish(&mut |b, e| entry(c, b, e)).map_err(io)?);
+    }
+    if next != (0, 0) && !plan.chains.is_empty() {
+        return Err(ShardError::Spec(format!(
+            "no part holds window {} of chain {}",
+            next.1.saturating_sub(1),
+            next.0
+        ))
+        .into());
+    }
+    reports
+        .into_iter()
+        .enumerate()
+        .map(|(c, r)| {
+            r.ok_or_else(|| ShardError::Spec(format!("no part holds window 0 of chain {c}")).into())
+        })
+        .collect()
+}
+
+/// Merges every shard's part (named for errors) into the reports of the single run, entries
+/// included: [`plan`], then [`stitch_parts`] over parts held in memory. Refuses parts of
+/// different runs, duplicate and missing shards.
+pub fn merge(parts: Vec<(String, Part)>) -> Result<Merged, ShardError> {
+    let heads: Vec<(String, PartHead)> = parts.iter().map(|(n, p)| (n.clone(), p.head())).collect();
+    let plan = plan(&heads)?;
+    let count = plan.run.shards;
+    let mut by_shard: HashMap<u32, Part> = parts.into_iter().map(|(_, p)| (p.shard, p)).collect();
+    let mut entries: Vec<[Vec<Entry>; 2]> =
+        plan.chains.iter().map(|_| Default::default()).collect();
+    let stitched = stitch_parts(
+        &plan,
+        &mut |shard| {
+            by_shard.remove(&shard).ok_or_else(|| {
+                crate::Error::from(ShardError::Missing {
+                    shards: vec![shard],
+                    count,
+                })
+            })
+        },
+        &mut |c, backfill, e| {
+            if let Some(kinds) = entries.get_mut(c) {
+                kinds[usize::from(backfill)].push(e);
+            }
+            Ok(())
+        },
+    );
+    let mut reports = match stitched {
+        Ok(reports) => reports,
+        Err(crate::Error::Shard(e)) => return Err(e),
+        Err(other) => return Err(ShardError::Spec(other.to_string())),
+    };
+    for (report, [mut standard, backfill]) in reports.iter_mut().zip(entries) {
+        standard.extend(backfill);
+        report.entries = standard;
     }
     Ok(Merged {
-        run,
+        run: plan.run,
         reports,
-        discovery_warnings,
-        key_warnings,
+        discovery_warnings: plan.discovery_warnings,
+        key_warnings: plan.key_warnings,
     })
 }
 
@@ -856,128 +1010,239 @@ pub fn stitch(
     windows: &[Window],
     results: Vec<WindowResult>,
 ) -> Report {
-    let mut counts = Summary::default();
-    let mut found: (Option<DateTime<Utc>>, Option<DateTime<Utc>>) = (None, None);
-    let mut new_head = None;
-    let mut keys_used: Vec<KeyUse> = Vec::new();
-    let mut covered = Vec::new();
-    let mut candidates: Vec<Finding> = Vec::new();
-    let mut tail: Vec<Finding> = Vec::new();
-    let mut standard = Vec::new();
-    let mut backfill = Vec::new();
+    let mut kinds: [Vec<Entry>; 2] = [Vec::new(), Vec::new()];
+    let mut keep = |backfill: bool, e: Entry| -> Result<(), std::convert::Infallible> {
+        kinds[usize::from(backfill)].push(e);
+        Ok(())
+    };
+    let mut stitcher = Stitcher::new(run, chain);
     // Newest first, as the walk goes.
     for (result, window) in results.into_iter().zip(windows).rev() {
-        counts = add(counts, result.counts);
-        found.0 = min_opt(found.0, result.found_start);
-        found.1 = max_opt(found.1, result.found_end);
-        if new_head.is_none() {
-            new_head = result.new_head;
-        }
-        keys_used.extend(result.keys_used);
-        covered.extend(result.covered);
-        candidates.extend(result.unreferenced);
-        tail.extend(result.tail);
-        standard.push((result.standard, *window));
-        backfill.push((result.backfill, *window));
+        let Ok(()) = stitcher.push(result, *window, &mut keep);
     }
-    let mut entries = Vec::new();
-    let mut findings = Vec::new();
-    for (kind, backfill) in [(standard, false), (backfill, true)] {
-        let unreached = stitch_kind(
+    let Ok(mut report) = stitcher.finish(&mut keep);
+    let [mut standard, backfill] = kinds;
+    standard.extend(backfill);
+    report.entries = standard;
+    report
+}
+
+/// One chain's stitch, fed its windows' results newest first, one at a time: what it holds
+/// between windows is the boundary's state and the chain's findings, never its entries, which
+/// go out as they are stitched (see [`stitch_parts`]).
+#[derive(Debug)]
+pub struct Stitcher<'a> {
+    run: &'a RunInfo,
+    chain: &'a Chain,
+    counts: Summary,
+    found: (Option<DateTime<Utc>>, Option<DateTime<Utc>>),
+    new_head: Option<Head>,
+    keys_used: Vec<KeyUse>,
+    covered: Vec<(DateTime<Utc>, DateTime<Utc>)>,
+    candidates: Vec<Finding>,
+    tail: Vec<Finding>,
+    standard: KindStitch,
+    backfill: KindStitch,
+}
+
+/// One kind's walks being joined, newest window first.
+#[derive(Debug, Default)]
+struct KindStitch {
+    findings: Vec<Finding>,
+    /// Each window's unreached digests, newest window first.
+    unreached: Vec<Vec<Finding>>,
+    /// How the newer walk goes on, and where its window starts.
+    pending: Option<(Exit, Window)>,
+}
+
+impl<'a> Stitcher<'a> {
+    /// A chain's stitch, before its newest window.
+    pub fn new(run: &'a RunInfo, chain: &'a Chain) -> Self {
+        Stitcher {
             run,
             chain,
-            kind,
-            backfill,
-            &mut entries,
-            &mut findings,
-            &mut counts,
-        );
-        findings.extend(unreached);
+            counts: Summary::default(),
+            found: (None, None),
+            new_head: None,
+            keys_used: Vec::new(),
+            covered: Vec::new(),
+            candidates: Vec::new(),
+            tail: Vec::new(),
+            standard: KindStitch::default(),
+            backfill: KindStitch::default(),
+        }
     }
-    findings.extend(unreferenced(run, chain, &covered, candidates));
-    findings.extend(tail);
-    keys_used.sort();
-    keys_used.dedup();
-    Report {
-        trail_arn: run.trail_arn.clone(),
-        chain: chain.clone(),
-        start: run.start,
-        end: run.end,
-        found_start: found.0,
-        found_end: found.1,
-        entries,
-        counts,
-        findings,
-        resumed_from: None,
-        new_head,
-        key_source: run.key_source.clone(),
-        keys_used,
+
+    /// Adds the next older window's result; its entries go to `out` as `(backfill, entry)`.
+    pub fn push<E>(
+        &mut self,
+        result: WindowResult,
+        window: Window,
+        out: &mut dyn FnMut(bool, Entry) -> Result<(), E>,
+    ) -> Result<(), E> {
+        self.counts = add(self.counts, result.counts);
+        self.found.0 = min_opt(self.found.0, result.found_start);
+        self.found.1 = max_opt(self.found.1, result.found_end);
+        if self.new_head.is_none() {
+            self.new_head = result.new_head;
+        }
+        self.keys_used.extend(result.keys_used);
+        self.covered.extend(result.covered);
+        self.candidates.extend(result.unreferenced);
+        self.tail.extend(result.tail);
+        for (kind, walk, backfill) in [
+            (&mut self.standard, result.standard, false),
+            (&mut self.backfill, result.backfill, true),
+        ] {
+            kind.push(
+                self.chain,
+                walk,
+                window,
+                backfill,
+                &mut self.counts,
+                &mut |e| out(backfill, e),
+            )?;
+        }
+        Ok(())
+    }
+
+    /// The chain's report, without its entries (all given to `out` by then).
+    pub fn finish<E>(
+        mut self,
+        out: &mut dyn FnMut(bool, Entry) -> Result<(), E>,
+    ) -> Result<Report, E> {
+        let mut findings = Vec::new();
+        for (kind, backfill) in [
+            (std::mem::take(&mut self.standard), false),
+            (std::mem::take(&mut self.backfill), true),
+        ] {
+            let unreached = kind.finish(
+                self.run,
+                self.chain,
+                backfill,
+                &mut findings,
+                &mut self.counts,
+                &mut |e| out(backfill, e),
+            )?;
+            findings.extend(unreached);
+        }
+        let candidates = std::mem::take(&mut self.candidates);
+        findings.extend(unreferenced(
+            self.run,
+            self.chain,
+            &self.covered,
+            candidates,
+        ));
+        findings.extend(std::mem::take(&mut self.tail));
+        Ok(self.report(findings))
+    }
+
+    fn report(mut self, findings: Vec<Finding>) -> Report {
+        self.keys_used.sort();
+        self.keys_used.dedup();
+        Report {
+            trail_arn: self.run.trail_arn.clone(),
+            chain: self.chain.clone(),
+            start: self.run.start,
+            end: self.run.end,
+            found_start: self.found.0,
+            found_end: self.found.1,
+            entries: Vec::new(),
+            counts: self.counts,
+            findings,
+            resumed_from: None,
+            new_head: self.new_head,
+            key_source: self.run.key_source.clone(),
+            keys_used: self.keys_used,
+        }
     }
 }
 
-/// Joins one kind's walks (newest window first) into `entries` and `findings`; returns the
-/// unreached digests, oldest window first as the single run lists them.
-fn stitch_kind(
-    run: &RunInfo,
-    chain: &Chain,
-    walks: Vec<(KindResult, Window)>,
-    backfill: bool,
-    entries: &mut Vec<Entry>,
-    findings: &mut Vec<Finding>,
-    counts: &mut Summary,
-) -> Vec<Finding> {
-    let mut unreached: Vec<Vec<Finding>> = Vec::new();
-    // How the newer walk goes on, and where its window starts.
-    let mut pending: Option<(Exit, Window)> = None;
-    for (walk, window) in walks {
-        unreached.push(walk.unreached);
+impl KindStitch {
+    /// Joins the next older window's walk.
+    fn push<E>(
+        &mut self,
+        chain: &Chain,
+        walk: KindResult,
+        window: Window,
+        backfill: bool,
+        counts: &mut Summary,
+        out: &mut dyn FnMut(Entry) -> Result<(), E>,
+    ) -> Result<(), E> {
+        self.unreached.push(walk.unreached);
         let Some(first) = walk.first else {
             // A window listing no digest: the walk passes it by, as the single walk does.
-            entries.extend(walk.entries);
-            findings.extend(walk.findings);
-            continue;
+            walk.entries.into_iter().try_for_each(&mut *out)?;
+            self.findings.extend(walk.findings);
+            return Ok(());
         };
-        if let Some((exit, _)) = pending.take() {
-            join(chain, exit, &first, backfill, entries, findings, counts);
+        if let Some((exit, _)) = self.pending.take() {
+            let mut joined = Vec::new();
+            join(
+                chain,
+                exit,
+                &first,
+                backfill,
+                &mut joined,
+                &mut self.findings,
+                counts,
+            );
+            joined.into_iter().try_for_each(&mut *out)?;
         }
-        entries.extend(walk.entries);
-        findings.extend(walk.findings);
-        pending = Some((walk.exit, window));
+        walk.entries.into_iter().try_for_each(&mut *out)?;
+        self.findings.extend(walk.findings);
+        self.pending = Some((walk.exit, window));
+        Ok(())
     }
-    // Past the oldest window that lists digests.
-    if let Some((
-        Exit::Link {
-            from_bucket,
-            successor_key,
-            bucket,
-            key,
-            ..
-        },
-        window,
-    )) = pending
-    {
-        let time = parse_key_time(key_date(&key));
-        let in_range = time.is_some_and(|t| t >= run.start && t < window.start);
-        if bucket == chain.bucket
-            && in_range
-            && chain.is_digest_key(&key)
-            && is_backfill_key(&key) == backfill
+
+    /// Past the oldest window that lists digests: appends this kind's findings to `findings`
+    /// and returns the unreached digests, oldest window first as the single run lists them.
+    fn finish<E>(
+        self,
+        run: &RunInfo,
+        chain: &Chain,
+        backfill: bool,
+        findings: &mut Vec<Finding>,
+        counts: &mut Summary,
+        out: &mut dyn FnMut(Entry) -> Result<(), E>,
+    ) -> Result<Vec<Finding>, E> {
+        findings.extend(self.findings);
+        if let Some((
+            Exit::Link {
+                from_bucket,
+                successor_key,
+                bucket,
+                key,
+                ..
+            },
+            window,
+        )) = self.pending
         {
-            // Listed by no window, though in range: deleted. The single walk reports it not
-            // found, with no older digest to count a missing run to.
-            not_found(&bucket, &key, backfill, entries, counts);
-        } else {
-            findings.push(Finding::LinkMismatch {
-                bucket: from_bucket,
-                key: successor_key,
-                previous_key: key.clone(),
-                field: "previousDigestS3Object",
-                expected: format!("s3://{bucket}/{key}"),
-                actual: "a digest the sharded run does not list".to_owned(),
-            });
+            let time = parse_key_time(key_date(&key));
+            let in_range = time.is_some_and(|t| t >= run.start && t < window.start);
+            if bucket == chain.bucket
+                && in_range
+                && chain.is_digest_key(&key)
+                && is_backfill_key(&key) == backfill
+            {
+                // Listed by no window, though in range: deleted. The single walk reports it not
+                // found, with no older digest to count a missing run to.
+                let mut gone = Vec::new();
+                not_found(&bucket, &key, backfill, &mut gone, counts);
+                gone.into_iter().try_for_each(&mut *out)?;
+            } else {
+                findings.push(Finding::LinkMismatch {
+                    bucket: from_bucket,
+                    key: successor_key,
+                    previous_key: key.clone(),
+                    field: "previousDigestS3Object",
+                    expected: format!("s3://{bucket}/{key}"),
+                    actual: "a digest the sharded run does not list".to_owned(),
+                });
+            }
         }
+        Ok(self.unreached.into_iter().rev().flatten().collect())
     }
-    unreached.into_iter().rev().flatten().collect()
 }
 
 /// The boundary between a newer walk that leaves its window by `exit` and the older window
@@ -1472,6 +1737,52 @@ mod tests {
             assert!(e.starts_with("partial report parts/p1.json: "), "{e}");
             assert!(e.contains(want), "{want}: {e}");
         }
+    }
+
+    /// The streaming merge asks for each part once, newest shard first, and refuses a part that
+    /// is not the one the plan checked (a file replaced between the two readings).
+    #[test]
+    fn parts_are_stitched_one_at_a_time_newest_first() {
+        let one = part();
+        let mut second = one.clone();
+        second.shard = 2;
+        second.items = one
+            .run
+            .shard_items(2)
+            .unwrap()
+            .into_iter()
+            .map(|(i, _)| (i, one.items[0].1.clone()))
+            .collect();
+        let heads = vec![
+            ("a".to_owned(), one.head()),
+            ("b".to_owned(), second.head()),
+        ];
+        let planned = plan(&heads).unwrap();
+        let mut asked = Vec::new();
+        let reports = stitch_parts(
+            &planned,
+            &mut |shard| {
+                asked.push(shard);
+                Ok(if shard == 1 {
+                    one.clone()
+                } else {
+                    second.clone()
+                })
+            },
+            &mut |_, _, _| Ok(()),
+        )
+        .unwrap();
+        assert_eq!(asked, vec![2, 1]);
+        let whole = merge(vec![
+            ("a".into(), one.clone()),
+            ("b".into(), second.clone()),
+        ])
+        .unwrap();
+        assert_eq!(reports.len(), whole.reports.len());
+        let e = stitch_parts(&planned, &mut |_| Ok(one.clone()), &mut |_, _, _| Ok(()))
+            .unwrap_err()
+            .to_string();
+        assert_eq!(e, "the part of shard 2 is not the one checked before");
     }
 
     #[test]

@@ -1177,7 +1177,7 @@ impl Run<'_> {
             };
             let unparsed = match fetched {
                 Fetched::Raw(bytes, metadata) => {
-                    match digest::parse(&bytes, &self.options.limits) {
+                    match digest::parse_owned(bytes, &self.options.limits) {
                         Ok(parsed) => Ok((parsed, metadata)),
                         Err(e) if e.is_limit() => Err(DigestOutcome::TooLarge {
                             reason: limit_reason(&e),

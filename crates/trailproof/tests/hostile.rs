@@ -68,6 +68,10 @@ fn setup() -> Setup {
 }
 
 fn run(s: &Setup, replace: &str, body: Vec<u8>) -> Report {
+    run_with(s, replace, body, trailproof::digest::Limits::default())
+}
+
+fn run_with(s: &Setup, replace: &str, body: Vec<u8>, limits: trailproof::digest::Limits) -> Report {
     let mut store = MemoryStore::new();
     for ((bucket, key), o) in &s.trail.archive.objects {
         let bytes = if key == replace {
@@ -88,7 +92,8 @@ fn run(s: &Setup, replace: &str, body: Vec<u8>) -> Report {
         s.trail.start(),
         s.trail.start() + chrono::Duration::hours(3),
     )
-    .parallelism(Parallelism::Serial);
+    .parallelism(Parallelism::Serial)
+    .limits(limits);
     validate(&store, &s.keys, &s.chain, &s.arn, &options)
         .expect("a hostile file is a verdict, not an error")
 }
@@ -188,6 +193,88 @@ fn generated_hostile_digests() {
         let (code, status) = digest_outcome(&run(&s, &key, body), &key);
         assert_eq!(code, expected, "{what}");
         assert_ne!(status, Status::Valid, "{what}");
+    }
+}
+
+/// Gzip of `head`, then `fill` repeated to `len` bytes in all, then `tail`: a bomb.
+fn bomb(head: &str, fill: &[u8], len: usize, tail: &str) -> Vec<u8> {
+    let mut e = flate2::write::GzEncoder::new(Vec::new(), flate2::Compression::fast());
+    e.write_all(head.as_bytes()).expect("in memory");
+    let piece = fill.repeat((1 << 20) / fill.len());
+    let mut written = head.len();
+    while written < len {
+        e.write_all(&piece).expect("in memory");
+        written += piece.len();
+    }
+    e.write_all(tail.as_bytes()).expect("in memory");
+    e.finish().expect("in memory")
+}
+
+/// A digest that inflates past `--max-digest-size` is NOT CHECKED, naming the flag, whatever it
+/// inflates to and however it is shaped (the first pass stops parsing a value that runs long,
+/// and measures the rest): never invalid, never an error.
+#[test]
+fn bombs_over_the_size_limit_are_not_checked() {
+    let s = setup();
+    let key = s
+        .trail
+        .digests_in("us-east-1")
+        .last()
+        .expect("digest")
+        .key
+        .clone();
+    let check = |what: &str, body: Vec<u8>, limits: trailproof::digest::Limits| {
+        let report = run_with(&s, &key, body, limits);
+        let d = report
+            .entries
+            .iter()
+            .find_map(|e| match e {
+                Entry::Digest(d) if d.key == key => Some(d.clone()),
+                _ => None,
+            })
+            .expect("digest reported");
+        assert_eq!(d.outcome.status(), Status::NotChecked, "{what}");
+        assert!(
+            d.outcome.message().contains("--max-digest-size"),
+            "{what}: {}",
+            d.outcome.message()
+        );
+        assert_eq!(report.verdict(), trailproof::Verdict::Incomplete, "{what}");
+    };
+    // The classic: 1 GiB of zeros, under the default limits.
+    check(
+        "1 GiB of zeros",
+        bomb("", &[0], 1 << 30, ""),
+        trailproof::digest::Limits::default(),
+    );
+    // Shapes a streaming parser could be made to buffer, against a small limit.
+    let small = trailproof::digest::Limits::new(8 << 20, 2_000_000);
+    for (what, head, fill, tail) in [
+        (
+            "one long unknown field",
+            r#"{"newestEventTime":""#,
+            &b"A"[..],
+            "\"}",
+        ),
+        ("one long kept field", r#"{"digestS3Object":""#, b"A", "\"}"),
+        ("a long key", r#"{""#, b"A", "\":1}"),
+        ("a long string, not an object", r#"""#, b"A", "\""),
+        ("deep arrays", r#"{"logFiles":["#, b"[", ""),
+        ("many entries", r#"{"logFiles":["#, b"{},", "{}]}"),
+        (
+            "a long array in a kept field",
+            r#"{"digestEndTime":["#,
+            b"[],",
+            "[]]}",
+        ),
+        (
+            "a long array in an entry",
+            r#"{"logFiles":[["#,
+            b"1,",
+            "1]]}",
+        ),
+    ] {
+        check(what, bomb(head, fill, 16 << 20, tail), small);
     }
 }
 
