@@ -7,8 +7,10 @@ use std::path::{Path, PathBuf};
 use std::sync::{Arc, Mutex, PoisonError};
 
 use chrono::{DateTime, Duration, Utc};
-use serde_json::Value;
-use trailproof::report::{chains_json_fields, entry_json, entry_line};
+use trailproof::report::doc::{
+    write_chain_head, write_run_head, ChainDoc, EntryDoc, RunDoc, RunHead,
+};
+use trailproof::report::entry_line;
 use trailproof::state::chain_id;
 use trailproof::{
     discover_chains, time, validate_chains, Chain, Discovery, EntrySink, Error, Head, ObjectStore,
@@ -413,14 +415,10 @@ pub fn print_no_chains(
                 w.out.flush()
             }
             Format::Json | Format::Html => {
-                let doc = serde_json::json!({
-                    "version": trailproof::report::JSON_VERSION,
-                    "trail_arn": arn,
-                    "requested": {"start": time::display(start), "end": time::display(end)},
-                    "chains": [],
-                    "verdict": verdict.as_str(),
-                    "exit_code": verdict.exit_code(),
-                });
+                let doc = RunDoc {
+                    head: RunHead::no_chains(arn, start, end),
+                    chains: Vec::new(),
+                };
                 let mut json = serde_json::to_vec_pretty(&doc)?;
                 json.push(b'\n');
                 if format == Format::Html {
@@ -550,7 +548,7 @@ impl EntrySink for SpoolSink {
                 }
             }
             Format::Json | Format::Html => {
-                serde_json::to_writer(&mut *file, &entry_json(entry))?;
+                serde_json::to_writer(&mut *file, &EntryDoc::from(entry))?;
                 writeln!(file)?;
             }
         }
@@ -564,20 +562,6 @@ impl Drop for SpoolSink {
             let _ = f.flush();
         }
     }
-}
-
-/// Writes `fields` as the start of a JSON object (`{"k":v,...`), without closing it.
-fn open_object(out: &mut dyn Write, fields: &serde_json::Map<String, Value>) -> io::Result<()> {
-    write!(out, "{{")?;
-    for (i, (k, v)) in fields.iter().enumerate() {
-        if i > 0 {
-            write!(out, ",")?;
-        }
-        serde_json::to_writer(&mut *out, k)?;
-        write!(out, ":")?;
-        serde_json::to_writer(&mut *out, v)?;
-    }
-    Ok(())
 }
 
 /// Where each chain's entries come from when its report is written: spooled as the walk went,
@@ -605,7 +589,7 @@ fn write_chain_json(
     lines: &dyn EntryLines,
     index: usize,
 ) -> io::Result<()> {
-    open_object(out, &report.json_fields())?;
+    write_chain_head(out, &ChainDoc::head_of(report))?;
     write!(out, ",\"entries\":[")?;
     let mut first = true;
     lines.json_lines(index, &mut |line| {
@@ -626,7 +610,11 @@ pub fn write_json(
 ) -> io::Result<()> {
     let mut out = BufWriter::new(out);
     if discover {
-        open_object(&mut out, &chains_json_fields(reports))?;
+        match RunHead::of(reports) {
+            Some(head) => write_run_head(&mut out, &head)?,
+            // Not reached: a run that finds no chain reports through `print_no_chains`.
+            None => write!(out, "{{\"version\":{}", trailproof::report::JSON_VERSION)?,
+        }
         write!(out, ",\"chains\":[")?;
         for (i, r) in reports.iter().enumerate() {
             writeln!(out, "{}", if i == 0 { "" } else { "," })?;

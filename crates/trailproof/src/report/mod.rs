@@ -1,10 +1,10 @@
-//! Verdicts, the ordered report of a run, its summary, and the two renderings: the AWS CLI's text
-//! (module `text`) and a JSON document (module `json`).
+//! Verdicts, the ordered report of a run and its summary; the report document ([`doc`]) every
+//! output renders; the AWS CLI's text (module `text`) and the JSON document (module `json`).
 
+pub mod doc;
 mod json;
 mod text;
 
-pub use json::{chains_json_fields, entry_json};
 pub use text::{entry_line, escape_controls, needs_escape, TextWriter, KEYS_LINE_PREFIX};
 
 use chrono::{DateTime, Utc};
@@ -15,7 +15,8 @@ use crate::state::Head;
 use crate::time::display;
 
 /// Whether something was proven intact, proven not intact, or could not be checked.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
 pub enum Status {
     /// Verified.
     Valid,
@@ -537,18 +538,6 @@ impl TryFrom<SavedFinding> for Finding {
 }
 
 impl Finding {
-    fn code(&self) -> &'static str {
-        match self {
-            Finding::MissingDigests { .. } => "missing_digests",
-            Finding::LinkMismatch { .. } => "link_mismatch",
-            Finding::UnreferencedLog { .. } => "unreferenced_log",
-            Finding::UnreachedDigest { .. } => "unreached_digest",
-            Finding::TailMissing { .. } => "tail_missing",
-            Finding::LoggingStopped { .. } => "logging_stopped",
-            Finding::Unlisted { .. } => "unlisted",
-        }
-    }
-
     /// Invalid for a problem; valid for a line that only informs (a signed stop of logging).
     pub fn status(&self) -> Status {
         match self {
@@ -688,7 +677,8 @@ impl Counts {
 }
 
 /// The overall result, as a scheduler needs it.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
 pub enum Verdict {
     /// Everything in range verified. Exit status 0.
     Valid,

@@ -4,6 +4,7 @@ use std::io::{self, Write};
 
 use chrono::{DateTime, Utc};
 
+use super::doc::{chains_lines, summary_lines, ChainDoc, Totals};
 use super::*;
 use crate::time::display;
 
@@ -26,51 +27,7 @@ impl Report {
 
     /// `[o-ID/]ACCOUNT REGION: counts…`: one chain's line in a multi-chain summary.
     pub fn chain_line(&self) -> String {
-        let c = &self.chain;
-        let owner = match &c.organization_id {
-            Some(o) => format!("{o}/{}", c.account_id),
-            None => c.account_id.clone(),
-        };
-        let s = self.summary();
-        let mut parts = Vec::new();
-        for (counts, name) in s.kinds() {
-            let total = counts.total();
-            if total == 0 {
-                continue;
-            }
-            let mut part = format!("{}/{total} {name} files valid", counts.valid);
-            if counts.invalid > 0 {
-                part.push_str(&format!(", {}/{total} INVALID", counts.invalid));
-            }
-            if counts.not_checked > 0 {
-                part.push_str(&format!(", {}/{total} NOT CHECKED", counts.not_checked));
-            }
-            parts.push(part);
-        }
-        let problems = self.problems();
-        if problems > 0 {
-            parts.push(format!("{problems} other findings"));
-        }
-        if parts.is_empty() {
-            parts.push(
-                if self.resumed_from.is_some() {
-                    "no new digests"
-                } else {
-                    "no digests found"
-                }
-                .to_owned(),
-            );
-        }
-        let found = match (self.found_start, self.found_end) {
-            (Some(a), Some(b)) => format!(" ({} to {})", display(a), display(b)),
-            _ => String::new(),
-        };
-        escape_controls(&format!(
-            "{owner} {}: {}{found} [{}]",
-            c.source_region,
-            parts.join("; "),
-            self.verdict().as_str()
-        ))
+        ChainDoc::head_of(self).chain_line()
     }
 }
 
@@ -268,85 +225,15 @@ impl<O: Write, E: Write> TextWriter<O, E> {
         if !self.double_spaced {
             writeln!(self.out)?;
         }
+        let mut lines = Vec::new();
         if !chains.is_empty() {
-            writeln!(self.out, "Chains ({}):", chains.len())?;
-            for c in chains {
-                writeln!(self.out, "  {}", c.chain_line())?;
-            }
-            writeln!(self.out)?;
+            let docs: Vec<ChainDoc> = chains.iter().map(ChainDoc::head_of).collect();
+            lines = chains_lines(&docs);
         }
-        writeln!(
-            self.out,
-            "Results requested for {} to {}",
-            display(totals.start),
-            display(totals.end)
-        )?;
-        let s = totals.summary();
-        if s.no_digests() {
-            match &totals.resumed_from {
-                Some(head) => writeln!(
-                    self.out,
-                    "No new digests since {} (s3://{}/{})",
-                    display(head.end_time),
-                    head.bucket,
-                    escape_controls(&head.key)
-                )?,
-                None => writeln!(self.out, "No digests found")?,
-            }
-            return self.out.flush();
+        lines.extend(summary_lines(&Totals::of(totals)));
+        for line in lines {
+            writeln!(self.out, "{line}")?;
         }
-        match (totals.found_start, totals.found_end) {
-            (Some(a), Some(b)) => writeln!(
-                self.out,
-                "Results found for {} to {}:",
-                display(a),
-                display(b)
-            )?,
-            _ => writeln!(self.out, "No valid digests found in range")?,
-        }
-        for (counts, name) in s.kinds() {
-            let total = counts.total();
-            if total == 0 {
-                continue;
-            }
-            write!(self.out, "\n{}/{total} {name} files valid", counts.valid)?;
-            if counts.invalid > 0 {
-                write!(
-                    self.out,
-                    ", {}/{total} {name} files INVALID",
-                    counts.invalid
-                )?;
-            }
-            if counts.not_checked > 0 {
-                write!(
-                    self.out,
-                    ", {}/{total} {name} files NOT CHECKED",
-                    counts.not_checked
-                )?;
-            }
-        }
-        for (n, _, text) in s.extras() {
-            if n > 0 {
-                write!(self.out, "\n{n} {text}")?;
-            }
-        }
-        writeln!(self.out)?;
-        // Every report that examined a digest names its trust anchor, even when no key verified.
-        let fingerprints: Vec<&str> = totals
-            .keys_used
-            .iter()
-            .map(|k| k.fingerprint.as_str())
-            .collect();
-        writeln!(
-            self.out,
-            "{KEYS_LINE_PREFIX}{} ({})",
-            escape_controls(&totals.key_source),
-            if fingerprints.is_empty() {
-                "no key verified a digest".to_owned()
-            } else {
-                fingerprints.join(", ")
-            }
-        )?;
         self.out.flush()
     }
 }
