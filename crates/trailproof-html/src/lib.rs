@@ -104,7 +104,7 @@ pub fn sha256_hex(bytes: &[u8]) -> String {
 pub fn render(json: &[u8], run: &RunInfo) -> Result<String, HtmlError> {
     let text = std::str::from_utf8(json).map_err(|e| HtmlError::Layout(e.to_string()))?;
     let value: serde_json::Value = serde_json::from_str(text)?;
-    let doc = model::read(&value)?;
+    let doc = model::read(value)?;
     let how = embedding(json.len());
     let embedded = match how {
         Embedding::Json => embedded_json(text),
@@ -190,30 +190,42 @@ mod embedding_tests {
     /// A report of `chains` chains of `digests` valid digests each, as `--format json` lays
     /// it out (the renderer reads nothing else).
     fn big_report(chains: usize, digests: usize) -> String {
+        use trailproof::report::doc::{DigestDoc, EntryDoc, RunDoc, RunHead, Stamp};
+        let t = |s: &str| Stamp(crate::model::time(s).expect("time"));
         let chain = |c: usize| {
-            let entries: Vec<serde_json::Value> = (0..digests)
-                .map(|d| serde_json::json!({
-                    "type": "digest", "bucket": "b",
-                    "key": format!("AWSLogs/o-1/{c:012}/CloudTrail-Digest/us-east-1/2024/03/01/{c:012}_CloudTrail-Digest_us-east-1_t_us-east-1_20240301T{:02}0000Z.json.gz", d % 24),
-                    "backfill": false, "status": "valid", "outcome": "valid", "message": "valid",
-                    "detail": null, "start": format!("2024-03-01T{:02}:00:00Z", d % 24),
-                    "end": format!("2024-03-01T{:02}:59:59Z", d % 24), "log_files": 2,
+            let entries = (0..digests)
+                .map(|d| EntryDoc::Digest(DigestDoc {
+                    bucket: "b".into(),
+                    key: format!("AWSLogs/o-1/{c:012}/CloudTrail-Digest/us-east-1/2024/03/01/{c:012}_CloudTrail-Digest_us-east-1_t_us-east-1_20240301T{:02}0000Z.json.gz", d % 24),
+                    backfill: false,
+                    status: trailproof::report::Status::Valid,
+                    outcome: "valid".into(),
+                    message: "valid".into(),
+                    detail: None,
+                    start: Some(t(&format!("2024-03-01T{:02}:00:00Z", d % 24))),
+                    end: Some(t(&format!("2024-03-01T{:02}:59:59Z", d % 24))),
+                    log_files: 2,
                 }))
                 .collect();
-            serde_json::json!({
-                "chain": {"bucket": "b", "prefix": null, "organization_id": "o-1", "account_id": format!("{c:012}"), "source_region": "us-east-1"},
-                "verdict": "valid", "exit_code": 0, "findings": [], "entries": entries,
-                "summary": {"digest_files": {"valid": digests, "invalid": 0, "not_checked": 0, "total": digests}},
-                "requested": {"start": "2024-03-01T00:00:00Z", "end": "2024-03-02T00:00:00Z"},
-            })
+            let mut doc = crate::model::test_chain(&format!("{c:012}"), entries);
+            doc.summary.digest_files.valid = digests as u64;
+            doc.summary.digest_files.total = digests as u64;
+            doc
         };
-        serde_json::json!({
-            "version": 2, "trail_arn": "arn:aws:cloudtrail:us-east-1:1:trail/t", "verdict": "valid", "exit_code": 0,
-            "requested": {"start": "2024-03-01T00:00:00Z", "end": "2024-03-02T00:00:00Z"},
-            "chains": (0..chains).map(chain).collect::<Vec<_>>(),
-        })
-        .to_string()
-            + "\n"
+        let chains: Vec<_> = (0..chains).map(chain).collect();
+        let mut head = RunHead::no_chains(
+            &chains[0].trail_arn,
+            chains[0].requested.start.0,
+            chains[0].requested.end.0,
+        );
+        head.verdict = trailproof::Verdict::Valid;
+        head.exit_code = 0;
+        head.totals = Some(trailproof::report::doc::RunTotals {
+            found: None,
+            summary: chains[0].summary,
+            public_keys: chains[0].public_keys.clone(),
+        });
+        serde_json::to_string(&RunDoc { head, chains }).expect("json") + "\n"
     }
 
     fn run() -> RunInfo {

@@ -3,6 +3,13 @@
 
 use chrono::{DateTime, NaiveDateTime, Utc};
 use serde_json::Value;
+use trailproof::report::doc::{
+    chains_lines, summary_lines, ChainDoc, EntryDoc, FindingKind, FindingStatus, HeadDoc, Period,
+    PublicKeys, RunDoc, ValidationDoc,
+};
+use trailproof::report::Status;
+
+pub use trailproof::report::doc::SummaryDoc as Summary;
 
 use crate::HtmlError;
 
@@ -28,66 +35,13 @@ impl State {
     }
 }
 
-/// `valid / invalid / not_checked / total` of one kind of file.
-#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
-pub struct Counts {
-    pub valid: u64,
-    pub invalid: u64,
-    pub not_checked: u64,
-    pub total: u64,
-}
-
-impl Counts {
-    fn from(v: &Value) -> Counts {
-        let n = |k: &str| v[k].as_u64().unwrap_or(0);
-        Counts {
-            valid: n("valid"),
-            invalid: n("invalid"),
-            not_checked: n("not_checked"),
-            total: n("total"),
+impl From<Status> for State {
+    fn from(s: Status) -> State {
+        match s {
+            Status::Valid => State::Valid,
+            Status::Invalid => State::Invalid,
+            Status::NotChecked => State::NotChecked,
         }
-    }
-}
-
-/// The report's `summary`.
-#[derive(Clone, Debug, Default)]
-pub struct Summary {
-    pub digests: Counts,
-    pub backfill_digests: Counts,
-    pub log_files: Counts,
-    /// The counts beyond the AWS CLI's, in the order and words of the text report.
-    extras: Vec<(u64, &'static str)>,
-}
-
-impl Summary {
-    fn from(v: &Value) -> Summary {
-        Summary {
-            digests: Counts::from(&v["digest_files"]),
-            backfill_digests: Counts::from(&v["backfill_digest_files"]),
-            log_files: Counts::from(&v["log_files"]),
-            extras: trailproof::report::SUMMARY_EXTRAS
-                .iter()
-                .map(|(field, words)| (v[*field].as_u64().unwrap_or(0), *words))
-                .collect(),
-        }
-    }
-
-    /// The three kinds of file with the names the text report gives them.
-    pub fn kinds(&self) -> [(Counts, &'static str); 3] {
-        [
-            (self.digests, "digest"),
-            (self.backfill_digests, "backfill digest"),
-            (self.log_files, "log"),
-        ]
-    }
-
-    pub fn no_digests(&self) -> bool {
-        self.digests.total + self.backfill_digests.total == 0
-    }
-
-    /// The extra counts with the words of the text report.
-    pub fn extras(&self) -> &[(u64, &'static str)] {
-        &self.extras
     }
 }
 
@@ -157,15 +111,12 @@ pub struct Chain {
     pub verdict: String,
     pub summary: Summary,
     pub found: Option<(String, String)>,
-    pub resumed_from: Option<String>,
     pub digests: Vec<Digest>,
     pub problems: Vec<Problem>,
     pub gaps: Vec<Gap>,
     pub spans: Vec<Span>,
     /// Valid log files listed in the report (only with `--verbose`).
     pub valid_logs_listed: u64,
-    /// Findings beyond the AWS CLI's checks.
-    pub findings: u64,
 }
 
 /// A validation report (`validate`, `merge`).
@@ -177,11 +128,10 @@ pub struct Validation {
     pub requested: Option<(String, String)>,
     pub requested_t: Option<(DateTime<Utc>, DateTime<Utc>)>,
     pub found: Option<(String, String)>,
-    pub summary: Option<Summary>,
+    /// The summary as the text report prints it, a line each.
+    pub summary_lines: Vec<String>,
     pub key_source: Option<String>,
     pub keys: Vec<Key>,
-    /// True when the report is of several chains (discovery).
-    pub multi: bool,
     pub chains: Vec<Chain>,
     pub resumed_from: Option<String>,
 }
@@ -234,14 +184,11 @@ fn opt_s(v: &Value) -> Option<String> {
     v.as_str().map(str::to_owned)
 }
 
+#[cfg(test)]
 pub fn time(v: &str) -> Option<DateTime<Utc>> {
     DateTime::parse_from_rfc3339(v)
         .ok()
         .map(|t| t.with_timezone(&Utc))
-}
-
-fn range(v: &Value) -> Option<(String, String)> {
-    Some((opt_s(&v["start"])?, opt_s(&v["end"])?))
 }
 
 /// The time a CloudTrail object's name carries: `…_20240301T0100Z…` (log files) or
@@ -260,177 +207,168 @@ pub fn time_in_key(key: &str) -> Option<DateTime<Utc>> {
     })
 }
 
-fn location(entry: &Value) -> String {
-    format!("s3://{}/{}", s(&entry["bucket"]), s(&entry["key"]))
+fn location(bucket: &str, key: &str) -> String {
+    format!("s3://{bucket}/{key}")
 }
 
-fn keys(v: &Value) -> (Option<String>, Vec<Key>) {
-    let keys = v["keys"]
-        .as_array()
-        .map(|a| {
-            a.iter()
-                .map(|k| Key {
-                    fingerprint: s(&k["fingerprint"]),
-                    validity: match (k["validity_start"].as_str(), k["validity_end"].as_str()) {
-                        (Some(a), Some(b)) => format!("{a} to {b}"),
-                        (Some(a), None) => format!("from {a}"),
-                        (None, Some(b)) => format!("until {b}"),
-                        (None, None) => String::new(),
-                    },
-                })
-                .collect()
+fn period(p: Option<&Period>) -> Option<(String, String)> {
+    p.map(|p| (p.start.to_string(), p.end.to_string()))
+}
+
+fn keys(k: &PublicKeys) -> (Option<String>, Vec<Key>) {
+    let keys = k
+        .keys
+        .iter()
+        .map(|k| Key {
+            fingerprint: k.fingerprint.clone(),
+            validity: match (k.validity_start, k.validity_end) {
+                (Some(a), Some(b)) => format!("{a} to {b}"),
+                (Some(a), None) => format!("from {a}"),
+                (None, Some(b)) => format!("until {b}"),
+                (None, None) => String::new(),
+            },
         })
-        .unwrap_or_default();
-    (opt_s(&v["source"]), keys)
+        .collect();
+    (Some(k.source.clone()), keys)
 }
 
-fn chain(doc: &Value) -> Chain {
-    let c = &doc["chain"];
-    let owner = match c["organization_id"].as_str() {
-        Some(o) => format!("{o}/{}", s(&c["account_id"])),
-        None => s(&c["account_id"]),
-    };
+fn chain(doc: &ChainDoc) -> Chain {
+    let c = &doc.chain;
     let mut chain = Chain {
-        label: format!("{owner} {}", s(&c["source_region"])),
-        bucket: s(&c["bucket"]),
-        prefix: opt_s(&c["prefix"]),
-        verdict: s(&doc["verdict"]),
-        summary: Summary::from(&doc["summary"]),
-        found: range(&doc["found"]),
-        resumed_from: head(&doc["resumed_from"]),
+        label: c.label(),
+        bucket: c.bucket.clone(),
+        prefix: c.prefix.clone(),
+        verdict: doc.verdict.as_str().to_owned(),
+        summary: doc.summary,
+        found: period(doc.found.as_ref()),
         digests: Vec::new(),
         problems: Vec::new(),
         gaps: Vec::new(),
         spans: Vec::new(),
         valid_logs_listed: 0,
-        // Informational findings (a signed stop of logging) are no problem.
-        findings: doc["findings"].as_array().map_or(0, |a| {
-            a.iter().filter(|f| f["status"] != "info").count() as u64
-        }),
     };
     // Invalid log files mark the digest that lists them, found by key.
-    let mut digest_index: std::collections::HashMap<String, usize> =
+    let mut digest_index: std::collections::HashMap<&str, usize> =
         std::collections::HashMap::new();
     // The start of the digest the walk visited last (newest first): where one with no trusted
     // time of its own sits.
     let mut walked: Option<DateTime<Utc>> = None;
-    for e in doc["entries"].as_array().into_iter().flatten() {
-        let state = State::parse(e["status"].as_str().unwrap_or(""));
-        match e["type"].as_str() {
-            Some("digest") => {
-                let backfill = e["backfill"].as_bool().unwrap_or(false);
-                let key = s(&e["key"]);
+    for e in doc.entries.iter().flatten() {
+        match e {
+            EntryDoc::Digest(d) => {
+                let state = State::from(d.status);
                 let hour = chrono::Duration::hours(1);
                 // Only a verified signature makes a digest's own times trustworthy: an invalid
                 // one could claim any hour, and paint a tampered hour valid or hide elsewhere.
                 let claimed = match state {
-                    State::Valid => e["start"]
-                        .as_str()
-                        .and_then(time)
-                        .zip(e["end"].as_str().and_then(time)),
+                    State::Valid => d.start.zip(d.end).map(|(a, b)| (a.0, b.0)),
                     _ => None,
                 };
                 let (start, end) = match claimed {
                     Some((start, end)) => (Some(start), Some(end)),
                     None => {
-                        let end = time_in_key(&key).or(walked);
+                        let end = time_in_key(&d.key).or(walked);
                         (end.and_then(|t| t.checked_sub_signed(hour)), end)
                     }
                 };
                 if start.is_some() {
                     walked = start;
                 }
-                digest_index.insert(key, chain.digests.len());
+                digest_index.insert(&d.key, chain.digests.len());
                 chain.digests.push(Digest {
-                    location: location(e),
+                    location: location(&d.bucket, &d.key),
                     state,
-                    message: s(&e["message"]),
-                    backfill,
+                    message: d.message.clone(),
+                    backfill: d.backfill,
                     start,
                     end,
-                    log_files: e["log_files"].as_u64().unwrap_or(0),
+                    log_files: d.log_files,
                     bad_logs: 0,
                 });
                 if state != State::Valid {
                     chain.problems.push(Problem {
-                        what: format!("{}Digest file", if backfill { "(backfill) " } else { "" }),
-                        location: location(e),
+                        what: format!(
+                            "{}Digest file",
+                            if d.backfill { "(backfill) " } else { "" }
+                        ),
+                        location: location(&d.bucket, &d.key),
                         state,
-                        message: s(&e["message"]),
-                        detail: opt_s(&e["detail"]),
+                        message: d.message.clone(),
+                        detail: d.detail.clone(),
                     });
                 }
             }
-            Some("log") => {
+            EntryDoc::Log(l) => {
+                let state = State::from(l.status);
                 if state == State::Valid {
                     chain.valid_logs_listed += 1;
                     continue;
                 }
-                if let Some(d) = e["digest_key"]
-                    .as_str()
-                    .and_then(|k| digest_index.get(k))
+                if let Some(d) = digest_index
+                    .get(l.digest_key.as_str())
                     .and_then(|&i| chain.digests.get_mut(i))
                 {
                     d.bad_logs += 1;
                 }
-                let detail = match (e["expected"].as_str(), e["actual"].as_str()) {
+                let detail = match (&l.expected, &l.actual) {
                     (Some(x), Some(a)) => Some(format!("expected SHA-256 {x}, found {a}")),
-                    _ => opt_s(&e["detail"]),
+                    _ => l.detail.clone(),
                 };
                 chain.problems.push(Problem {
                     what: "Log file".to_owned(),
-                    location: location(e),
+                    location: location(&l.bucket, &l.key),
                     state,
-                    message: s(&e["message"]),
+                    message: l.message.clone(),
                     detail,
                 });
             }
-            Some("gap") => {
-                let (from, to) = (s(&e["from"]), s(&e["to"]));
+            EntryDoc::Gap(g) => {
                 chain.gaps.push(Gap {
-                    backfill: e["backfill"].as_bool().unwrap_or(false),
-                    from_t: time(&from),
-                    to_t: time(&to),
-                    from,
-                    to,
+                    backfill: g.backfill,
+                    from: g.from.to_string(),
+                    to: g.to.to_string(),
+                    from_t: Some(g.from.0),
+                    to_t: Some(g.to.0),
                 });
             }
-            _ => {}
         }
     }
-    for f in doc["findings"].as_array().into_iter().flatten() {
-        let message = s(&f["message"]);
+    for f in &doc.findings {
         // The message is the text report's line: what, where, verdict, tab separated.
-        let mut parts = message.splitn(3, '\t');
+        let mut parts = f.message.splitn(3, '\t');
         let what = parts.next().unwrap_or_default().to_owned();
         let location = parts.next().unwrap_or_default().to_owned();
         let verdict = parts.next().unwrap_or_default().to_owned();
-        let detail = match f["kind"].as_str() {
-            Some("link_mismatch") => Some(format!(
-                "{} says {}, the previous digest has {}",
-                s(&f["key"]),
-                s(&f["expected"]),
-                s(&f["actual"])
+        let detail = match &f.what {
+            FindingKind::LinkMismatch {
+                key,
+                expected,
+                actual,
+                ..
+            } => Some(format!(
+                "{key} says {expected}, the previous digest has {actual}"
             )),
             _ => None,
         };
-        let state = match f["status"].as_str() {
-            Some("info") => State::Valid,
-            Some("not_checked") => State::NotChecked,
-            _ => State::Invalid,
+        let state = match f.status {
+            FindingStatus::Info => State::Valid,
+            FindingStatus::NotChecked => State::NotChecked,
+            FindingStatus::Invalid => State::Invalid,
         };
-        let when = match f["kind"].as_str() {
-            Some("missing_digests") => f["from"]
-                .as_str()
-                .and_then(time)
-                .zip(f["to"].as_str().and_then(time)),
+        let when = match &f.what {
+            FindingKind::MissingDigests { from, to, .. } => Some((from.0, to.0)),
             // The hours nothing covers, from the newest digest found to when one was due.
-            Some("tail_missing") => f["newest_end"]
-                .as_str()
-                .and_then(time)
-                .zip(f["expected_until"].as_str().and_then(time)),
-            Some("logging_stopped" | "unlisted") => None,
-            _ => time_in_key(&s(&f["key"])).map(|t| (t - chrono::Duration::hours(1), t)),
+            FindingKind::TailMissing {
+                newest_end,
+                expected_until,
+                ..
+            } => newest_end.map(|t| (t.0, expected_until.0)),
+            FindingKind::LinkMismatch { key, .. }
+            | FindingKind::UnreferencedLog { key, .. }
+            | FindingKind::UnreachedDigest { key, .. } => {
+                time_in_key(key).map(|t| (t - chrono::Duration::hours(1), t))
+            }
+            _ => None,
         };
         if let Some((from, to)) = when {
             chain.spans.push(Span {
@@ -451,47 +389,57 @@ fn chain(doc: &Value) -> Chain {
     chain
 }
 
-fn head(v: &Value) -> Option<String> {
-    if v.is_null() {
-        return None;
-    }
-    Some(format!(
-        "{} (s3://{}/{})",
-        s(&v["end_time"]),
-        s(&v["bucket"]),
-        s(&v["key"])
-    ))
+fn head(h: Option<&HeadDoc>) -> Option<String> {
+    let h = h?;
+    Some(format!("{} (s3://{}/{})", h.end_time, h.bucket, h.key))
 }
 
-fn validation(doc: &Value) -> Validation {
-    let multi = doc.get("chains").is_some();
-    let chains: Vec<Chain> = if multi {
-        doc["chains"]
-            .as_array()
-            .into_iter()
-            .flatten()
-            .map(chain)
-            .collect()
-    } else {
-        vec![chain(doc)]
-    };
-    let (key_source, keys) = keys(&doc["public_keys"]);
-    let requested = range(&doc["requested"]);
-    Validation {
-        trail_arn: s(&doc["trail_arn"]),
-        verdict: s(&doc["verdict"]),
-        exit_code: doc["exit_code"].as_i64().unwrap_or(2),
-        requested_t: requested
-            .as_ref()
-            .and_then(|(a, b)| Some((time(a)?, time(b)?))),
-        requested,
-        found: range(&doc["found"]),
-        summary: doc.get("summary").map(Summary::from),
-        key_source,
-        keys,
-        multi,
-        chains,
-        resumed_from: head(&doc["resumed_from"]),
+fn validation(doc: &ValidationDoc) -> Validation {
+    match doc {
+        ValidationDoc::Chain(c) => {
+            let (key_source, keys) = keys(&c.public_keys);
+            Validation {
+                trail_arn: c.trail_arn.clone(),
+                verdict: c.verdict.as_str().to_owned(),
+                exit_code: i64::from(c.exit_code),
+                requested_t: Some((c.requested.start.0, c.requested.end.0)),
+                requested: period(Some(&c.requested)),
+                found: period(c.found.as_ref()),
+                summary_lines: summary_lines(&c.totals()),
+                key_source,
+                keys,
+                chains: vec![chain(c)],
+                resumed_from: head(c.resumed_from.as_ref()),
+            }
+        }
+        ValidationDoc::Run(RunDoc { head: h, chains }) => {
+            let (key_source, keys) = match &h.totals {
+                Some(t) => keys(&t.public_keys),
+                None => (None, Vec::new()),
+            };
+            let mut lines = Vec::new();
+            if chains.is_empty() {
+                lines.push("No chains found: nothing was checked".to_owned());
+            } else {
+                lines.extend(chains_lines(chains));
+            }
+            if let Some(t) = h.totals() {
+                lines.extend(summary_lines(&t));
+            }
+            Validation {
+                trail_arn: h.trail_arn.clone(),
+                verdict: h.verdict.as_str().to_owned(),
+                exit_code: i64::from(h.exit_code),
+                requested_t: Some((h.requested.start.0, h.requested.end.0)),
+                requested: period(Some(&h.requested)),
+                found: h.totals.as_ref().and_then(|t| period(t.found.as_ref())),
+                summary_lines: lines,
+                key_source,
+                keys,
+                chains: chains.iter().map(chain).collect(),
+                resumed_from: None,
+            }
+        }
     }
 }
 
@@ -548,22 +496,61 @@ fn lake(doc: &Value) -> Lake {
     }
 }
 
-/// Reads a report: a validation (one chain, or `chains`) or query results (`sign_file`).
-pub fn read(doc: &Value) -> Result<Doc, HtmlError> {
+/// Reads a report: a validation (one chain, or `chains`) or query results (`sign_file`). A
+/// layout this build does not know is an error, never a page of defaults.
+pub fn read(doc: Value) -> Result<Doc, HtmlError> {
     if !doc.is_object() {
         return Err(HtmlError::Layout(
             "the document is not a JSON object".into(),
         ));
     }
     if doc.get("sign_file").is_some() {
-        return Ok(Doc::Lake(lake(doc)));
+        return Ok(Doc::Lake(lake(&doc)));
     }
     if doc.get("chain").is_some() || doc.get("chains").is_some() {
-        return Ok(Doc::Validation(validation(doc)));
+        let v = ValidationDoc::from_value(doc).map_err(|e| HtmlError::Layout(e.to_string()))?;
+        return Ok(Doc::Validation(validation(&v)));
     }
     Err(HtmlError::Layout(
         "neither `chain`, `chains` nor `sign_file`: not a trailproof report".into(),
     ))
+}
+
+/// A chain's document with `entries`, valid, for tests that need one.
+#[cfg(test)]
+pub(crate) fn test_chain(account: &str, entries: Vec<EntryDoc>) -> ChainDoc {
+    use trailproof::report::doc::{ChainId, Stamp};
+    let t = |s: &str| Stamp(time(s).expect("time"));
+    ChainDoc {
+        version: trailproof::report::JSON_VERSION,
+        trail_arn: "arn:aws:cloudtrail:us-east-1:1:trail/t".into(),
+        chain: ChainId {
+            bucket: "b".into(),
+            prefix: None,
+            organization_id: Some("o-1".into()),
+            account_id: account.into(),
+            source_region: "us-east-1".into(),
+            home_region: "us-east-1".into(),
+            trail_name: "t".into(),
+        },
+        resumed_from: None,
+        new_head: None,
+        no_new_digests: false,
+        requested: Period {
+            start: t("2024-03-01T00:00:00Z"),
+            end: t("2024-03-02T00:00:00Z"),
+        },
+        found: None,
+        verdict: trailproof::Verdict::Valid,
+        exit_code: 0,
+        summary: Summary::default(),
+        public_keys: PublicKeys {
+            source: "keys.json".into(),
+            keys: Vec::new(),
+        },
+        findings: Vec::new(),
+        entries: Some(entries),
+    }
 }
 
 #[cfg(test)]

@@ -4,7 +4,7 @@
 use maud::{html, Markup, PreEscaped, DOCTYPE};
 use trailproof::report::escape_controls;
 
-use crate::model::{Chain, Doc, Lake, Problem, State, Summary, Validation};
+use crate::model::{Chain, Doc, Lake, Problem, State, Validation};
 use crate::timeline::{self, Mark, Timeline, Unit};
 use crate::{Embedding, RunInfo, JSON_ELEMENT_ID};
 
@@ -265,131 +265,17 @@ fn range_text(r: Option<&(String, String)>) -> String {
     }
 }
 
-/// `X/Y digest files valid, …`: a summary's lines as the text report writes them.
-fn summary_lines(s: &Summary) -> Vec<String> {
-    let mut lines = Vec::new();
-    for (c, name) in s.kinds() {
-        if c.total == 0 {
-            continue;
-        }
-        let mut l = format!("{}/{} {name} files valid", c.valid, c.total);
-        if c.invalid > 0 {
-            l.push_str(&format!(", {}/{} {name} files INVALID", c.invalid, c.total));
-        }
-        if c.not_checked > 0 {
-            l.push_str(&format!(
-                ", {}/{} {name} files NOT CHECKED",
-                c.not_checked, c.total
-            ));
-        }
-        lines.push(l);
-    }
-    for &(n, text) in s.extras() {
-        if n > 0 {
-            lines.push(format!("{n} {text}"));
-        }
-    }
-    lines
-}
-
-/// One chain's line of the text report's `Chains (N):` list.
-fn chain_line(c: &Chain) -> String {
-    let s = &c.summary;
-    let mut parts = Vec::new();
-    for (counts, name) in s.kinds() {
-        if counts.total == 0 {
-            continue;
-        }
-        let mut part = format!("{}/{} {name} files valid", counts.valid, counts.total);
-        if counts.invalid > 0 {
-            part.push_str(&format!(", {}/{} INVALID", counts.invalid, counts.total));
-        }
-        if counts.not_checked > 0 {
-            part.push_str(&format!(
-                ", {}/{} NOT CHECKED",
-                counts.not_checked, counts.total
-            ));
-        }
-        parts.push(part);
-    }
-    if c.findings > 0 {
-        parts.push(format!("{} other findings", c.findings));
-    }
-    if parts.is_empty() {
-        parts.push(
-            if c.resumed_from.is_some() {
-                "no new digests"
-            } else {
-                "no digests found"
-            }
-            .to_owned(),
-        );
-    }
-    let found = match &c.found {
-        Some((a, b)) => format!(" ({a} to {b})"),
-        None => String::new(),
-    };
-    shown(&format!(
-        "{}: {}{found} [{}]",
-        c.label,
-        parts.join("; "),
-        c.verdict
-    ))
-}
-
 fn summary_text(v: &Validation) -> Markup {
-    let mut lines: Vec<String> = Vec::new();
-    if v.multi {
-        if v.chains.is_empty() {
-            lines.push("No chains found: nothing was checked".to_owned());
-        } else {
-            lines.push(format!("Chains ({}):", v.chains.len()));
-            for c in &v.chains {
-                lines.push(format!("  {}", chain_line(c)));
-            }
-            lines.push(String::new());
-        }
-    }
-    let summary = v
-        .summary
-        .clone()
-        .or_else(|| v.chains.first().map(|c| c.summary.clone()));
-    if let (Some((a, b)), Some(s)) = (&v.requested, &summary) {
-        lines.push(format!("Results requested for {a} to {b}"));
-        if s.no_digests() {
-            match &v.resumed_from {
-                Some(h) => lines.push(format!("No new digests since {}", shown(h))),
-                None => lines.push("No digests found".to_owned()),
-            }
-        } else {
-            match &v.found {
-                Some((a, b)) => lines.push(format!("Results found for {a} to {b}:")),
-                None => lines.push("No valid digests found in range".to_owned()),
-            }
-            lines.push(String::new());
-            lines.extend(summary_lines(s));
-        }
-        let fps: Vec<&str> = v.keys.iter().map(|k| k.fingerprint.as_str()).collect();
-        lines.push(format!(
-            "{}{} ({})",
-            trailproof::report::KEYS_LINE_PREFIX,
-            shown(v.key_source.as_deref().unwrap_or("")),
-            if fps.is_empty() {
-                "no key verified a digest".to_owned()
-            } else {
-                fps.join(", ")
-            }
-        ));
-    }
+    let lines = v.summary_lines.as_slice();
     let long = lines.len() > FOLD_ABOVE * 3;
     html! {
         @if long {
             details {
                 summary { (lines.len()) " lines (one per chain): show all" }
-                @for l in &lines { (l) "\n" }
+                @for l in lines { (l) "\n" }
             }
         } @else {
-            @for l in &lines { (l) "\n" }
+            @for l in lines { (l) "\n" }
         }
     }
 }
@@ -413,8 +299,8 @@ fn chains_table(chains: &[Chain]) -> Markup {
                     tr {
                         th scope="row" { code { (shown(&c.label)) } }
                         td class=(format!("s-{}", c.verdict)) { (verdict_word(&c.verdict)) }
-                        td { (c.summary.digests.valid) "/" (c.summary.digests.total)
-                             @if c.summary.backfill_digests.total > 0 { " (backfill " (c.summary.backfill_digests.valid) "/" (c.summary.backfill_digests.total) ")" } }
+                        td { (c.summary.digest_files.valid) "/" (c.summary.digest_files.total)
+                             @if c.summary.backfill_digest_files.total > 0 { " (backfill " (c.summary.backfill_digest_files.valid) "/" (c.summary.backfill_digest_files.total) ")" } }
                         td { (c.summary.log_files.valid) "/" (c.summary.log_files.total) }
                         td { (range_text(c.found.as_ref())) }
                         td { code { (shown(&c.bucket)) @if let Some(p) = &c.prefix { " / " (shown(p)) } } }
@@ -800,7 +686,6 @@ mod tests {
             .into(),
             summary: Summary::default(),
             found: None,
-            resumed_from: None,
             digests: vec![Digest {
                 location: format!("s3://b/d{i}"),
                 state,
@@ -820,7 +705,6 @@ mod tests {
             gaps: Vec::new(),
             spans: Vec::new(),
             valid_logs_listed: 0,
-            findings: 0,
         }
     }
 

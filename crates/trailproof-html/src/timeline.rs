@@ -423,19 +423,23 @@ mod tests {
 mod hostile_times {
     use super::*;
     use crate::model::{read, Doc};
+    use trailproof::report::doc::{DigestDoc, EntryDoc, Stamp};
+    use trailproof::report::Status;
 
-    fn digest(hour: u32, status: &str, start: &str, end: &str) -> serde_json::Value {
-        serde_json::json!({
-            "type": "digest",
-            "bucket": "b",
-            "key": format!("AWSLogs/1/CloudTrail-Digest/us-east-1/2024/03/01/1_CloudTrail-Digest_us-east-1_t_us-east-1_20240301T{hour:02}0000Z.json.gz"),
-            "backfill": false,
-            "status": status,
-            "message": if status == "valid" { "valid" } else { "INVALID: signature verification failed" },
-            "start": start,
-            "end": end,
-            "log_files": 1,
-        })
+    fn digest(hour: u32, status: &str, start: &str, end: &str) -> DigestDoc {
+        let valid = status == "valid";
+        DigestDoc {
+            bucket: "b".into(),
+            key: format!("AWSLogs/1/CloudTrail-Digest/us-east-1/2024/03/01/1_CloudTrail-Digest_us-east-1_t_us-east-1_20240301T{hour:02}0000Z.json.gz"),
+            backfill: false,
+            status: if valid { Status::Valid } else { Status::Invalid },
+            outcome: if valid { "valid" } else { "signature_failed" }.into(),
+            message: if valid { "valid" } else { "INVALID: signature verification failed" }.into(),
+            detail: None,
+            start: crate::model::time(start).map(Stamp),
+            end: crate::model::time(end).map(Stamp),
+            log_files: 1,
+        }
     }
 
     /// An invalid digest's own times are whatever its unverified bytes say: it is placed by its
@@ -453,27 +457,21 @@ mod hostile_times {
                 // it (hour 3-4), whatever it claims.
                 let mut nameless =
                     digest(0, "invalid", "2030-01-01T00:00:00Z", "2030-01-01T01:00:00Z");
-                nameless["key"] =
-                    serde_json::json!("AWSLogs/1/CloudTrail-Digest/us-east-1/x.json.gz");
-                entries.push(nameless);
+                nameless.key = "AWSLogs/1/CloudTrail-Digest/us-east-1/x.json.gz".into();
+                entries.push(EntryDoc::Digest(nameless));
                 // Claims hour 5-6.
-                entries.push(digest(
+                entries.push(EntryDoc::Digest(digest(
                     hour,
                     "invalid",
                     "2024-03-01T05:00:00Z",
                     "2024-03-01T06:00:00Z",
-                ));
+                )));
             } else {
-                entries.push(digest(hour, "valid", &start, &end));
+                entries.push(EntryDoc::Digest(digest(hour, "valid", &start, &end)));
             }
         }
-        let doc = serde_json::json!({
-            "chain": {"account_id": "1", "source_region": "us-east-1", "bucket": "b"},
-            "verdict": "invalid",
-            "summary": {},
-            "entries": entries,
-        });
-        let Ok(Doc::Validation(v)) = read(&doc) else {
+        let doc = serde_json::to_value(crate::model::test_chain("1", entries)).expect("json");
+        let Ok(Doc::Validation(v)) = read(doc) else {
             panic!("a validation")
         };
         let t = |s: &str| crate::model::time(s).expect("time");
