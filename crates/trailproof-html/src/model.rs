@@ -7,6 +7,7 @@ use trailproof::report::doc::{
     chains_lines, summary_lines, ChainDoc, EntryDoc, FindingKind, FindingStatus, HeadDoc, Period,
     PublicKeys, RunDoc, ValidationDoc,
 };
+use trailproof::report::lake::{LakeDoc, ListingDoc};
 use trailproof::report::Status;
 
 pub use trailproof::report::doc::SummaryDoc as Summary;
@@ -22,17 +23,6 @@ pub enum State {
     NotChecked,
     /// Proven wrong.
     Invalid,
-}
-
-impl State {
-    pub fn parse(s: &str) -> State {
-        match s {
-            "valid" => State::Valid,
-            "invalid" => State::Invalid,
-            // Anything else was not proven either way.
-            _ => State::NotChecked,
-        }
-    }
 }
 
 impl From<Status> for State {
@@ -172,18 +162,6 @@ pub enum Doc {
     Lake(Lake),
 }
 
-fn s(v: &Value) -> String {
-    match v {
-        Value::String(s) => s.clone(),
-        Value::Null => String::new(),
-        other => other.to_string(),
-    }
-}
-
-fn opt_s(v: &Value) -> Option<String> {
-    v.as_str().map(str::to_owned)
-}
-
 #[cfg(test)]
 pub fn time(v: &str) -> Option<DateTime<Utc>> {
     DateTime::parse_from_rfc3339(v)
@@ -248,8 +226,7 @@ fn chain(doc: &ChainDoc) -> Chain {
         valid_logs_listed: 0,
     };
     // Invalid log files mark the digest that lists them, found by key.
-    let mut digest_index: std::collections::HashMap<&str, usize> =
-        std::collections::HashMap::new();
+    let mut digest_index: std::collections::HashMap<&str, usize> = std::collections::HashMap::new();
     // The start of the digest the walk visited last (newest first): where one with no trusted
     // time of its own sits.
     let mut walked: Option<DateTime<Utc>> = None;
@@ -287,10 +264,7 @@ fn chain(doc: &ChainDoc) -> Chain {
                 });
                 if state != State::Valid {
                     chain.problems.push(Problem {
-                        what: format!(
-                            "{}Digest file",
-                            if d.backfill { "(backfill) " } else { "" }
-                        ),
+                        what: format!("{}Digest file", if d.backfill { "(backfill) " } else { "" }),
                         location: location(&d.bucket, &d.key),
                         state,
                         message: d.message.clone(),
@@ -443,56 +417,44 @@ fn validation(doc: &ValidationDoc) -> Validation {
     }
 }
 
-fn lake(doc: &Value) -> Lake {
-    let sf = &doc["sign_file"];
-    let pk = &doc["public_key"];
-    let listing = &doc["unlisted_check"];
+fn lake(doc: &LakeDoc) -> Lake {
+    let sf = &doc.sign_file;
+    let pk = &doc.public_key;
     Lake {
-        verdict: s(&doc["verdict"]),
-        exit_code: doc["exit_code"].as_i64().unwrap_or(2),
-        sign_location: s(&sf["location"]),
-        query_complete_time: opt_s(&sf["query_complete_time"]),
-        signature_message: s(&sf["signature"]["message"]),
-        signature_state: State::parse(sf["status"].as_str().unwrap_or("")),
-        sign_problems: sf["problems"]
-            .as_array()
-            .into_iter()
-            .flatten()
-            .map(|p| s(&p["message"]))
-            .collect(),
-        fingerprint: s(&pk["fingerprint"]),
-        key_found: pk["found"].as_bool().unwrap_or(false),
-        key_source: s(&pk["source"]),
-        key_region: s(&pk["region"]),
-        files: doc["files"]
-            .as_array()
-            .into_iter()
-            .flatten()
+        verdict: doc.verdict.as_str().to_owned(),
+        exit_code: i64::from(doc.exit_code),
+        sign_location: sf.location.clone(),
+        query_complete_time: sf.query_complete_time.map(|t| t.to_string()),
+        signature_message: sf.signature.message.clone(),
+        signature_state: State::from(sf.status),
+        sign_problems: sf.problems.iter().map(|p| p.message.clone()).collect(),
+        fingerprint: pk.fingerprint.clone().unwrap_or_default(),
+        key_found: pk.found,
+        key_source: pk.source.clone(),
+        key_region: pk.region.clone(),
+        files: doc
+            .files
+            .iter()
             .map(|f| LakeFile {
-                name: s(&f["name"]),
-                location: s(&f["location"]),
-                state: State::parse(f["status"].as_str().unwrap_or("")),
-                message: s(&f["message"]),
-                detail: match (f["expected"].as_str(), f["actual"].as_str()) {
+                name: f.name.clone().unwrap_or_default(),
+                location: f.location.clone(),
+                state: State::from(f.status),
+                message: f.message.clone(),
+                detail: match (&f.expected, &f.actual) {
                     (Some(x), Some(a)) => Some(format!("expected {x}, found {a}")),
-                    _ => opt_s(&f["detail"]),
+                    _ => f.detail.clone(),
                 },
             })
             .collect(),
-        unlisted_check: match listing["status"].as_str() {
-            Some("done") if listing["more_unlisted"].as_bool() == Some(true) => {
-                "done (more unlisted files than shown)".to_owned()
+        unlisted_check: match &doc.unlisted_check {
+            ListingDoc::Done { more_unlisted: 0 } => "done".to_owned(),
+            ListingDoc::Done { more_unlisted } => {
+                format!("done ({more_unlisted} more unlisted files than shown)")
             }
-            Some("not_checked") => format!("NOT CHECKED: {}", s(&listing["cause"])),
-            Some(other) => other.to_owned(),
-            None => String::new(),
+            ListingDoc::Skipped => "skipped".to_owned(),
+            ListingDoc::NotChecked { cause } => format!("NOT CHECKED: {cause}"),
         },
-        notes: doc["notes"]
-            .as_array()
-            .into_iter()
-            .flatten()
-            .map(s)
-            .collect(),
+        notes: doc.notes.clone(),
     }
 }
 
@@ -505,7 +467,8 @@ pub fn read(doc: Value) -> Result<Doc, HtmlError> {
         ));
     }
     if doc.get("sign_file").is_some() {
-        return Ok(Doc::Lake(lake(&doc)));
+        let l = LakeDoc::from_value(doc).map_err(|e| HtmlError::Layout(e.to_string()))?;
+        return Ok(Doc::Lake(lake(&l)));
     }
     if doc.get("chain").is_some() || doc.get("chains").is_some() {
         let v = ValidationDoc::from_value(doc).map_err(|e| HtmlError::Layout(e.to_string()))?;

@@ -28,7 +28,7 @@ use std::sync::Arc;
 
 use chrono::{DateTime, Duration, Utc};
 use rayon::prelude::*;
-use serde_json::{json, Value};
+use serde_json::Value;
 use sha2::{Digest as _, Sha256};
 
 use crate::store::{ObjectReader, ObjectStore};
@@ -702,91 +702,7 @@ impl LakeReport {
 
     /// The report as JSON (`"version": 1`).
     pub fn to_json(&self) -> Value {
-        let verdict = self.verdict();
-        let sign_status = if !self.sign_problems.is_empty() {
-            Status::Invalid
-        } else {
-            self.signature.status()
-        };
-        let files: Vec<Value> = self
-            .files
-            .iter()
-            .map(|f| {
-                let mut v = json!({
-                    "name": f.name,
-                    "location": f.location,
-                    "index": f.index,
-                    "listed": f.index.is_some(),
-                    "status": f.outcome.status().as_str(),
-                    "outcome": f.outcome.code(),
-                    "message": f.outcome.message(),
-                });
-                match &f.outcome {
-                    FileOutcome::HashMismatch { expected, actual } => {
-                        v["expected"] = json!(expected);
-                        v["actual"] = json!(actual);
-                    }
-                    FileOutcome::UnsafeName { reason: d } => v["detail"] = json!(d),
-                    FileOutcome::InvalidEntry { reason: d }
-                    | FileOutcome::Unreadable { cause: d } => v["detail"] = json!(d),
-                    _ => {}
-                }
-                v
-            })
-            .collect();
-        let sf = &self.sign_file;
-        let listing = match &self.listing {
-            Listing::Done { more } => json!({"status": "done", "more_unlisted": more}),
-            Listing::Skipped => json!({"status": "skipped"}),
-            Listing::Failed { cause } => json!({"status": "not_checked", "cause": cause}),
-        };
-        let public_key = match &self.public_key {
-            Some(k) => json!({
-                "fingerprint": k.fingerprint,
-                "found": true,
-                "validity": {
-                    "start": k.validity_start.map(display),
-                    "end": k.validity_end.map(display),
-                    "checked": k.validity_checked,
-                },
-                "source": self.key_source,
-                "region": self.key_region,
-            }),
-            None => json!({
-                "fingerprint": sf.fingerprint,
-                "found": false,
-                "validity": Value::Null,
-                "source": self.key_source,
-                "region": self.key_region,
-            }),
-        };
-        json!({
-            "version": 1,
-            "verdict": verdict.as_str(),
-            "exit_code": verdict.exit_code(),
-            "sign_file": {
-                "location": sf.location,
-                "region": sf.region,
-                "query_complete_time": sf.query_complete_time.map(display),
-                "public_key_fingerprint": sf.fingerprint,
-                "hash_algorithm": sf.hash_algorithm,
-                "signature_algorithm": sf.signature_algorithm,
-                "status": sign_status.as_str(),
-                "signature": {
-                    "status": self.signature.status().as_str(),
-                    "outcome": self.signature.code(),
-                    "message": self.signature.message(),
-                },
-                "problems": self.sign_problems.iter().map(|p| json!({
-                    "kind": p.code(),
-                    "message": p.message(),
-                })).collect::<Vec<_>>(),
-            },
-            "files": files,
-            "unlisted_check": listing,
-            "public_key": public_key,
-            "notes": self.notes(),
-        })
+        serde_json::to_value(crate::report::lake::LakeDoc::from(self)).unwrap_or(Value::Null)
     }
 }
 

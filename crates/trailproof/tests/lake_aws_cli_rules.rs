@@ -438,3 +438,20 @@ fn a_local_folder_is_read_as_dir_slash_name() {
     let report = verify_folder(&folder, &keys(&r), &LakeOptions::new()).unwrap();
     assert_eq!(report.files[2].outcome, FileOutcome::NotFound);
 }
+
+/// The report document is the JSON layout: every scenario's report reads back strictly, as
+/// itself, through the types the page uses.
+#[test]
+fn every_scenario_report_reads_back_as_its_document() {
+    use trailproof::report::lake::LakeDoc;
+    for s in scenarios(&QueryResultsBuilder::new()) {
+        let report = verify(&s.results);
+        let doc = LakeDoc::from(&report);
+        assert_eq!(
+            LakeDoc::from_value(report.to_json()).unwrap(),
+            doc,
+            "{}",
+            s.name
+        );
+    }
+}

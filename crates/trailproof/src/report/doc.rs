@@ -964,10 +964,12 @@ pub enum DocError {
     #[error("{0}")]
     Json(#[from] serde_json::Error),
     /// A layout version this build does not know.
-    #[error("layout version {found} is not the version {JSON_VERSION} this trailproof writes")]
+    #[error("layout version {found} is not the version {expected} this trailproof writes")]
     Version {
         /// The document's `version`.
         found: String,
+        /// The version this build writes.
+        expected: u64,
     },
     /// Something else about the layout.
     #[error("{0}")]
@@ -982,6 +984,7 @@ impl ValidationDoc {
         if version.as_u64() != Some(JSON_VERSION) {
             return Err(DocError::Version {
                 found: version.to_string(),
+                expected: JSON_VERSION,
             });
         }
         if value.get("chains").is_some() {
@@ -1007,6 +1010,7 @@ fn check_entries(chains: &[ChainDoc]) -> Result<(), DocError> {
         if c.version != JSON_VERSION {
             return Err(DocError::Version {
                 found: c.version.to_string(),
+                expected: JSON_VERSION,
             });
         }
         if c.entries.is_none() {

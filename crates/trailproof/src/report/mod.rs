@@ -3,6 +3,7 @@
 
 pub mod doc;
 mod json;
+pub mod lake;
 mod text;
 
 pub use text::{entry_line, escape_controls, needs_escape, TextWriter, KEYS_LINE_PREFIX};
