@@ -386,7 +386,8 @@ fn validation(doc: &ValidationDoc) -> Validation {
                 resumed_from: head(c.resumed_from.as_ref()),
             }
         }
-        ValidationDoc::Run(RunDoc { head: h, chains }) => {
+        ValidationDoc::Run(run) => {
+            let RunDoc { head: h, chains } = &**run;
             let (key_source, keys) = match &h.totals {
                 Some(t) => keys(&t.public_keys),
                 None => (None, Vec::new()),

@@ -12,7 +12,7 @@ use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
 
 use super::{escape_controls, Counts, Entry, Finding, LogOutcome, Report, Status, Summary};
-use super::{Verdict, JSON_VERSION, KEYS_LINE_PREFIX, SUMMARY_EXTRAS};
+use super::{Verdict, JSON_VERSION, KEYS_LINE_PREFIX};
 use crate::state::Head;
 use crate::time::display;
 
@@ -196,16 +196,31 @@ impl SummaryDoc {
         ]
     }
 
-    /// The counts beyond the AWS CLI's, with the words the summary prints after each.
+    /// The counts beyond the AWS CLI's, with the words the summary prints after each, in the
+    /// summary's order.
     pub fn extras(&self) -> [(u64, &'static str); 5] {
-        let n = [
-            self.extra_missing_digest_files,
-            self.link_mismatches,
-            self.unreferenced_log_files,
-            self.unreached_digest_files,
-            self.missing_tails,
-        ];
-        std::array::from_fn(|i| (n[i], SUMMARY_EXTRAS[i].1))
+        [
+            (
+                self.extra_missing_digest_files,
+                "more digest files missing than reported above",
+            ),
+            (
+                self.link_mismatches,
+                "digest files whose previousDigest fields do not match the previous digest",
+            ),
+            (
+                self.unreferenced_log_files,
+                "log files in the bucket that no valid digest file lists",
+            ),
+            (
+                self.unreached_digest_files,
+                "digest files in range that no verified digest file links to",
+            ),
+            (
+                self.missing_tails,
+                "chains whose newest digest files are missing (TAIL MISSING above)",
+            ),
+        ]
     }
 
     /// True when no digest was examined.
@@ -951,9 +966,9 @@ impl RunHead {
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub enum ValidationDoc {
     /// `validate` of one chain.
-    Chain(ChainDoc),
+    Chain(Box<ChainDoc>),
     /// `validate` with discovery, or `merge`.
-    Run(RunDoc),
+    Run(Box<RunDoc>),
 }
 
 /// Why a JSON report cannot be read back.
@@ -996,11 +1011,11 @@ impl ValidationDoc {
                 ));
             }
             check_entries(&run.chains)?;
-            Ok(ValidationDoc::Run(run))
+            Ok(ValidationDoc::Run(Box::new(run)))
         } else {
             let chain: ChainDoc = serde_json::from_value(value)?;
             check_entries(std::slice::from_ref(&chain))?;
-            Ok(ValidationDoc::Chain(chain))
+            Ok(ValidationDoc::Chain(Box::new(chain)))
         }
     }
 }

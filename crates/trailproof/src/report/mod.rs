@@ -779,28 +779,6 @@ impl Summary {
         }
     }
 
-    /// The three counted kinds of file, with the name the text reports give them, in order.
-    pub fn kinds(&self) -> [(Counts, &'static str); 3] {
-        [
-            (self.digests, "digest"),
-            (self.backfill_digests, "backfill digest"),
-            (self.log_files, "log"),
-        ]
-    }
-
-    /// The counts beyond the AWS CLI's, each with its JSON field and the words the summary
-    /// prints after it (text and HTML alike), in the summary's order.
-    pub fn extras(&self) -> [(u64, &'static str, &'static str); 5] {
-        let [a, b, c, d, e] = SUMMARY_EXTRAS;
-        [
-            (self.extra_missing_digests, a.0, a.1),
-            (self.link_mismatches, b.0, b.1),
-            (self.unreferenced_logs, c.0, c.1),
-            (self.unreached_digests, d.0, d.1),
-            (self.missing_tails, e.0, e.1),
-        ]
-    }
-
     /// True when no digest was examined.
     pub fn no_digests(&self) -> bool {
         self.digests.total() == 0 && self.backfill_digests.total() == 0
@@ -818,31 +796,6 @@ impl Summary {
         }
     }
 }
-
-/// The summary's counts beyond the AWS CLI's: the JSON field of each, and the words the summary
-/// prints after its number.
-pub const SUMMARY_EXTRAS: [(&str, &str); 5] = [
-    (
-        "extra_missing_digest_files",
-        "more digest files missing than reported above",
-    ),
-    (
-        "link_mismatches",
-        "digest files whose previousDigest fields do not match the previous digest",
-    ),
-    (
-        "unreferenced_log_files",
-        "log files in the bucket that no valid digest file lists",
-    ),
-    (
-        "unreached_digest_files",
-        "digest files in range that no verified digest file links to",
-    ),
-    (
-        "missing_tails",
-        "chains whose newest digest files are missing (TAIL MISSING above)",
-    ),
-];
 
 /// A public key that verified at least one digest of the run.
 #[derive(Clone, Debug, PartialEq, Eq, PartialOrd, Ord, Serialize, Deserialize)]
