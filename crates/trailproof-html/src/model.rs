@@ -4,8 +4,8 @@
 use chrono::{DateTime, NaiveDateTime, Utc};
 use serde_json::Value;
 use trailproof::report::doc::{
-    chains_lines, summary_lines, ChainDoc, EntryDoc, FindingKind, FindingStatus, HeadDoc, Period,
-    PublicKeys, RunDoc, ValidationDoc,
+    chains_lines, summary_lines, ChainDoc, EntryDoc, FindingKind, FindingStatus, Period,
+    PublicKeys, RunDoc, Stamp, ValidationDoc,
 };
 use trailproof::report::lake::{LakeDoc, ListingDoc};
 use trailproof::report::Status;
@@ -363,9 +363,14 @@ fn chain(doc: &ChainDoc) -> Chain {
     chain
 }
 
-fn head(h: Option<&HeadDoc>) -> Option<String> {
+fn head(h: Option<&trailproof::Head>) -> Option<String> {
     let h = h?;
-    Some(format!("{} (s3://{}/{})", h.end_time, h.bucket, h.key))
+    Some(format!(
+        "{} (s3://{}/{})",
+        Stamp(h.end_time),
+        h.bucket,
+        h.key
+    ))
 }
 
 fn validation(doc: &ValidationDoc) -> Validation {
@@ -483,12 +488,12 @@ pub fn read(doc: Value) -> Result<Doc, HtmlError> {
 /// A chain's document with `entries`, valid, for tests that need one.
 #[cfg(test)]
 pub(crate) fn test_chain(account: &str, entries: Vec<EntryDoc>) -> ChainDoc {
-    use trailproof::report::doc::{ChainId, Stamp};
+    use trailproof::report::doc::Stamp;
     let t = |s: &str| Stamp(time(s).expect("time"));
     ChainDoc {
         version: trailproof::report::JSON_VERSION,
         trail_arn: "arn:aws:cloudtrail:us-east-1:1:trail/t".into(),
-        chain: ChainId {
+        chain: trailproof::Chain {
             bucket: "b".into(),
             prefix: None,
             organization_id: Some("o-1".into()),

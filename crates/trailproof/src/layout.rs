@@ -68,6 +68,14 @@ pub struct Chain {
 }
 
 impl Chain {
+    /// `[o-ID/]ACCOUNT REGION`: how reports name the chain.
+    pub fn label(&self) -> String {
+        match &self.organization_id {
+            Some(o) => format!("{o}/{} {}", self.account_id, self.source_region),
+            None => format!("{} {}", self.account_id, self.source_region),
+        }
+    }
+
     /// The trail's own chain in `bucket`: its account, its home region as source region, no
     /// prefix, not an organization trail. Set the other fields for other chains.
     pub fn for_trail(arn: &TrailArn, bucket: &str) -> Chain {

@@ -13,6 +13,7 @@ use serde::{Deserialize, Serialize};
 
 use super::{escape_controls, Counts, Entry, Finding, LogOutcome, Report, Status, Summary};
 use super::{Verdict, JSON_VERSION, KEYS_LINE_PREFIX};
+use crate::layout::Chain;
 use crate::state::Head;
 use crate::time::display;
 
@@ -63,64 +64,6 @@ impl Period {
             start: Stamp(start?),
             end: Stamp(end?),
         })
-    }
-}
-
-/// The chain a report is of.
-#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(deny_unknown_fields)]
-pub struct ChainId {
-    /// Bucket holding the digests.
-    pub bucket: String,
-    /// Key prefix before `AWSLogs/`.
-    pub prefix: Option<String>,
-    /// Organization id (`o-…`) of an organization trail.
-    pub organization_id: Option<String>,
-    /// Account whose logs the chain covers.
-    pub account_id: String,
-    /// Region the logs come from.
-    pub source_region: String,
-    /// The trail's home region.
-    pub home_region: String,
-    /// The trail's name.
-    pub trail_name: String,
-}
-
-impl ChainId {
-    /// `[o-ID/]ACCOUNT REGION`: how the chain is named in the summary.
-    pub fn label(&self) -> String {
-        match &self.organization_id {
-            Some(o) => format!("{o}/{} {}", self.account_id, self.source_region),
-            None => format!("{} {}", self.account_id, self.source_region),
-        }
-    }
-}
-
-/// A verified digest a run resumed from or may resume from next time.
-#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(deny_unknown_fields)]
-pub struct HeadDoc {
-    /// Its bucket.
-    pub bucket: String,
-    /// Its key.
-    pub key: String,
-    /// Its `digestEndTime`.
-    pub end_time: Stamp,
-    /// Its signature (hex).
-    pub signature: String,
-    /// Hex SHA-256 of its inflated bytes.
-    pub hash: String,
-}
-
-impl From<&Head> for HeadDoc {
-    fn from(h: &Head) -> HeadDoc {
-        HeadDoc {
-            bucket: h.bucket.clone(),
-            key: h.key.clone(),
-            end_time: Stamp(h.end_time),
-            signature: h.signature.clone(),
-            hash: h.hash.clone(),
-        }
     }
 }
 
@@ -635,11 +578,11 @@ pub struct ChainDoc {
     /// The trail.
     pub trail_arn: String,
     /// The chain.
-    pub chain: ChainId,
+    pub chain: Chain,
     /// The head this run resumed from (incremental runs).
-    pub resumed_from: Option<HeadDoc>,
+    pub resumed_from: Option<Head>,
     /// The head to resume from next time.
-    pub new_head: Option<HeadDoc>,
+    pub new_head: Option<Head>,
     /// True when a resumed run found nothing newer than its head.
     pub no_new_digests: bool,
     /// The range asked for.
@@ -667,21 +610,12 @@ impl ChainDoc {
     pub fn head_of(report: &Report) -> ChainDoc {
         let summary = report.summary();
         let verdict = report.verdict();
-        let c = &report.chain;
         ChainDoc {
             version: JSON_VERSION,
             trail_arn: report.trail_arn.clone(),
-            chain: ChainId {
-                bucket: c.bucket.clone(),
-                prefix: c.prefix.clone(),
-                organization_id: c.organization_id.clone(),
-                account_id: c.account_id.clone(),
-                source_region: c.source_region.clone(),
-                home_region: c.home_region.clone(),
-                trail_name: c.trail_name.clone(),
-            },
-            resumed_from: report.resumed_from.as_ref().map(HeadDoc::from),
-            new_head: report.new_head.as_ref().map(HeadDoc::from),
+            chain: report.chain.clone(),
+            resumed_from: report.resumed_from.clone(),
+            new_head: report.new_head.clone(),
             no_new_digests: report.resumed_from.is_some() && summary.no_digests(),
             requested: Period {
                 start: Stamp(report.start),
@@ -773,7 +707,7 @@ pub struct Totals {
     pub summary: SummaryDoc,
     /// The head a one-chain run resumed from (never set for totals).
     #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub resumed_from: Option<HeadDoc>,
+    pub resumed_from: Option<Head>,
     /// The trust anchor.
     pub public_keys: PublicKeys,
 }
@@ -788,7 +722,7 @@ impl Totals {
             },
             found: Period::of(report.found_start, report.found_end),
             summary: report.summary().into(),
-            resumed_from: report.resumed_from.as_ref().map(HeadDoc::from),
+            resumed_from: report.resumed_from.clone(),
             public_keys: PublicKeys::of(report),
         }
     }
@@ -806,7 +740,7 @@ pub fn summary_lines(t: &Totals) -> Vec<String> {
         lines.push(match &t.resumed_from {
             Some(head) => format!(
                 "No new digests since {} (s3://{}/{})",
-                head.end_time,
+                display(head.end_time),
                 head.bucket,
                 escape_controls(&head.key)
             ),
