@@ -7,8 +7,6 @@
 //! client side (the SDK's URL encoding, `S3Store`) keeps them exact.
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
-mod common;
-
 use std::collections::{BTreeMap, BTreeSet};
 use std::sync::{Arc, Mutex};
 
@@ -21,11 +19,11 @@ use s3s::service::S3ServiceBuilder;
 use s3s::{s3_error, S3Request, S3Response, S3Result, S3};
 use tokio::net::TcpListener;
 
-use common::{
-    test_options, CloudTrailServer, Faults, Harness, S3Server, ACCESS_KEY, REGION, SECRET_KEY,
-};
 use trailproof::ObjectStore;
 use trailproof_testkit::conformance::{conformance, Made, BUCKET, TRICKY_KEYS};
+use trailproof_testserver::{
+    test_options, CloudTrailServer, Faults, Harness, S3Server, ACCESS_KEY, REGION, SECRET_KEY,
+};
 
 #[derive(Clone)]
 struct Stored {

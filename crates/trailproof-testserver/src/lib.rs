@@ -1,6 +1,8 @@
 //! Test harness: a real S3-compatible server (s3s + s3s-fs over a temp dir) behind a fault
 //! injector, and a small CloudTrail / Organizations JSON 1.1 endpoint, both on 127.0.0.1.
-#![allow(dead_code, clippy::unwrap_used, clippy::expect_used)]
+// A failure to set up a server or a fixture is a broken test environment: panicking there
+// fails the test at the cause, which is all a caller could do with an error.
+#![allow(clippy::unwrap_used, clippy::expect_used)]
 
 use std::collections::HashMap;
 use std::convert::Infallible;
@@ -56,6 +58,7 @@ pub enum Fault {
     },
 }
 
+#[derive(Debug)]
 struct Rule {
     fault: Fault,
     /// Remaining times; `None`: forever.
@@ -63,7 +66,7 @@ struct Rule {
 }
 
 /// Faults by request name (see [`request_name`]) plus a log of every request.
-#[derive(Default)]
+#[derive(Debug, Default)]
 pub struct Faults {
     rules: Mutex<HashMap<String, Rule>>,
     /// Faults for every request whose name starts with a prefix (after the exact rules).
@@ -168,7 +171,6 @@ impl Faults {
     }
 
     /// The `User-Agent` of every request named `name`, in arrival order.
-    #[allow(dead_code)]
     pub fn agents_of(&self, name: &str) -> Vec<String> {
         let log = self.log.lock().unwrap();
         let agents = self.agents.lock().unwrap();
@@ -383,6 +385,7 @@ where
 }
 
 /// An s3s-fs server on 127.0.0.1 behind the fault injector.
+#[derive(Debug)]
 pub struct S3Server {
     pub url: String,
     pub faults: Arc<Faults>,
@@ -415,6 +418,7 @@ impl S3Server {
 }
 
 /// State of the fake CloudTrail / Organizations endpoint.
+#[derive(Debug)]
 pub struct FakeCloudTrail {
     /// `PublicKeyList` entries as the API returns them.
     pub keys: Mutex<Vec<Value>>,
@@ -615,6 +619,7 @@ async fn cloudtrail_handle(
 }
 
 /// The fake CloudTrail endpoint.
+#[derive(Debug)]
 pub struct CloudTrailServer {
     pub url: String,
     pub state: Arc<FakeCloudTrail>,
@@ -684,6 +689,7 @@ impl CloudTrailServer {
 }
 
 /// Both servers on one multi-thread runtime, which the stores under test also block on.
+#[derive(Debug)]
 pub struct Harness {
     pub rt: tokio::runtime::Runtime,
     pub s3: S3Server,
