@@ -7,12 +7,12 @@ use std::sync::{Arc, Mutex};
 
 use http_body_util::{BodyExt, Full};
 use hyper::body::{Bytes, Incoming};
-use hyper::{Request, Response, StatusCode};
+use hyper::{Method, Request, Response, StatusCode};
 use serde_json::{json, Value};
 use tokio::net::TcpListener;
 use trailproof_testkit::Trail;
 
-use crate::{spawn_server, BoxError, ACCESS_KEY};
+use crate::{spawn_server, BoxError, Stats, ACCESS_KEY};
 
 /// State of the fake CloudTrail / Organizations endpoint.
 #[derive(Debug)]
@@ -23,14 +23,22 @@ pub struct FakeCloudTrail {
     pub page_size: usize,
     /// `Trail` objects for `DescribeTrails` / `GetTrail`.
     pub trails: Mutex<Vec<Value>>,
+    /// What `DescribeOrganization` answers; `None`: not in an organization.
     pub organization_id: Mutex<Option<String>>,
-    /// What `GetTrailStatus` answers (epoch seconds, as on the wire).
+    /// What `GetTrailStatus` answers (epoch seconds, as on the wire). `null`: the operation is
+    /// not served (`UnknownOperationException`), so that clients judge a trail's tail from
+    /// signed data alone, as `trailproof-bench serve` wants for its trails of the past.
     pub trail_status: Mutex<Value>,
     /// Every call: target and request body.
     pub calls: Mutex<Vec<(String, Value)>>,
+    /// The access key id requests must be signed with (the signature itself is not checked).
+    pub access_key: String,
+    /// Counts every call; served at `GET /stats`.
+    pub stats: Arc<Stats>,
 }
 
 impl FakeCloudTrail {
+    /// The request body of every call to `operation` (`ListPublicKeys`…), in arrival order.
     pub fn calls_to(&self, operation: &str) -> Vec<Value> {
         self.calls
             .lock()
@@ -63,6 +71,10 @@ async fn cloudtrail_handle(
     state: Arc<FakeCloudTrail>,
     req: Request<Incoming>,
 ) -> Result<Response<Full<Bytes>>, Infallible> {
+    if req.method() == Method::GET && req.uri().path() == "/stats" {
+        return Ok(json_response(StatusCode::OK, &state.stats.to_json()));
+    }
+    state.stats.count_cloudtrail();
     let target = req
         .headers()
         .get("x-amz-target")
@@ -73,7 +85,12 @@ async fn cloudtrail_handle(
         .headers()
         .get("authorization")
         .and_then(|v| v.to_str().ok())
-        .is_some_and(|a| a.starts_with(&format!("AWS4-HMAC-SHA256 Credential={ACCESS_KEY}/")));
+        .is_some_and(|a| {
+            a.starts_with(&format!(
+                "AWS4-HMAC-SHA256 Credential={}/",
+                state.access_key
+            ))
+        });
     let body = req
         .into_body()
         .collect()
@@ -126,7 +143,7 @@ async fn cloudtrail_handle(
                     }
                 },
             };
-            let to = (from + state.page_size.max(1)).min(keys.len());
+            let to = from.saturating_add(state.page_size.max(1)).min(keys.len());
             let mut out = json!({"PublicKeyList": keys.get(from..to).unwrap_or(&[])});
             if to < keys.len() {
                 out["NextToken"] = json!(format!("page-{to}"));
@@ -183,8 +200,15 @@ async fn cloudtrail_handle(
                 state.trails.lock().unwrap().iter().any(|t| {
                     t["TrailARN"].as_str() == Some(name) || t["Name"].as_str() == Some(name)
                 });
-            if known {
-                json_response(StatusCode::OK, &state.trail_status.lock().unwrap())
+            let status = state.trail_status.lock().unwrap().clone();
+            if status.is_null() {
+                json_error(
+                    StatusCode::BAD_REQUEST,
+                    "UnknownOperationException",
+                    &target,
+                )
+            } else if known {
+                json_response(StatusCode::OK, &status)
             } else {
                 json_error(
                     StatusCode::BAD_REQUEST,
@@ -215,45 +239,50 @@ async fn cloudtrail_handle(
     Ok(response)
 }
 
-/// The fake CloudTrail endpoint.
+/// The fake CloudTrail endpoint, which also answers Organizations.
 #[derive(Debug)]
 pub struct CloudTrailServer {
+    /// `http://127.0.0.1:PORT`, for `AWS_ENDPOINT_URL_CLOUDTRAIL` (and `_ORGANIZATIONS`).
     pub url: String,
+    /// What it answers; a test edits it between calls.
     pub state: Arc<FakeCloudTrail>,
 }
 
 impl CloudTrailServer {
+    /// A server listing `page_size` keys per `ListPublicKeys` page, accepting [`ACCESS_KEY`].
     pub async fn start(page_size: usize) -> CloudTrailServer {
-        let state = Arc::new(FakeCloudTrail {
-            keys: Mutex::new(Vec::new()),
-            page_size,
-            trails: Mutex::new(Vec::new()),
-            organization_id: Mutex::new(None),
-            trail_status: Mutex::new(json!({"IsLogging": true})),
-            calls: Mutex::new(Vec::new()),
-        });
-        let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
-        let url = format!("http://{}", listener.local_addr().unwrap());
-        let s = state.clone();
-        spawn_server(listener, move |req| {
-            let s = s.clone();
-            async move {
-                cloudtrail_handle(s, req)
-                    .await
-                    .map_err(|e| -> BoxError { match e {} })
-            }
-        });
-        CloudTrailServer { url, state }
+        CloudTrailServer::builder()
+            .page_size(page_size)
+            .start()
+            .await
+    }
+
+    /// A server set up otherwise: its page size, access key, [`Stats`].
+    pub fn builder() -> CloudTrailServerBuilder {
+        CloudTrailServerBuilder {
+            page_size: usize::MAX,
+            access_key: ACCESS_KEY.to_owned(),
+            trail_status: json!({"IsLogging": true}),
+            stats: Arc::new(Stats::default()),
+        }
+    }
+
+    /// Adds the keys of a `list-public-keys` document (`{"PublicKeyList": [...]}`) to those
+    /// `ListPublicKeys` answers with.
+    pub fn add_public_keys(&self, doc: &Value) {
+        let keys = doc["PublicKeyList"].as_array().into_iter().flatten();
+        self.state.keys.lock().unwrap().extend(keys.cloned());
+    }
+
+    /// Adds a `Trail` object (as `DescribeTrails` returns it) to those described.
+    pub fn add_trail(&self, trail: Value) {
+        self.state.trails.lock().unwrap().push(trail);
     }
 
     /// Publishes the trail's keys (its `list-public-keys` output) and describes the trail.
     pub fn serve_trail(&self, trail: &Trail) {
         let doc: Value = serde_json::from_str(&trail.archive.public_keys_json()).unwrap();
-        self.state
-            .keys
-            .lock()
-            .unwrap()
-            .extend(doc["PublicKeyList"].as_array().unwrap().iter().cloned());
+        self.add_public_keys(&doc);
         let mut t = json!({
             "Name": trail.trail_name(),
             "S3BucketName": trail.bucket(),
@@ -267,7 +296,7 @@ impl CloudTrailServer {
         if let Some(prefix) = trail.prefix() {
             t["S3KeyPrefix"] = json!(prefix);
         }
-        self.state.trails.lock().unwrap().push(t);
+        self.add_trail(t);
         *self.state.organization_id.lock().unwrap() = trail.organization().map(str::to_owned);
     }
 
@@ -282,5 +311,68 @@ impl CloudTrailServer {
         let doc: Value = serde_json::from_str(&decoy.archive.public_keys_json()).unwrap();
         let key = doc["PublicKeyList"][0].clone();
         self.state.keys.lock().unwrap().insert(0, key);
+    }
+}
+
+/// Options of a [`CloudTrailServer`] other than the defaults of [`CloudTrailServer::start`].
+#[derive(Debug)]
+pub struct CloudTrailServerBuilder {
+    page_size: usize,
+    access_key: String,
+    trail_status: Value,
+    stats: Arc<Stats>,
+}
+
+impl CloudTrailServerBuilder {
+    /// Keys per `ListPublicKeys` page; by default all on one page (the AWS CLI reads only the
+    /// first page).
+    pub fn page_size(mut self, keys: usize) -> Self {
+        self.page_size = keys;
+        self
+    }
+
+    /// The access key id requests must be signed with.
+    pub fn access_key(mut self, access_key: &str) -> Self {
+        self.access_key = access_key.to_owned();
+        self
+    }
+
+    /// What `GetTrailStatus` answers at first (see [`FakeCloudTrail::trail_status`]); by
+    /// default `{"IsLogging": true}`.
+    pub fn trail_status(mut self, status: Value) -> Self {
+        self.trail_status = status;
+        self
+    }
+
+    /// Counts calls into `stats` and serves it at `GET /stats`.
+    pub fn stats(mut self, stats: Arc<Stats>) -> Self {
+        self.stats = stats;
+        self
+    }
+
+    /// Starts the server on the current Tokio runtime, with no keys and no trails.
+    pub async fn start(self) -> CloudTrailServer {
+        let state = Arc::new(FakeCloudTrail {
+            keys: Mutex::new(Vec::new()),
+            page_size: self.page_size,
+            trails: Mutex::new(Vec::new()),
+            organization_id: Mutex::new(None),
+            trail_status: Mutex::new(self.trail_status),
+            calls: Mutex::new(Vec::new()),
+            access_key: self.access_key,
+            stats: self.stats,
+        });
+        let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let url = format!("http://{}", listener.local_addr().unwrap());
+        let s = state.clone();
+        spawn_server(listener, move |req| {
+            let s = s.clone();
+            async move {
+                cloudtrail_handle(s, req)
+                    .await
+                    .map_err(|e| -> BoxError { match e {} })
+            }
+        });
+        CloudTrailServer { url, state }
     }
 }

@@ -13,10 +13,26 @@ use trailproof_testkit::Trail;
 use crate::{CloudTrailServer, S3Server, ACCESS_KEY, REGION, SECRET_KEY};
 
 /// Both servers on one multi-thread runtime, which the stores under test also block on.
+///
+/// ```no_run
+/// use trailproof_testserver::{test_options, Harness};
+///
+/// # fn example(trail: &trailproof_testkit::Trail) {
+/// let h = Harness::start(100);
+/// h.cloudtrail.serve_trail(trail);
+/// let ctx = h.context(&test_options());
+/// h.upload(&ctx, trail);
+/// let store = h.store(&ctx);
+/// // … validate through `store`, or run `trailproof` with `h.point_at(&mut command, home)`.
+/// # }
+/// ```
 #[derive(Debug)]
 pub struct Harness {
+    /// trailproof-aws's runtime, which serves both servers.
     pub rt: tokio::runtime::Runtime,
+    /// The S3 server, over a temporary directory.
     pub s3: S3Server,
+    /// The CloudTrail / Organizations endpoint.
     pub cloudtrail: CloudTrailServer,
 }
 
@@ -35,6 +51,7 @@ pub fn test_options() -> AwsOptions {
 }
 
 impl Harness {
+    /// Starts both servers, the CloudTrail one listing `key_page_size` keys per page.
     pub fn start(key_page_size: usize) -> Harness {
         let rt = trailproof_aws::runtime().unwrap();
         let (s3, cloudtrail) = rt.block_on(async {
@@ -80,6 +97,7 @@ impl Harness {
             .unwrap()
     }
 
+    /// An `S3Store` on the harness's runtime.
     pub fn store(&self, ctx: &AwsContext) -> S3Store {
         S3Store::new(ctx, self.rt.handle().clone()).unwrap()
     }
@@ -192,6 +210,7 @@ pub fn memory_store(trail: &Trail) -> (MemoryStore, KeySet) {
     (store, keys)
 }
 
+/// The chain of the trail's home region (its account, its organization if any).
 pub fn chain(trail: &Trail) -> Chain {
     let arn = trailproof::TrailArn::parse(&trail.trail_arn()).unwrap();
     Chain {
@@ -205,6 +224,7 @@ pub fn chain(trail: &Trail) -> Chain {
     }
 }
 
+/// Validation options for the trail's first `hours` hours, on 16 threads.
 pub fn options(trail: &Trail, hours: i64) -> Options {
     Options::new(
         trail.start(),

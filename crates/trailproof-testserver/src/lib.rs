@@ -40,17 +40,19 @@ mod harness;
 mod s3;
 
 use std::future::Future;
+use std::sync::atomic::{AtomicU64, Ordering};
 
 use hyper::body::{Body, Bytes, Incoming};
 use hyper::service::service_fn;
-use hyper::{Request, Response};
+use hyper::{Method, Request, Response};
 use hyper_util::rt::TokioIo;
+use serde_json::{json, Value};
 use tokio::net::TcpListener;
 
-pub use cloudtrail::{CloudTrailServer, FakeCloudTrail};
+pub use cloudtrail::{CloudTrailServer, CloudTrailServerBuilder, FakeCloudTrail};
 #[cfg(feature = "aws")]
 pub use harness::{chain, memory_store, options, test_options, validate_in_memory, Harness};
-pub use s3::{get_name, request_name, Fault, Faults, S3Server};
+pub use s3::{get_name, load_dir, request_name, Fault, Faults, S3Server, S3ServerBuilder};
 
 /// The access key both servers accept.
 pub const ACCESS_KEY: &str = "AKIDTRAILPROOFTEST";
@@ -59,7 +61,48 @@ pub const SECRET_KEY: &str = "trailproof-test-secret-key";
 /// The region clients of the servers are configured with.
 pub const REGION: &str = "us-east-1";
 
-type BoxError = Box<dyn std::error::Error + Send + Sync>;
+/// The error of [`load_dir`] (and of the servers' handlers).
+pub type BoxError = Box<dyn std::error::Error + Send + Sync>;
+
+/// Request counts by kind, for a benchmark's report of how many requests a run made: the S3
+/// server counts into it, and the CloudTrail endpoint counts into it and serves it as JSON at
+/// `GET /stats`. Share one between both servers with their builders' `stats`.
+#[derive(Debug, Default)]
+pub struct Stats {
+    s3_get: AtomicU64,
+    s3_list: AtomicU64,
+    s3_other: AtomicU64,
+    cloudtrail: AtomicU64,
+}
+
+impl Stats {
+    /// `{"s3_get": N, "s3_list": N, "s3_other": N, "cloudtrail": N}`, what `GET /stats` answers.
+    pub fn to_json(&self) -> Value {
+        json!({
+            "s3_get": self.s3_get.load(Ordering::Relaxed),
+            "s3_list": self.s3_list.load(Ordering::Relaxed),
+            "s3_other": self.s3_other.load(Ordering::Relaxed),
+            "cloudtrail": self.cloudtrail.load(Ordering::Relaxed),
+        })
+    }
+
+    /// Counts an S3 request: a GET of a bucket (a listing, or its location) as a list, a GET
+    /// of an object as a get, anything else as other.
+    fn count_s3(&self, method: &Method, path: &str, query: &str) {
+        let counter = if *method != Method::GET {
+            &self.s3_other
+        } else if query.contains("list-type") || path.trim_matches('/').find('/').is_none() {
+            &self.s3_list
+        } else {
+            &self.s3_get
+        };
+        counter.fetch_add(1, Ordering::Relaxed);
+    }
+
+    fn count_cloudtrail(&self) {
+        self.cloudtrail.fetch_add(1, Ordering::Relaxed);
+    }
+}
 
 /// Accepts connections on `listener` forever, serving each with `serve`.
 fn spawn_server<F, Fut, B>(listener: TcpListener, serve: F)

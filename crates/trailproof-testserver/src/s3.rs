@@ -4,6 +4,7 @@
 use std::collections::HashMap;
 use std::future::Future;
 use std::io;
+use std::path::{Path, PathBuf};
 use std::pin::Pin;
 use std::sync::atomic::{AtomicI64, Ordering};
 use std::sync::{Arc, Mutex};
@@ -12,13 +13,17 @@ use std::time::Duration;
 
 use http_body_util::BodyExt;
 use hyper::body::{Body, Bytes, Frame, Incoming};
-use hyper::{Method, Request, Response, StatusCode};
+use hyper::http::Extensions;
+use hyper::{HeaderMap, Method, Request, Response, StatusCode, Uri};
 use s3s::auth::SimpleAuth;
+use s3s::dto::{CreateBucketInput, PutObjectInput, StreamingBlob};
 use s3s::service::{S3Service, S3ServiceBuilder};
+use s3s::{S3Request, S3};
 use tokio::net::TcpListener;
-use tokio::sync::Notify;
+use tokio::sync::{Notify, Semaphore};
+use tokio::task::JoinSet;
 
-use crate::{spawn_server, BoxError, ACCESS_KEY, SECRET_KEY};
+use crate::{spawn_server, BoxError, Stats, ACCESS_KEY, SECRET_KEY};
 
 /// What the fault injector does to a matching request.
 #[derive(Clone, Debug)]
@@ -48,7 +53,8 @@ struct Rule {
     remaining: Option<u32>,
 }
 
-/// Faults by request name (see [`request_name`]) plus a log of every request.
+/// Faults by request name (see [`request_name`]) plus a log of every request (unless the
+/// server was started with [`S3ServerBuilder::log_requests`] off).
 #[derive(Debug, Default)]
 pub struct Faults {
     rules: Mutex<HashMap<String, Rule>>,
@@ -247,13 +253,22 @@ fn too_skewed(req: &Request<Incoming>, now: chrono::DateTime<chrono::Utc>) -> bo
     (now.naive_utc() - signed).num_seconds().abs() > 15 * 60
 }
 
+/// What the requests to one server share.
+#[derive(Debug)]
+struct Shared {
+    faults: Arc<Faults>,
+    stats: Arc<Stats>,
+    delay: Duration,
+    log_requests: bool,
+}
+
 async fn s3_handle(
     s3: S3Service,
-    faults: Arc<Faults>,
+    shared: Arc<Shared>,
     req: Request<Incoming>,
 ) -> Result<Response<s3s::Body>, BoxError> {
-    let now = faults.server_now();
-    let mut response = s3_answer(s3, &faults, req, now).await?;
+    let now = shared.faults.server_now();
+    let mut response = s3_answer(s3, &shared, req, now).await?;
     // The server's clock, as S3 sends it, from which clients learn their skew.
     let date = now.format("%a, %d %b %Y %H:%M:%S GMT").to_string();
     response.headers_mut().insert("date", date.parse()?);
@@ -262,16 +277,20 @@ async fn s3_handle(
 
 async fn s3_answer(
     s3: S3Service,
-    faults: &Faults,
+    shared: &Shared,
     req: Request<Incoming>,
     now: chrono::DateTime<chrono::Utc>,
 ) -> Result<Response<s3s::Body>, BoxError> {
-    let name = request_name(
+    let faults = &*shared.faults;
+    let (method, path, query) = (
         req.method(),
         req.uri().path(),
         req.uri().query().unwrap_or(""),
     );
-    {
+    shared.stats.count_s3(method, path, query);
+    let name = request_name(method, path, query);
+    // A benchmark's millions of requests would grow the log without end.
+    if shared.log_requests {
         // Both under one lock order, so that the two logs stay aligned.
         let mut log = faults.log.lock().unwrap();
         let agent = req
@@ -282,6 +301,9 @@ async fn s3_answer(
             .to_owned();
         faults.agents.lock().unwrap().push(agent);
         log.push(name.clone());
+    }
+    if !shared.delay.is_zero() {
+        tokio::time::sleep(shared.delay).await;
     }
     if too_skewed(&req, now) {
         return Ok(s3_error(
@@ -345,17 +367,114 @@ async fn s3_answer(
 /// An s3s-fs server on 127.0.0.1 behind the fault injector.
 #[derive(Debug)]
 pub struct S3Server {
+    /// `http://127.0.0.1:PORT`, for `AWS_ENDPOINT_URL_S3` or an SDK's endpoint.
     pub url: String,
+    /// The faults to inject, and the log of requests.
     pub faults: Arc<Faults>,
-    pub root: tempfile::TempDir,
+    /// Request counts, shared with whatever else was given the same [`Stats`].
+    pub stats: Arc<Stats>,
+    root: Option<PathBuf>,
+    // Held so that a temporary root lives as long as the server's handle.
+    _temp: Option<tempfile::TempDir>,
 }
 
 impl S3Server {
+    /// A server over a new temporary directory, accepting [`ACCESS_KEY`] / [`SECRET_KEY`].
     pub async fn start() -> S3Server {
-        let root = tempfile::tempdir().unwrap();
-        let fs = s3s_fs::FileSystem::new(root.path()).unwrap();
-        let mut builder = S3ServiceBuilder::new(fs);
-        builder.set_auth(SimpleAuth::from_single(ACCESS_KEY, SECRET_KEY));
+        S3Server::builder().start().await
+    }
+
+    /// A server set up otherwise: its root, credentials, a delay per request.
+    pub fn builder() -> S3ServerBuilder {
+        S3ServerBuilder {
+            root: None,
+            access_key: ACCESS_KEY.to_owned(),
+            secret_key: SECRET_KEY.to_owned(),
+            delay: Duration::ZERO,
+            log_requests: true,
+            stats: Arc::new(Stats::default()),
+        }
+    }
+
+    /// The s3s-fs root: a directory per bucket, a file per object. `None` for a server of
+    /// another backend ([`S3ServerBuilder::start_with`]).
+    pub fn root(&self) -> Option<&Path> {
+        self.root.as_deref()
+    }
+}
+
+/// Options of an [`S3Server`] other than the defaults of [`S3Server::start`].
+#[derive(Debug)]
+pub struct S3ServerBuilder {
+    root: Option<PathBuf>,
+    access_key: String,
+    secret_key: String,
+    delay: Duration,
+    log_requests: bool,
+    stats: Arc<Stats>,
+}
+
+impl S3ServerBuilder {
+    /// Serves this existing directory, which outlives the server (a large trail is then
+    /// uploaded once, see [`load_dir`], and served many times), instead of a temporary one.
+    pub fn root(mut self, dir: impl Into<PathBuf>) -> Self {
+        self.root = Some(dir.into());
+        self
+    }
+
+    /// The only credentials accepted.
+    pub fn credentials(mut self, access_key: &str, secret_key: &str) -> Self {
+        self.access_key = access_key.to_owned();
+        self.secret_key = secret_key.to_owned();
+        self
+    }
+
+    /// Waits this long before handling each request, to stand for the round trip to S3 over
+    /// a WAN.
+    pub fn delay(mut self, delay: Duration) -> Self {
+        self.delay = delay;
+        self
+    }
+
+    /// Whether [`Faults`] keeps the log of requests ([`Faults::count`], [`Faults::requests`]);
+    /// on by default. A benchmark's server turns it off: the log grows with every request.
+    pub fn log_requests(mut self, on: bool) -> Self {
+        self.log_requests = on;
+        self
+    }
+
+    /// Counts requests into `stats` (to share one [`Stats`] with a [`crate::CloudTrailServer`]).
+    pub fn stats(mut self, stats: Arc<Stats>) -> Self {
+        self.stats = stats;
+        self
+    }
+
+    /// Starts the server on the current Tokio runtime. Panics if the root cannot be served or
+    /// no port bound.
+    pub async fn start(mut self) -> S3Server {
+        let (root, temp) = match self.root.take() {
+            Some(root) => (root, None),
+            None => {
+                let temp = tempfile::tempdir().unwrap();
+                (temp.path().to_owned(), Some(temp))
+            }
+        };
+        let fs = s3s_fs::FileSystem::new(&root)
+            .unwrap_or_else(|e| panic!("s3s-fs root {}: {e:?}", root.display()));
+        let mut server = self.start_with(fs).await;
+        server.root = Some(root);
+        server._temp = temp;
+        server
+    }
+
+    /// Starts the server over another s3s backend than s3s-fs (one that behaves otherwise, or
+    /// records what it is asked), still behind the fault injector. The root is not used.
+    pub async fn start_with(self, backend: impl S3) -> S3Server {
+        let mut builder = S3ServiceBuilder::new(backend);
+        builder.set_auth(SimpleAuth::from_single(
+            self.access_key.as_str(),
+            self.secret_key.as_str(),
+        ));
         // The fault injector checks request times against its own, possibly offset, clock;
         // s3s's check against the real one is widened out of the way.
         let mut config = s3s::config::S3Config::default();
@@ -365,12 +484,127 @@ impl S3Server {
         ))));
         let service = builder.build();
         let faults = Arc::new(Faults::default());
+        let shared = Arc::new(Shared {
+            faults: faults.clone(),
+            stats: self.stats.clone(),
+            delay: self.delay,
+            log_requests: self.log_requests,
+        });
         let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
         let url = format!("http://{}", listener.local_addr().unwrap());
-        let f = faults.clone();
         spawn_server(listener, move |req| {
-            s3_handle(service.clone(), f.clone(), req)
+            s3_handle(service.clone(), shared.clone(), req)
         });
-        S3Server { url, faults, root }
+        S3Server {
+            url,
+            faults,
+            stats: self.stats,
+            root: None,
+            _temp: None,
+        }
     }
+}
+
+/// An s3s request as the HTTP layer would build it, for calls made in-process.
+fn s3_request<T>(input: T) -> S3Request<T> {
+    S3Request {
+        input,
+        method: Method::PUT,
+        uri: Uri::from_static("/"),
+        headers: HeaderMap::new(),
+        extensions: Extensions::new(),
+        credentials: None,
+        region: None,
+        service: None,
+        trailing_headers: None,
+    }
+}
+
+/// Puts an archive directory as the testkit writes it (`Archive::write_bucket`: each object's
+/// user metadata in a `NAME.meta.json` beside it, the keys in `public-keys.json`, neither an
+/// object) into `bucket` under an s3s-fs root, creating the bucket if need be. Calls s3s-fs's
+/// own `CreateBucket` / `PutObject` in-process, with `concurrency` puts in flight: no HTTP and no
+/// signing, which a large trail would spend most of its loading time on. Returns the number of
+/// objects.
+pub async fn load_dir(
+    root: &Path,
+    bucket: &str,
+    dir: &Path,
+    concurrency: usize,
+) -> Result<usize, BoxError> {
+    let fs = Arc::new(
+        s3s_fs::FileSystem::new(root)
+            .map_err(|e| format!("s3s-fs root {}: {e:?}", root.display()))?,
+    );
+    let create = CreateBucketInput::builder()
+        .bucket(bucket.to_owned())
+        .build()?;
+    if let Err(e) = fs.create_bucket(s3_request(create)).await {
+        // Left by an interrupted upload: fine, objects are overwritten.
+        let code = e.code().as_str();
+        if code != "BucketAlreadyOwnedByYou" && code != "BucketAlreadyExists" {
+            return Err(format!("CreateBucket {bucket}: {e:?}").into());
+        }
+    }
+    let mut files = Vec::new();
+    list_files(dir, dir, &mut files)?;
+    let limit = Arc::new(Semaphore::new(concurrency.max(1)));
+    let mut tasks = JoinSet::new();
+    let mut count = 0;
+    for (path, key) in files {
+        if key.ends_with(".meta.json") || key == "public-keys.json" {
+            continue;
+        }
+        count += 1;
+        let permit = limit.clone().acquire_owned().await?;
+        let fs = fs.clone();
+        let bucket = bucket.to_owned();
+        tasks.spawn(async move {
+            let _permit = permit;
+            let body = tokio::fs::read(&path).await?;
+            let meta = PathBuf::from(format!("{}.meta.json", path.display()));
+            let metadata: Option<s3s::dto::Metadata> = match tokio::fs::read(&meta).await {
+                Ok(bytes) => Some(serde_json::from_slice(&bytes)?),
+                Err(_) => None,
+            };
+            let input = PutObjectInput::builder()
+                .bucket(bucket.clone())
+                .key(key.clone())
+                .content_length(Some(i64::try_from(body.len())?))
+                .metadata(metadata)
+                .body(Some(StreamingBlob::from(s3s::Body::from(Bytes::from(
+                    body,
+                )))))
+                .build()?;
+            fs.put_object(s3_request(input))
+                .await
+                .map_err(|e| format!("PutObject {bucket}/{key}: {e:?}"))?;
+            Ok::<(), BoxError>(())
+        });
+        while let Some(done) = tasks.try_join_next() {
+            done??;
+        }
+    }
+    while let Some(done) = tasks.join_next().await {
+        done??;
+    }
+    Ok(count)
+}
+
+/// Every file under `dir`, with its path relative to `base` using `/` (its S3 key).
+fn list_files(base: &Path, dir: &Path, out: &mut Vec<(PathBuf, String)>) -> io::Result<()> {
+    for entry in std::fs::read_dir(dir)? {
+        let entry = entry?;
+        let path = entry.path();
+        if entry.file_type()?.is_dir() {
+            list_files(base, &path, out)?;
+        } else if let Ok(rel) = path.strip_prefix(base) {
+            let key: Vec<String> = rel
+                .components()
+                .map(|c| c.as_os_str().to_string_lossy().into_owned())
+                .collect();
+            out.push((path, key.join("/")));
+        }
+    }
+    Ok(())
 }
