@@ -123,12 +123,7 @@ fn serve_lake() {
         .build();
     let h = Harness::start(100);
     let keys: serde_json::Value = serde_json::from_str(&results.public_keys_json()).unwrap();
-    h.cloudtrail
-        .state
-        .keys
-        .lock()
-        .unwrap()
-        .extend(keys["PublicKeyList"].as_array().unwrap().iter().cloned());
+    h.cloudtrail.add_public_keys(&keys);
     h.upload_archive(&h.context(&test_options()), &results.archive);
     let args = vec![
         "--s3-bucket".to_owned(),
