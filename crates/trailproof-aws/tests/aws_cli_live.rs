@@ -5,15 +5,13 @@
 //! naming the command that installs it.
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
-mod common;
-
 use std::path::PathBuf;
 use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
-use common::*;
 use trailproof::Summary;
 use trailproof_testkit::{Trail, TrailBuilder};
+use trailproof_testserver::*;
 
 const HOURS: u32 = 4;
 

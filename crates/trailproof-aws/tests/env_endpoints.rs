@@ -2,12 +2,10 @@
 //! One test in this binary: it owns the process environment.
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
-mod common;
-
-use common::*;
 use trailproof::Verdict;
 use trailproof_aws::{describe_trail, organization_id, AwsContext, CloudTrailKeys, S3Store};
 use trailproof_testkit::TrailBuilder;
+use trailproof_testserver::*;
 
 #[test]
 fn standard_environment_variables_configure_credentials_and_endpoints() {

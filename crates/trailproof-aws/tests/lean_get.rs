@@ -3,14 +3,12 @@
 //! retries and the same errors.
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
-mod common;
-
 use std::io::Read;
 
-use common::*;
 use trailproof::{Entry, LogOutcome, ObjectStore, Status, StoreError, Verdict};
 use trailproof_aws::{AwsContext, CloudTrailKeys};
 use trailproof_testkit::{Trail, TrailBuilder};
+use trailproof_testserver::*;
 
 const HOURS: u32 = 4;
 

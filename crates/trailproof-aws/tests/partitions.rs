@@ -3,8 +3,6 @@
 //! end to end on the local servers.
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
-mod common;
-
 use std::sync::{Arc, Mutex};
 
 use aws_config::BehaviorVersion;
@@ -13,10 +11,10 @@ use aws_sdk_s3::config::{
     ConfigBag, Credentials, Intercept, Region, RuntimeComponents, SharedCredentialsProvider,
 };
 use aws_types::SdkConfig;
-use common::*;
 use trailproof::{TrailArn, Verdict};
 use trailproof_aws::{describe_trail, AwsContext, CloudTrailKeys};
 use trailproof_testkit::TrailBuilder;
+use trailproof_testserver::*;
 
 /// (partition, one of its regions, DNS suffix): REFERENCE.md "Partitions", and the partitions
 /// file the SDK in Cargo.lock (aws-sdk-s3 1.157, aws-sdk-cloudtrail 1.130) was generated with,

@@ -3,19 +3,17 @@
 //! reported as not checked.
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
-mod common;
-
 use std::io::Read;
 use std::ops::ControlFlow;
 use std::sync::Arc;
 use std::time::Duration;
 
-use common::*;
 use trailproof::{
     Entry, LogOutcome, ObjectStore, PublicKeySource, Report, Status, StoreError, Verdict,
 };
 use trailproof_aws::{describe_trail, organization_id, CloudTrailKeys, TrailInfo};
 use trailproof_testkit::{Trail, TrailBuilder};
+use trailproof_testserver::*;
 
 const HOURS: u32 = 6;
 

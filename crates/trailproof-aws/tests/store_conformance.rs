@@ -7,25 +7,16 @@
 //! client side (the SDK's URL encoding, `S3Store`) keeps them exact.
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
-mod common;
-
 use std::collections::{BTreeMap, BTreeSet};
 use std::sync::{Arc, Mutex};
 
 use aws_sdk_s3::primitives::ByteStream;
-use hyper::service::service_fn;
-use hyper_util::rt::TokioIo;
-use s3s::auth::SimpleAuth;
 use s3s::dto::*;
-use s3s::service::S3ServiceBuilder;
 use s3s::{s3_error, S3Request, S3Response, S3Result, S3};
-use tokio::net::TcpListener;
 
-use common::{
-    test_options, CloudTrailServer, Faults, Harness, S3Server, ACCESS_KEY, REGION, SECRET_KEY,
-};
 use trailproof::ObjectStore;
 use trailproof_testkit::conformance::{conformance, Made, BUCKET, TRICKY_KEYS};
+use trailproof_testserver::{test_options, CloudTrailServer, Harness, S3Server, REGION};
 
 #[derive(Clone)]
 struct Stored {
@@ -242,34 +233,7 @@ impl S3 for MemS3 {
 fn start(backend: MemS3) -> Harness {
     let rt = trailproof_aws::runtime().unwrap();
     let (s3, cloudtrail) = rt.block_on(async {
-        let mut builder = S3ServiceBuilder::new(backend);
-        builder.set_auth(SimpleAuth::from_single(ACCESS_KEY, SECRET_KEY));
-        let service = builder.build();
-        let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
-        let url = format!("http://{}", listener.local_addr().unwrap());
-        tokio::spawn(async move {
-            loop {
-                let Ok((socket, _)) = listener.accept().await else {
-                    continue;
-                };
-                socket.set_nodelay(true).unwrap();
-                let service = service.clone();
-                tokio::spawn(async move {
-                    let serve = service_fn(move |req: hyper::Request<hyper::body::Incoming>| {
-                        let service = service.clone();
-                        async move { service.call(req.map(s3s::Body::from)).await }
-                    });
-                    let _ = hyper::server::conn::http1::Builder::new()
-                        .serve_connection(TokioIo::new(socket), serve)
-                        .await;
-                });
-            }
-        });
-        let s3 = S3Server {
-            url,
-            faults: Arc::new(Faults::default()),
-            root: tempfile::tempdir().unwrap(),
-        };
+        let s3 = S3Server::builder().start_with(backend).await;
         (s3, CloudTrailServer::start(100).await)
     });
     Harness { rt, s3, cloudtrail }

@@ -15,17 +15,14 @@
 //!   `verify-query-results` flags.
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
-#[path = "../../trailproof-aws/tests/common/mod.rs"]
-mod common;
-
 use std::collections::BTreeMap;
 use std::io::Read;
 use std::path::Path;
 use std::process::ExitCode;
 
-use common::{test_options, Harness, REGION};
 use serde_json::json;
 use trailproof_testkit::{fmt_time, scenarios, Archive, Trail, TrailBuilder};
+use trailproof_testserver::{test_options, Harness, REGION};
 
 /// Short: the local server names files after bucket and key, and file names have a limit.
 const BUCKET: &str = "tpb";
@@ -126,12 +123,7 @@ fn serve_lake() {
         .build();
     let h = Harness::start(100);
     let keys: serde_json::Value = serde_json::from_str(&results.public_keys_json()).unwrap();
-    h.cloudtrail
-        .state
-        .keys
-        .lock()
-        .unwrap()
-        .extend(keys["PublicKeyList"].as_array().unwrap().iter().cloned());
+    h.cloudtrail.add_public_keys(&keys);
     h.upload_archive(&h.context(&test_options()), &results.archive);
     let args = vec![
         "--s3-bucket".to_owned(),

@@ -3,17 +3,14 @@
 //! (`\u{202e}`) rather than obeyed, in the text report and the HTML page alike.
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
-#[path = "../../trailproof-aws/tests/common/mod.rs"]
-mod common;
-
 use std::fs;
 use std::path::Path;
 use std::process::{Command, Output};
 
-use common::{get_name, test_options, Fault, Harness};
 use serde_json::Value;
 use trailproof::report::needs_escape;
 use trailproof_testkit::{fmt_time, QueryResultsBuilder, TestKey, TrailBuilder};
+use trailproof_testserver::{get_name, test_options, Fault, Harness};
 
 /// What a hostile name tries: return to the line's start, clear it, print a verdict of its own
 /// on a line of its own, and turn what follows around.
@@ -80,7 +77,7 @@ fn an_s3_error_message_is_quoted_escaped() {
         .arg(results.folder())
         .arg("--public-keys")
         .arg(&keys)
-        .args(["--region", common::REGION])
+        .args(["--region", trailproof_testserver::REGION])
         .output()
         .unwrap();
     let line = one_escaped_error_line(&out);

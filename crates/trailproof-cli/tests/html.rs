@@ -3,9 +3,6 @@
 //! text, and opens in a real headless browser (Debian's chromium) without any network request
 //! or console error.
 
-#[path = "../../trailproof-aws/tests/common/mod.rs"]
-mod common;
-
 use std::fs;
 use std::io::Read as _;
 use std::net::TcpListener;
@@ -721,9 +718,9 @@ fn a_live_run_names_the_bucket_it_read() {
     let mut archive = trail.archive.clone();
     let tampered = trail.digests_in("us-east-1")[1].log_keys[0].clone();
     archive.modify_log(ORG_BUCKET, &tampered);
-    let h = common::Harness::start(100);
+    let h = trailproof_testserver::Harness::start(100);
     h.cloudtrail.serve_trail(&trail);
-    h.upload_archive(&h.context(&common::test_options()), &archive);
+    h.upload_archive(&h.context(&trailproof_testserver::test_options()), &archive);
     let home = tempfile::tempdir().expect("home");
     let args = [
         "validate".to_owned(),
@@ -737,7 +734,7 @@ fn a_live_run_names_the_bucket_it_read() {
         "--account-id".to_owned(),
         "111111111111".to_owned(),
         "--region".to_owned(),
-        common::REGION.to_owned(),
+        trailproof_testserver::REGION.to_owned(),
         "--no-progress".to_owned(),
     ];
     let run = |format: &str| {

@@ -8,13 +8,10 @@
 //! the command that installs it.
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
-#[path = "../../trailproof-aws/tests/common/mod.rs"]
-mod common;
-
 use std::process::{Command, Output};
 
-use common::{test_options, Harness, REGION};
 use trailproof_testkit::scenarios::{self, Scenario};
+use trailproof_testserver::{test_options, Harness, REGION};
 
 /// Short: the local server names files after bucket and key, and file names have a limit.
 const BUCKET: &str = "tpb";

@@ -3,15 +3,12 @@
 //! found by listing the log folders of the covered hours.
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
-#[path = "../../trailproof-aws/tests/common/mod.rs"]
-mod common;
-
 use std::process::{Command, Output};
 
 use chrono::Duration;
-use common::{test_options, Harness, REGION};
 use serde_json::json;
 use trailproof_testkit::{fmt_time, Trail, TrailBuilder};
+use trailproof_testserver::{test_options, Harness, REGION};
 
 fn run(h: &Harness, trail: &Trail, hours: i64) -> (Output, String, String) {
     let home = tempfile::tempdir().unwrap();

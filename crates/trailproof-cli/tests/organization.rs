@@ -2,14 +2,11 @@
 //! S3-compatible server and a CloudTrail endpoint on 127.0.0.1.
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
-#[path = "../../trailproof-aws/tests/common/mod.rs"]
-mod common;
-
 use std::path::Path;
 use std::process::{Command, Output};
 
-use common::{test_options, Harness, REGION};
 use trailproof_testkit::{fmt_time, Archive, Trail, TrailBuilder};
+use trailproof_testserver::{test_options, Harness, REGION};
 
 const BUCKET: &str = "tpb";
 
@@ -227,7 +224,7 @@ fn scheduled_runs_check_only_new_digests_and_prove_the_link_to_the_head() {
     // The head (checked to be still what was proven) and the new digests: nothing older.
     let mut expected: Vec<String> = digests[3..]
         .iter()
-        .map(|d| common::get_name(BUCKET, &d.key))
+        .map(|d| trailproof_testserver::get_name(BUCKET, &d.key))
         .collect();
     expected.sort();
     let mut fetched_sorted = fetched.clone();

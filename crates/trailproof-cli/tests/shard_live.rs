@@ -3,14 +3,11 @@
 //! merge reads them back from an S3 prefix and prints what the single run prints.
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
-#[path = "../../trailproof-aws/tests/common/mod.rs"]
-mod common;
-
 use std::path::Path;
 use std::process::{Command, Output};
 
-use common::{test_options, Harness, REGION};
 use trailproof_testkit::{fmt_time, TrailBuilder};
+use trailproof_testserver::{test_options, Harness, REGION};
 
 const BUCKET: &str = "tpb";
 

@@ -4,16 +4,13 @@
 //! partition validated live.
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
-#[path = "../../trailproof-aws/tests/common/mod.rs"]
-mod common;
-
 use std::path::Path;
 use std::process::Command;
 
-use common::{test_options, Harness};
 use serde_json::Value;
 use trailproof_testkit::lake::{scenarios, LakeScenario, QueryResultsBuilder, SIGN_FILE};
 use trailproof_testkit::{TestKey, TrailBuilder};
+use trailproof_testserver::{test_options, Harness};
 
 fn run(cmd: &mut Command) -> (String, String, i32) {
     let out = cmd.output().expect("run trailproof");
