@@ -68,7 +68,7 @@ impl PublicKeySource for CloudTrailKeys {
             return Ok(keys.clone());
         }
         if inside_runtime() {
-            return Err(Error::Config(
+            return Err(Error::Usage(
                 "CloudTrailKeys was called from inside its async runtime (call it from ordinary threads)".to_owned(),
             ));
         }
@@ -201,7 +201,7 @@ pub struct TrailInfo {
 pub async fn describe_trail(ctx: &AwsContext, trail_arn: &str) -> Result<TrailInfo, Error> {
     let arn = TrailArn::parse(trail_arn)?;
     let fail = |reason: String| {
-        Error::Config(format!(
+        Error::Aws(format!(
             "DescribeTrails {trail_arn} in {}: {reason}",
             arn.region
         ))
@@ -251,7 +251,7 @@ pub async fn trail_status(ctx: &AwsContext, trail_arn: &str) -> Result<TrailStat
         .send()
         .await
         .map_err(|e| {
-            Error::Config(format!(
+            Error::Aws(format!(
                 "GetTrailStatus {trail_arn} in {}: {}",
                 arn.region,
                 describe(&e)
@@ -276,13 +276,13 @@ pub async fn organization_id(ctx: &AwsContext) -> Result<String, Error> {
         .describe_organization()
         .send()
         .await
-        .map_err(|e| Error::Config(format!("DescribeOrganization: {}", describe(&e))))?;
+        .map_err(|e| Error::Aws(format!("DescribeOrganization: {}", describe(&e))))?;
     out.organization()
         .and_then(|o| o.id())
         .filter(|id| !id.is_empty())
         .map(str::to_owned)
         .ok_or_else(|| {
-            Error::Config("DescribeOrganization: no organization id in the answer".to_owned())
+            Error::Aws("DescribeOrganization: no organization id in the answer".to_owned())
         })
 }
 

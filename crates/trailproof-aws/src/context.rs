@@ -201,12 +201,12 @@ impl AwsContext {
             .map(|p| format!(" (profile {p})"))
             .unwrap_or_default();
         let Some(provider) = config.credentials_provider() else {
-            return Err(Error::Config(format!(
+            return Err(Error::Aws(format!(
                 "AWS credentials{profile_note}: no credentials provider is configured"
             )));
         };
         if let Err(e) = provider.provide_credentials().await {
-            return Err(Error::Config(format!(
+            return Err(Error::Aws(format!(
                 "AWS credentials{profile_note} could not be loaded: {}",
                 crate::errors::chain(&e)
             )));
@@ -332,13 +332,16 @@ pub fn runtime() -> Result<tokio::runtime::Runtime, Error> {
         .thread_name("trailproof-aws")
         .enable_all()
         .build()
-        .map_err(|e| Error::Config(format!("cannot start the async runtime: {e}")))
+        .map_err(|e| Error::Runtime {
+            context: "cannot start the async runtime".to_owned(),
+            source: e,
+        })
 }
 
 /// Checks that `handle` can be blocked on from other threads.
 pub(crate) fn check_handle(handle: &tokio::runtime::Handle) -> Result<(), Error> {
     if handle.runtime_flavor() == tokio::runtime::RuntimeFlavor::CurrentThread {
-        return Err(Error::Config(
+        return Err(Error::Usage(
             "the AWS backends need a multi-thread Tokio runtime (a current-thread runtime cannot be driven from other threads)"
                 .to_owned(),
         ));

@@ -84,5 +84,9 @@ where
 }
 
 fn cannot(what: &str, bucket: &str, key: &str, cause: &str) -> Error {
-    Error::Config(format!("cannot {what} s3://{bucket}/{key}: {cause}"))
+    Error::Output {
+        context: format!("cannot {what} s3://{bucket}/{key}"),
+        target: format!("s3://{bucket}/{key}"),
+        source: std::io::Error::other(cause.to_owned()),
+    }
 }

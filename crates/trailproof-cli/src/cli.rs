@@ -140,7 +140,8 @@ pub struct Selection {
     #[arg(long)]
     pub profile: Option<String>,
     /// Requests in flight at once in live mode.
-    #[arg(long, default_value_t = 256, value_parser = clap::value_parser!(u16).range(1..=512))]
+    #[arg(long, default_value_t = trailproof_run::DEFAULT_CONCURRENCY,
+          value_parser = clap::value_parser!(u16).range(1..=512))]
     pub concurrency: u16,
     /// Worker threads (0: one per core, 1: serial); in live mode they hash what the requests
     /// bring.
@@ -152,35 +153,13 @@ pub struct Selection {
           value_parser = clap::value_parser!(u64).range(1024..=(16u64 << 30)))]
     pub max_digest_size: u64,
     /// Largest number of log files one digest may list; a digest listing more is NOT CHECKED.
-    #[arg(long, value_name = "N", default_value_t = 2_000_000,
+    #[arg(long, value_name = "N", default_value_t = trailproof_run::DEFAULT_MAX_DIGEST_ENTRIES,
           value_parser = clap::value_parser!(u64).range(1..=100_000_000))]
     pub max_digest_entries: u64,
     /// No progress display (it is shown only when stderr is a terminal, and never with
     /// --format json).
     #[arg(long)]
     pub no_progress: bool,
-    /// Set by a program embedding the command (never from the command line).
-    #[arg(skip)]
-    pub hooks: crate::Hooks,
-}
-
-impl Selection {
-    /// The worker pool `--threads` asks for.
-    pub fn parallelism(&self) -> trailproof::Parallelism {
-        match self.threads {
-            1 => trailproof::Parallelism::Serial,
-            0 => trailproof::Parallelism::Auto,
-            n => trailproof::Parallelism::Threads(usize::from(n)),
-        }
-    }
-
-    /// The digest size limits the flags ask for.
-    pub fn limits(&self) -> trailproof::digest::Limits {
-        trailproof::digest::Limits::new(
-            self.max_digest_size,
-            usize::try_from(self.max_digest_entries).unwrap_or(usize::MAX),
-        )
-    }
 }
 
 #[derive(Debug, Args)]
@@ -251,7 +230,7 @@ pub struct ShardArgs {
 
 /// The default `--max-part-size`: a part keeps every problem of its share, and every valid log
 /// file with `--format json` (a few hundred bytes each: millions fit).
-pub const DEFAULT_MAX_PART_BYTES: u64 = 1 << 30;
+pub const DEFAULT_MAX_PART_BYTES: u64 = trailproof_run::DEFAULT_MAX_PART_BYTES;
 
 /// What `trailproof merge` reads.
 #[derive(Debug, Args)]
@@ -333,7 +312,4 @@ pub struct VerifyQueryResultsArgs {
     /// Write the report to FILE instead of standard output (replaced once complete).
     #[arg(long, value_name = "FILE")]
     pub output: Option<PathBuf>,
-    /// Set by a program embedding the command (never from the command line).
-    #[arg(skip)]
-    pub hooks: crate::Hooks,
 }

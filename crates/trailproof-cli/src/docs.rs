@@ -10,7 +10,11 @@ use trailproof::Error;
 use crate::cli::{Cli, CompletionsArgs, ManArgs};
 
 fn write_failed(e: io::Error) -> Error {
-    Error::Config(format!("cannot write to standard output: {e}"))
+    Error::Output {
+        context: "cannot write to standard output".to_owned(),
+        target: "standard output".to_owned(),
+        source: e,
+    }
 }
 
 pub fn completions(args: &CompletionsArgs) -> Result<u8, Error> {
@@ -50,14 +54,20 @@ fn render(cmd: clap::Command, out: &mut dyn Write) -> io::Result<()> {
 pub fn man(args: &ManArgs) -> Result<u8, Error> {
     let all = pages();
     if let Some(dir) = &args.dir {
-        std::fs::create_dir_all(dir)
-            .map_err(|e| Error::Config(format!("--dir {}: {e}", dir.display())))?;
+        std::fs::create_dir_all(dir).map_err(|e| Error::Output {
+            context: format!("--dir {}", dir.display()),
+            target: dir.display().to_string(),
+            source: e,
+        })?;
         for (name, cmd) in all {
             let path = dir.join(format!("{name}.1"));
             let mut bytes = Vec::new();
             render(cmd, &mut bytes).map_err(write_failed)?;
-            trailproof::store::replace_file(&path, &bytes)
-                .map_err(|e| Error::Config(format!("cannot write {}: {e}", path.display())))?;
+            trailproof::store::replace_file(&path, &bytes).map_err(|e| Error::Output {
+                context: format!("cannot write {}", path.display()),
+                target: path.display().to_string(),
+                source: e,
+            })?;
             println!("{}", path.display());
         }
         return Ok(0);
@@ -67,7 +77,7 @@ pub fn man(args: &ManArgs) -> Result<u8, Error> {
         Some(sub) => format!("trailproof-{sub}"),
     };
     let Some((_, cmd)) = all.into_iter().find(|(name, _)| *name == wanted) else {
-        return Err(Error::Config(format!(
+        return Err(Error::Usage(format!(
             "man: no subcommand {:?} (validate, mirror, verify-query-results, merge, completions, man)",
             args.subcommand.as_deref().unwrap_or_default()
         )));

@@ -1,69 +1,25 @@
-//! The `trailproof` command as a library: the binary is argument parsing and error printing
-//! around [`run`], and programs that embed trailproof (the Python package) run the very same
-//! code path, flags, messages and report included, rather than a copy of it.
+//! The `trailproof` command as a library: its flags (clap), turned into the typed
+//! configurations of [`trailproof_run`], which carries the runs out. The binary is argument
+//! parsing and error printing around [`run`].
 //!
 //! Exit status: 0 everything valid, 1 something invalid, 2 the run could not be completed (bad
 //! arguments, unreadable input, files that could not be checked).
 #![forbid(unsafe_code)]
 
-mod archive;
 pub mod cli;
 mod docs;
-mod html;
-mod lake;
-mod live;
-mod output;
-mod progress;
-mod shard;
 
 use std::ffi::OsString;
-use std::sync::atomic::AtomicBool;
-use std::sync::Arc;
 
 use clap::Parser as _;
+use trailproof_run::{
+    ArchiveKeys, ArchiveSource, MergeConfig, MirrorConfig, Output, QueryResultsConfig, ShardConfig,
+    Source, ValidateConfig,
+};
 
 pub use clap;
 pub use cli::Cli;
-
-/// What a program embedding the command may add to a `validate`, `mirror` or
-/// `verify-query-results` run.
-#[derive(Clone, Default)]
-#[non_exhaustive]
-pub struct Hooks {
-    /// Stops the run soon after it becomes true; the run then fails with
-    /// [`trailproof::Error::Cancelled`].
-    pub cancel: Option<Arc<AtomicBool>>,
-    /// Told how the run advances (the progress display is not shown then).
-    pub progress: Option<Arc<dyn trailproof::Progress>>,
-}
-
-impl Hooks {
-    /// No cancel flag, no progress.
-    pub fn new() -> Self {
-        Self::default()
-    }
-
-    /// Stops the run soon after `flag` becomes true.
-    pub fn cancel(mut self, flag: Arc<AtomicBool>) -> Self {
-        self.cancel = Some(flag);
-        self
-    }
-
-    /// Reports advancement to `progress`.
-    pub fn progress(mut self, progress: Arc<dyn trailproof::Progress>) -> Self {
-        self.progress = Some(progress);
-        self
-    }
-}
-
-impl std::fmt::Debug for Hooks {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("Hooks")
-            .field("cancel", &self.cancel.is_some())
-            .field("progress", &self.progress.is_some())
-            .finish()
-    }
-}
+pub use trailproof_run::{error_message, Hooks};
 
 /// Parses a command line, the program name first, as the binary does.
 pub fn parse<I, T>(args: I) -> Result<Cli, clap::Error>
@@ -87,14 +43,6 @@ pub fn usage_message(e: &clap::Error) -> String {
     problem.join(" ")
 }
 
-/// An error on one line, as the binary prints it after `trailproof: error: `. Errors name
-/// objects, paths and parts from the archive and quote S3's answers: every control and format
-/// character is escaped as in the report's lines (a line break too), so that no name can end
-/// the line, move the cursor or forge `trailproof: all good` after it.
-pub fn error_message(e: &trailproof::Error) -> String {
-    trailproof::report::escape_controls(e.to_string().trim())
-}
-
 /// Runs a parsed command and returns its exit status; `Err` when the run could not be carried
 /// out (exit status 2).
 pub fn run(args: Cli) -> Result<u8, trailproof::Error> {
@@ -105,28 +53,118 @@ pub fn run(args: Cli) -> Result<u8, trailproof::Error> {
 /// `verify-query-results` (whose result files count as log files).
 pub fn run_with(args: Cli, hooks: Hooks) -> Result<u8, trailproof::Error> {
     match args.command {
-        cli::Command::Validate(mut v) => {
-            v.selection.hooks = hooks;
-            let plan = match v.shard.shard {
-                Some(_) => Some(shard::prepare(&v.shard, &v.selection)?),
-                None => None,
-            };
-            if v.archive.is_some() {
-                archive::validate(v, plan)
-            } else {
-                live::validate(v, plan)
-            }
+        cli::Command::Validate(v) => trailproof_run::validate(validate_config(v, hooks)),
+        cli::Command::Mirror(m) => trailproof_run::mirror(mirror_config(m, hooks)),
+        cli::Command::VerifyQueryResults(q) => {
+            trailproof_run::verify_query_results(query_results_config(q, hooks))
         }
-        cli::Command::Mirror(mut m) => {
-            m.selection.hooks = hooks;
-            live::mirror(m)
-        }
-        cli::Command::VerifyQueryResults(mut q) => {
-            q.hooks = hooks;
-            lake::verify(q)
-        }
-        cli::Command::Merge(m) => shard::merge(m),
+        cli::Command::Merge(m) => trailproof_run::merge(merge_config(m)),
         cli::Command::Completions(c) => docs::completions(&c),
         cli::Command::Man(m) => docs::man(&m),
     }
+}
+
+fn format(f: cli::Format) -> trailproof_run::Format {
+    match f {
+        cli::Format::Text => trailproof_run::Format::Text,
+        cli::Format::Json => trailproof_run::Format::Json,
+        cli::Format::Html => trailproof_run::Format::Html,
+    }
+}
+
+fn output(path: Option<std::path::PathBuf>) -> Output {
+    path.map_or(Output::Stdout, Output::File)
+}
+
+fn selection(s: cli::Selection, hooks: Hooks) -> trailproof_run::Selection {
+    let mut sel = trailproof_run::Selection::new(s.start_time);
+    sel.trail_arn = s.trail_arn;
+    sel.trail_name = s.trail_name;
+    sel.home_region = s.home_region;
+    sel.all_accounts = s.all_accounts;
+    sel.all_regions = s.all_regions;
+    sel.accounts = s.accounts;
+    sel.regions = s.regions;
+    sel.state = s.state;
+    sel.end_time = s.end_time;
+    sel.s3_bucket = s.s3_bucket;
+    sel.s3_prefix = s.s3_prefix;
+    sel.account_id = s.account_id;
+    sel.region = s.region;
+    sel.organization_id = s.organization_id;
+    sel.profile = s.profile;
+    sel.concurrency = s.concurrency;
+    sel.threads = s.threads;
+    sel.max_digest_size = s.max_digest_size;
+    sel.max_digest_entries = s.max_digest_entries;
+    sel.no_progress = s.no_progress;
+    sel.hooks = hooks;
+    sel
+}
+
+/// `validate`'s flags as a configuration (clap has checked which go together).
+pub fn validate_config(v: cli::ValidateArgs, hooks: Hooks) -> ValidateConfig {
+    let source = match v.archive {
+        Some(dir) => {
+            let keys = match (v.public_keys, v.fetch_public_keys) {
+                (Some(path), _) => ArchiveKeys::File(path),
+                (None, true) => ArchiveKeys::Fetch,
+                (None, false) => ArchiveKeys::Missing,
+            };
+            let mut archive = ArchiveSource::new(dir, keys);
+            archive.buckets = v.archive_bucket;
+            Source::Archive(archive)
+        }
+        None => Source::Live,
+    };
+    let mut config = ValidateConfig::new(selection(v.selection, hooks), source);
+    config.verbose = v.verbose;
+    config.format = format(v.format);
+    config.output = output(v.output);
+    config.shard = v.shard.shard.map(|shard| {
+        let mut s = ShardConfig::new(shard, String::new());
+        s.partial = v.shard.partial;
+        s.shard_count = v.shard.shard_count;
+        s.shard_window = v.shard.shard_window;
+        s.run_id = v.shard.run_id;
+        s
+    });
+    config
+}
+
+/// `mirror`'s flags as a configuration.
+pub fn mirror_config(m: cli::MirrorArgs, hooks: Hooks) -> MirrorConfig {
+    let mut config = MirrorConfig::new(selection(m.selection, hooks), m.output);
+    config.verbose = m.verbose;
+    config.format = format(m.format);
+    config
+}
+
+/// `merge`'s flags as a configuration.
+pub fn merge_config(m: cli::MergeArgs) -> MergeConfig {
+    let mut config = MergeConfig::new(m.parts);
+    config.run_id = m.run_id;
+    config.verbose = m.verbose;
+    config.format = format(m.format);
+    config.max_part_size = m.max_part_size;
+    config.region = m.region;
+    config.profile = m.profile;
+    config.output = output(m.output);
+    config
+}
+
+/// `verify-query-results`' flags as a configuration.
+pub fn query_results_config(q: cli::VerifyQueryResultsArgs, hooks: Hooks) -> QueryResultsConfig {
+    let mut config = QueryResultsConfig::new();
+    config.local_export_path = q.local_export_path;
+    config.s3_bucket = q.s3_bucket;
+    config.s3_prefix = q.s3_prefix;
+    config.public_keys = q.public_keys;
+    config.region = q.region;
+    config.profile = q.profile;
+    config.threads = q.threads;
+    config.format = format(q.format);
+    config.output = output(q.output);
+    config.hooks = hooks;
+    config
 }

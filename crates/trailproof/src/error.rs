@@ -1,6 +1,7 @@
 //! Errors: a check that could not be performed. Tampering is never an error, it is a verdict.
 
 use std::fmt;
+use std::path::PathBuf;
 
 /// Why a run (or one step of it) could not be carried out.
 ///
@@ -39,7 +40,52 @@ pub enum Error {
     /// Listing or reading the storage failed for a reason other than a missing object.
     #[error("{0}")]
     Store(#[from] StoreError),
-    /// A configuration value is unusable (thread pool, paths, flags).
+    /// A value or a combination of values the caller gave cannot be used: a flag that needs
+    /// another, a name that is not of the form expected, no source of public keys. The message
+    /// names the flag or value.
+    #[error("{0}")]
+    Usage(String),
+    /// A local file or folder could not be read, listed, created or removed.
+    #[error("{context}: {source}")]
+    Io {
+        /// The message before the cause, naming the path (e.g. `--archive DIR`).
+        context: String,
+        /// The file or folder.
+        path: PathBuf,
+        /// The cause.
+        source: std::io::Error,
+    },
+    /// A report, a partial report, the state file or a mirror's file could not be written.
+    #[error("{context}: {source}")]
+    Output {
+        /// The message before the cause, naming what was written.
+        context: String,
+        /// Where it was written: a path, an `s3://` location, or `standard output` for the
+        /// report when no file is named.
+        target: String,
+        /// The cause (for S3, the service's answer).
+        source: std::io::Error,
+    },
+    /// The HTML evidence page could not be rendered from the JSON report.
+    #[error("HTML rendering: {0}")]
+    Render(String),
+    /// An AWS configuration (credentials, profile, region) could not be loaded, or a CloudTrail
+    /// or Organizations call the run depends on failed (S3 reads are [`Error::Store`]).
+    #[error("{0}")]
+    Aws(String),
+    /// A thread pool or an async runtime could not be started.
+    #[error("{context}: {source}")]
+    Runtime {
+        /// What could not be started.
+        context: String,
+        /// The cause.
+        source: std::io::Error,
+    },
+    /// Anything else that stops a run, with its message.
+    ///
+    /// Deprecated in favour of the variants above, which keep their cause; still built by the
+    /// core for the state file, the thread pool, the merge's temporary files and Lake result
+    /// files, until those sites move to them.
     #[error("{0}")]
     Config(String),
     /// A sharded run or a merge of its parts cannot go on.

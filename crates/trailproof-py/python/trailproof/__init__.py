@@ -26,16 +26,18 @@ from __future__ import annotations
 
 import json
 import os
-import tempfile
 from datetime import date, datetime, timezone
 from typing import Any, Callable, Dict, List, Mapping, NamedTuple, Optional, Sequence, Union
 
 from . import _native
 from ._errors import (
+    AwsError,
     CancelledError,
     ConfigError,
     Error,
+    FileError,
     KeysError,
+    OutputError,
     StoreError,
     UsageError,
 )
@@ -49,8 +51,11 @@ __all__ = [
     "Error",
     "UsageError",
     "ConfigError",
+    "AwsError",
     "KeysError",
     "StoreError",
+    "FileError",
+    "OutputError",
     "CancelledError",
 ]
 
@@ -194,49 +199,36 @@ def _path(name: str, value: StrPath) -> str:
     return path
 
 
-def _int(name: str, value: int) -> str:
+def _int(name: str, value: int) -> int:
     if isinstance(value, bool) or not isinstance(value, int):
         raise TypeError(f"{name}: expected int, not {type(value).__name__}")
-    return str(value)
+    return int(value)
 
 
-def _names(name: str, values: Sequence[str]) -> str:
+def _names(name: str, values: Sequence[str]) -> List[str]:
     if isinstance(values, str):
         values = [values]
     for v in values:
         if not isinstance(v, str):
             raise TypeError(f"{name}: expected str items, not {type(v).__name__}")
-    return ",".join(values)
+    return list(values)
 
 
-class _Args:
-    """A command line built from keyword arguments (None and False leave a flag out)."""
-
-    def __init__(self, *command: str) -> None:
-        self.args: List[str] = list(command)
-
-    def value(self, flag: str, value: Optional[str]) -> None:
-        if value is not None:
-            self.args += [flag, value]
-
-    def switch(self, flag: str, on: bool) -> None:
-        if on:
-            self.args.append(flag)
+def _optional(convert: Callable[[str, Any], Any], name: str, value: Any) -> Any:
+    return None if value is None else convert(name, value)
 
 
-def _run(args: List[str], progress: Optional[ProgressCallback]) -> "tuple[str, int]":
-    callback: Optional[Callable[[int, int, int, int, int], object]] = None
-    if progress is not None:
-        user = progress
+def _callback(
+    progress: Optional[ProgressCallback],
+) -> Optional[Callable[[int, int, int, int, int], object]]:
+    if progress is None:
+        return None
+    user = progress
 
-        def callback(a: int, b: int, c: int, d: int, e: int) -> object:
-            return user(Progress(a, b, c, d, e))
+    def callback(a: int, b: int, c: int, d: int, e: int) -> object:
+        return user(Progress(a, b, c, d, e))
 
-    with tempfile.TemporaryDirectory(prefix="trailproof-") as tmp:
-        path = os.path.join(tmp, "report.json")
-        code = _native.run([*args, "--output", path], callback)
-        with open(path, encoding="utf-8") as f:
-            return f.read(), code
+    return callback
 
 
 def validate(
@@ -300,44 +292,46 @@ def validate(
     :raises UsageError: arguments the command rejects (bad ARN, time, conflicting options).
     :raises KeysError: the public keys cannot be used.
     :raises StoreError: S3 or the archive cannot be listed or read.
-    :raises ConfigError: anything else that stops the run (missing directory, no key source,
-        AWS configuration, a state file that does not fit).
+    :raises FileError: a local file or folder cannot be read (an archive whose layout cannot
+        be listed); an ``OSError`` too.
+    :raises OutputError: a report or file the run writes cannot be written (a ``FileError``).
+    :raises AwsError: AWS credentials cannot be loaded, or a CloudTrail or Organizations call
+        fails (a ``ConfigError``).
+    :raises ConfigError: a value the run cannot use (missing directory, no key source, a state
+        file that does not fit).
     :raises KeyboardInterrupt: Ctrl-C: the run is cancelled, and nothing more is read.
     """
-    a = _Args("validate", "--format", "json", "--no-progress")
-    a.value("--trail-arn", trail_arn)
-    a.value("--trail-name", trail_name)
-    a.value("--home-region", home_region)
-    a.value("--start-time", _time("start_time", start_time))
-    a.value("--end-time", None if end_time is None else _time("end_time", end_time))
-    a.value("--archive", None if archive is None else _path("archive", archive))
-    for name, directory in (archive_buckets or {}).items():
-        a.value("--archive-bucket", f"{name}={_path('archive_buckets', directory)}")
-    a.value("--public-keys", None if public_keys is None else _path("public_keys", public_keys))
-    a.switch("--fetch-public-keys", fetch_public_keys)
-    a.value("--s3-bucket", s3_bucket)
-    a.value("--s3-prefix", s3_prefix)
-    a.value("--account-id", account_id)
-    a.value("--region", region)
-    a.value("--organization-id", organization_id)
-    a.switch("--all-accounts", all_accounts)
-    a.switch("--all-regions", all_regions)
-    a.value("--accounts", None if accounts is None else _names("accounts", accounts))
-    a.value("--regions", None if regions is None else _names("regions", regions))
-    a.value("--state", None if state is None else _path("state", state))
-    a.value("--concurrency", None if concurrency is None else _int("concurrency", concurrency))
-    a.value("--threads", None if threads is None else _int("threads", threads))
-    a.value("--profile", profile)
-    a.value(
-        "--max-digest-size",
-        None if max_digest_size is None else _int("max_digest_size", max_digest_size),
+    text, code = _native.validate(
+        trail_arn=trail_arn,
+        trail_name=trail_name,
+        home_region=home_region,
+        start_time=_time("start_time", start_time),
+        end_time=_optional(_time, "end_time", end_time),
+        archive=_optional(_path, "archive", archive),
+        archive_buckets=[
+            (str(name), _path("archive_buckets", directory))
+            for name, directory in (archive_buckets or {}).items()
+        ],
+        public_keys=_optional(_path, "public_keys", public_keys),
+        fetch_public_keys=bool(fetch_public_keys),
+        s3_bucket=s3_bucket,
+        s3_prefix=s3_prefix,
+        account_id=account_id,
+        region=region,
+        organization_id=organization_id,
+        all_accounts=bool(all_accounts),
+        all_regions=bool(all_regions),
+        accounts=_optional(_names, "accounts", accounts),
+        regions=_optional(_names, "regions", regions),
+        state=_optional(_path, "state", state),
+        concurrency=_optional(_int, "concurrency", concurrency),
+        threads=_optional(_int, "threads", threads),
+        profile=profile,
+        max_digest_size=_optional(_int, "max_digest_size", max_digest_size),
+        max_digest_entries=_optional(_int, "max_digest_entries", max_digest_entries),
+        verbose=bool(verbose),
+        progress=_callback(progress),
     )
-    a.value(
-        "--max-digest-entries",
-        None if max_digest_entries is None else _int("max_digest_entries", max_digest_entries),
-    )
-    a.switch("--verbose", verbose)
-    text, code = _run(a.args, progress)
     return Report(text, code)
 
 
@@ -364,16 +358,14 @@ def verify_query_results(
     :raises Error: as :func:`validate` does.
     :raises KeyboardInterrupt: Ctrl-C: the check is cancelled, and nothing more is read.
     """
-    a = _Args("verify-query-results", "--format", "json")
-    a.value(
-        "--local-export-path",
-        None if local_export_path is None else _path("local_export_path", local_export_path),
+    text, code = _native.verify_query_results(
+        local_export_path=_optional(_path, "local_export_path", local_export_path),
+        s3_bucket=s3_bucket,
+        s3_prefix=s3_prefix,
+        public_keys=_optional(_path, "public_keys", public_keys),
+        region=region,
+        profile=profile,
+        threads=_optional(_int, "threads", threads),
+        progress=_callback(progress),
     )
-    a.value("--s3-bucket", s3_bucket)
-    a.value("--s3-prefix", s3_prefix)
-    a.value("--public-keys", None if public_keys is None else _path("public_keys", public_keys))
-    a.value("--region", region)
-    a.value("--profile", profile)
-    a.value("--threads", None if threads is None else _int("threads", threads))
-    text, code = _run(a.args, progress)
     return QueryResultsReport(text, code)

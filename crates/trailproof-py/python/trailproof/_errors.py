@@ -11,8 +11,11 @@ __all__ = [
     "Error",
     "UsageError",
     "ConfigError",
+    "AwsError",
     "KeysError",
     "StoreError",
+    "FileError",
+    "OutputError",
     "CancelledError",
 ]
 
@@ -28,7 +31,15 @@ class UsageError(Error, ValueError):
 
 class ConfigError(Error):
     """A value that cannot be used: a missing archive directory, no public-key source, a state
-    file that does not fit the run, AWS configuration or credentials that cannot be loaded."""
+    file that does not fit the run, a combination of options the run refuses (the core's
+    ``Error::Usage``), AWS configuration or credentials that cannot be loaded (:class:`AwsError`).
+    """
+
+
+class AwsError(ConfigError):
+    """AWS credentials or configuration cannot be loaded, or a CloudTrail or Organizations call
+    the run depends on failed (DescribeTrails, GetTrailStatus, DescribeOrganization). A
+    :class:`ConfigError`, as these always were; reading S3 is a :class:`StoreError`."""
 
 
 class KeysError(Error):
@@ -38,6 +49,16 @@ class KeysError(Error):
 class StoreError(Error):
     """Listing or reading S3 or the archive failed (other than a missing object, which is a
     verdict)."""
+
+
+class FileError(Error, OSError):
+    """A local file or folder could not be read, listed or removed (not a verdict: e.g. an
+    archive whose layout cannot be listed). Also an :class:`OSError`; the message names the
+    path and the cause."""
+
+
+class OutputError(FileError):
+    """A report, partial report, state file or mirrored file could not be written."""
 
 
 class CancelledError(Error):

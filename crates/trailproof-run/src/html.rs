@@ -23,9 +23,12 @@ pub fn write_page(
     json: &[u8],
     run: &trailproof_html::RunInfo,
 ) -> Result<(), Error> {
-    let page = trailproof_html::render(json, run)
-        .map_err(|e| Error::Config(format!("HTML rendering: {e}")))?;
+    let page = trailproof_html::render(json, run).map_err(|e| Error::Render(e.to_string()))?;
     out.write_all(page.as_bytes())
         .and_then(|()| out.flush())
-        .map_err(|e| Error::Config(format!("cannot write the report: {e}")))
+        .map_err(|e| Error::Output {
+            context: "cannot write the report".to_owned(),
+            target: "the report".to_owned(),
+            source: e,
+        })
 }

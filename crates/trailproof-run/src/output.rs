@@ -17,7 +17,7 @@ use trailproof::{
     Options, Parallelism, PublicKeySource, Report, State, TextWriter, TrailArn, Verdict,
 };
 
-use crate::cli::{Format, Selection};
+use crate::config::{Format, Output, ReportBuffer, Selection};
 use crate::progress::Bar;
 
 /// The trail and range a selection names.
@@ -37,7 +37,7 @@ impl Range {
                     .clone()
                     .or_else(|| sel.region.clone())
                     .ok_or_else(|| {
-                        Error::Config(
+                        Error::Usage(
                             "--trail-name needs the trail's --home-region (or --region)".to_owned(),
                         )
                     })?;
@@ -52,7 +52,7 @@ impl Range {
                 }
             }
             (None, None) => {
-                return Err(Error::Config(
+                return Err(Error::Usage(
                     "--trail-arn or --trail-name is required".to_owned(),
                 ))
             }
@@ -92,7 +92,7 @@ pub fn execute(
     job: Job<'_>,
     verbose: bool,
     format: Format,
-    output: Option<&Path>,
+    output: &Output,
 ) -> Result<u8, Error> {
     let (mut out, report_file) = ReportFile::open(output)?;
     let discover =
@@ -126,7 +126,7 @@ pub fn execute(
             // there is one it reached itself.
             let reach = (range.end + Duration::hours(1)).min(now);
             if h.end_time > reach {
-                return Err(Error::Config(format!(
+                return Err(Error::Usage(format!(
                     "state file {}: the head of {} ends at {}, after {} (an hour past the run's end, or now): nothing would be checked",
                     sel.state.as_deref().map(|p| p.display().to_string()).unwrap_or_default(),
                     chain_id(&c),
@@ -145,6 +145,7 @@ pub fn execute(
             format,
             &job.source,
             &mut out,
+            &report_file,
         )?;
         report_file.commit()?;
         return Ok(code);
@@ -234,7 +235,7 @@ pub fn execute(
     };
     written
         .and_then(|()| lock(&writer).out.flush())
-        .map_err(|e| Error::Config(format!("cannot write the report: {e}")))?;
+        .map_err(|e| report_file.write_failed(e))?;
     report_file.commit()?;
     let mut code = verdict(&reports, discover).exit_code() as u8;
 
@@ -403,6 +404,7 @@ pub fn print_no_chains(
     format: Format,
     source: &str,
     out: &mut Out,
+    report_file: &ReportFile,
 ) -> Result<u8, Error> {
     let verdict = Verdict::Incomplete;
     let run_at = Utc::now();
@@ -435,7 +437,7 @@ pub fn print_no_chains(
             }
         }
     };
-    write().map_err(|e| Error::Config(format!("cannot write the report: {e}")))?;
+    write().map_err(|e| report_file.write_failed(e))?;
     Ok(verdict.exit_code() as u8)
 }
 
@@ -635,21 +637,56 @@ pub fn clean_prefix(prefix: Option<&str>) -> Option<String> {
         .filter(|p| !p.is_empty())
 }
 
-/// Where a report goes: standard output, or the file `--output` names.
+/// Where a report goes: standard output, the file `--output` names, or memory.
 pub type Out = Box<dyn Write + Send>;
 
 /// With `--output FILE`, the report is written to a temporary file beside FILE that takes its
-/// name only once complete: a run that fails leaves FILE as it was, never half-written.
+/// name only once complete: a run that fails leaves FILE as it was, never half-written. A
+/// report kept in memory is handed over once complete too.
 pub struct ReportFile {
     pending: Option<(tempfile::NamedTempFile, PathBuf)>,
+    memory: Option<(Arc<Mutex<Vec<u8>>>, ReportBuffer)>,
+}
+
+/// The writer of a report kept in memory.
+struct Memory(Arc<Mutex<Vec<u8>>>);
+
+impl Write for Memory {
+    fn write(&mut self, buf: &[u8]) -> io::Result<usize> {
+        lock(&self.0).extend_from_slice(buf);
+        Ok(buf.len())
+    }
+
+    fn flush(&mut self) -> io::Result<()> {
+        Ok(())
+    }
 }
 
 impl ReportFile {
-    pub fn open(path: Option<&Path>) -> Result<(Out, ReportFile), Error> {
-        let Some(path) = path else {
-            return Ok((Box::new(io::stdout()), ReportFile { pending: None }));
+    pub fn open(output: &Output) -> Result<(Out, ReportFile), Error> {
+        let path = match output {
+            Output::Stdout => {
+                let file = ReportFile {
+                    pending: None,
+                    memory: None,
+                };
+                return Ok((Box::new(io::stdout()), file));
+            }
+            Output::Buffer(buffer) => {
+                let bytes = Arc::new(Mutex::new(Vec::new()));
+                let file = ReportFile {
+                    pending: None,
+                    memory: Some((bytes.clone(), buffer.clone())),
+                };
+                return Ok((Box::new(Memory(bytes)), file));
+            }
+            Output::File(path) => path.as_path(),
         };
-        let fail = |e: io::Error| Error::Config(format!("--output {}: {e}", path.display()));
+        let fail = |e: io::Error| Error::Output {
+            context: format!("--output {}", path.display()),
+            target: path.display().to_string(),
+            source: e,
+        };
         let dir = match path.parent() {
             Some(p) if !p.as_os_str().is_empty() => p,
             _ => Path::new("."),
@@ -660,15 +697,40 @@ impl ReportFile {
             .map_err(fail)?;
         let file = temp.as_file().try_clone().map_err(fail)?;
         let pending = Some((temp, path.to_owned()));
-        Ok((Box::new(BufWriter::new(file)), ReportFile { pending }))
+        let report_file = ReportFile {
+            pending,
+            memory: None,
+        };
+        Ok((Box::new(BufWriter::new(file)), report_file))
+    }
+
+    /// The error of a report that could not be written.
+    pub fn write_failed(&self, e: io::Error) -> Error {
+        let target = match (&self.pending, &self.memory) {
+            (Some((_, path)), _) => path.display().to_string(),
+            (None, Some(_)) => "memory".to_owned(),
+            (None, None) => "standard output".to_owned(),
+        };
+        Error::Output {
+            context: "cannot write the report".to_owned(),
+            target,
+            source: e,
+        }
     }
 
     /// Gives the complete report its name (the writer must have been flushed).
     pub fn commit(self) -> Result<(), Error> {
+        if let Some((bytes, buffer)) = self.memory {
+            buffer.put(std::mem::take(&mut *lock(&bytes)));
+        }
         let Some((temp, path)) = self.pending else {
             return Ok(());
         };
-        let fail = |e: io::Error| Error::Config(format!("--output {}: {e}", path.display()));
+        let fail = |e: io::Error| Error::Output {
+            context: format!("--output {}", path.display()),
+            target: path.display().to_string(),
+            source: e,
+        };
         temp.as_file().sync_all().map_err(fail)?;
         temp.persist(&path).map_err(|e| fail(e.error))?;
         Ok(())

@@ -6,22 +6,22 @@ use std::path::{Path, PathBuf};
 
 use trailproof::{Chain, Error, KeySet, LocalDirStore, ObjectStore, PublicKeySource};
 
-use crate::cli::ValidateArgs;
+use crate::config::{ArchiveKeys, ArchiveSource, ValidateConfig};
 use crate::output::{clean_prefix, execute, Job, Range};
 
 /// Placeholder name for the archive directory until the digest bucket's name is known.
 const UNNAMED: &str = "archive";
 
-pub fn validate(args: ValidateArgs, plan: Option<crate::shard::Plan>) -> Result<u8, Error> {
+pub fn validate(
+    args: ValidateConfig,
+    archive: ArchiveSource,
+    plan: Option<crate::shard::Plan>,
+) -> Result<u8, Error> {
     let sel = &args.selection;
     let range = Range::parse(sel)?;
-    let Some(dir) = args.archive.clone() else {
-        return Err(Error::Config(
-            "--archive DIR is required in archive mode".to_owned(),
-        ));
-    };
+    let dir = archive.dir.clone();
     if !dir.is_dir() {
-        return Err(Error::Config(format!(
+        return Err(Error::Usage(format!(
             "--archive {}: not a directory",
             dir.display()
         )));
@@ -63,9 +63,9 @@ pub fn validate(args: ValidateArgs, plan: Option<crate::shard::Plan>) -> Result<
             }
         }
     }
-    for mapping in &args.archive_bucket {
+    for mapping in &archive.buckets {
         let Some((name, path)) = mapping.split_once('=') else {
-            return Err(Error::Config(format!(
+            return Err(Error::Usage(format!(
                 "--archive-bucket {mapping}: expected NAME=DIR"
             )));
         };
@@ -73,11 +73,12 @@ pub fn validate(args: ValidateArgs, plan: Option<crate::shard::Plan>) -> Result<
     }
     let file_keys;
     let fetched_keys;
-    let keys: &dyn PublicKeySource = match (&args.public_keys, args.fetch_public_keys) {
-        (Some(path), _) => {
+    let keys: &dyn PublicKeySource = match &archive.keys {
+        ArchiveKeys::File(path) => {
             let mut roots = vec![dir.clone()];
             roots.extend(
-                args.archive_bucket
+                archive
+                    .buckets
                     .iter()
                     .filter_map(|m| m.split_once('=').map(|(_, p)| PathBuf::from(p))),
             );
@@ -96,12 +97,12 @@ pub fn validate(args: ValidateArgs, plan: Option<crate::shard::Plan>) -> Result<
             file_keys = set;
             &file_keys
         }
-        (None, true) => {
+        ArchiveKeys::Fetch => {
             fetched_keys = crate::live::fetch_keys(sel, &range)?;
             &fetched_keys.keys
         }
-        (None, false) => {
-            return Err(Error::Config(
+        ArchiveKeys::Missing => {
+            return Err(Error::Usage(
                 "no public keys: pass --public-keys FILE (the output of `aws cloudtrail list-public-keys`, obtained apart from the archive) or --fetch-public-keys (CloudTrail's ListPublicKeys, with any AWS account's credentials)".to_owned(),
             ))
         }
@@ -115,17 +116,10 @@ pub fn validate(args: ValidateArgs, plan: Option<crate::shard::Plan>) -> Result<
         source: dir.display().to_string(),
         trail_status: None,
     };
-    if let Some(plan) = plan {
-        return crate::shard::execute(&range, sel, job, &args.shard, plan, "archive", args.verbose);
+    if let (Some(plan), Some(shard)) = (plan, &args.shard) {
+        return crate::shard::execute(&range, sel, job, shard, plan, "archive", args.verbose);
     }
-    execute(
-        &range,
-        sel,
-        job,
-        args.verbose,
-        args.format,
-        args.output.as_deref(),
-    )
+    execute(&range, sel, job, args.verbose, args.format, &args.output)
 }
 
 /// True when `path` lies inside one of `roots` (both resolved, so links and `..` cannot hide it).
@@ -151,9 +145,18 @@ fn load_keys(path: &Path) -> Result<KeySet, Error> {
 fn local_error(dir: &Path, e: Error) -> Error {
     match e {
         Error::Store(trailproof::StoreError::Unreadable { key, cause, .. }) => {
-            Error::Config(format!("{}: {cause}", dir.join(key).display()))
+            let path = dir.join(key);
+            Error::Io {
+                context: path.display().to_string(),
+                path,
+                source: std::io::Error::other(cause),
+            }
         }
-        other => Error::Config(format!("--archive {}: {other}", dir.display())),
+        other => Error::Io {
+            context: format!("--archive {}", dir.display()),
+            path: dir.to_owned(),
+            source: std::io::Error::other(other),
+        },
     }
 }
 
@@ -179,7 +182,7 @@ fn detect_prefix(dir: &Path) -> Result<Option<String>, Error> {
         [one] => Ok(Some(one.to_string_lossy().replace('\\', "/"))),
         [a, b, ..] => {
             let show = |p: &PathBuf| dir.join(p).join("AWSLogs").display().to_string();
-            Err(Error::Config(format!(
+            Err(Error::Usage(format!(
                 "--archive {}: AWSLogs/ found under more than one prefix ({} and {}): name the one to check with --s3-prefix",
                 dir.display(),
                 show(a),

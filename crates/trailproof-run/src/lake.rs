@@ -2,13 +2,12 @@
 //! keys from ListPublicKeys or a `list-public-keys` file.
 
 use std::io::{self, Write};
-use std::path::Path;
 
 use trailproof::lake::{folder_prefix, verify_folder, LakeOptions, LakeReport};
 use trailproof::{Error, KeySet, LocalFolder, Parallelism, PublicKeySource, StoreFolder};
 use trailproof_aws::{AwsContext, CloudTrailKeys, S3Store};
 
-use crate::cli::{Format, VerifyQueryResultsArgs};
+use crate::config::{Format, Output, QueryResultsConfig};
 use crate::output::ReportFile;
 
 /// Where the results are, as the flags say (checked like the AWS CLI checks them).
@@ -17,10 +16,10 @@ enum Source<'a> {
     S3 { bucket: &'a str, prefix: String },
 }
 
-fn source(args: &VerifyQueryResultsArgs) -> Result<Source<'_>, Error> {
+fn source(args: &QueryResultsConfig) -> Result<Source<'_>, Error> {
     match (&args.local_export_path, &args.s3_bucket) {
         (Some(_), _) if args.s3_bucket.is_some() || args.s3_prefix.is_some() => {
-            Err(Error::Config(
+            Err(Error::Usage(
                 "Parameter --local-export-path can not be specified with parameter --s3-bucket nor --s3-prefix."
                     .to_owned(),
             ))
@@ -30,13 +29,13 @@ fn source(args: &VerifyQueryResultsArgs) -> Result<Source<'_>, Error> {
             bucket,
             prefix: folder_prefix(args.s3_prefix.as_deref()),
         }),
-        (None, None) => Err(Error::Config(
+        (None, None) => Err(Error::Usage(
             "Require parameter --s3-bucket or --local-export-path.".to_owned(),
         )),
     }
 }
 
-pub fn verify(args: VerifyQueryResultsArgs) -> Result<u8, Error> {
+pub fn verify(args: QueryResultsConfig) -> Result<u8, Error> {
     let source = source(&args)?;
     let parallelism = match args.threads {
         1 => Parallelism::Serial,
@@ -75,7 +74,7 @@ pub fn verify(args: VerifyQueryResultsArgs) -> Result<u8, Error> {
         (Some((set, name)), _) => (set, name.clone()),
         (None, Some(live)) => (live, "ListPublicKeys".to_owned()),
         (None, None) => {
-            return Err(Error::Config(
+            return Err(Error::Usage(
                 "no public key source (give --public-keys FILE)".to_owned(),
             ))
         }
@@ -94,7 +93,7 @@ pub fn verify(args: VerifyQueryResultsArgs) -> Result<u8, Error> {
         Source::Local(dir) => verify_folder(&LocalFolder::new(dir), keys, &options)?,
         Source::S3 { bucket, prefix } => {
             let Some((rt, ctx)) = &aws else {
-                return Err(Error::Config("S3 needs the AWS configuration".to_owned()));
+                return Err(Error::Usage("S3 needs the AWS configuration".to_owned()));
             };
             let store = S3Store::new(ctx, rt.handle().clone())?;
             verify_folder(&StoreFolder::new(&store, bucket, prefix), keys, &options)?
@@ -104,25 +103,19 @@ pub fn verify(args: VerifyQueryResultsArgs) -> Result<u8, Error> {
         Source::Local(dir) => dir.display().to_string(),
         Source::S3 { bucket, prefix } => format!("s3://{bucket}/{prefix}"),
     };
-    print(&report, args.format, &source, args.output.as_deref())
+    print(&report, args.format, &source, &args.output)
 }
 
 /// Prints the report and returns the exit status.
-fn print(
-    report: &LakeReport,
-    format: Format,
-    source: &str,
-    output: Option<&Path>,
-) -> Result<u8, Error> {
+fn print(report: &LakeReport, format: Format, source: &str, output: &Output) -> Result<u8, Error> {
     let run_at = chrono::Utc::now();
     let (mut out, report_file) = ReportFile::open(output)?;
     if format == Format::Html {
         let mut json = serde_json::to_vec_pretty(&report.to_json())
-            .map_err(|e| Error::Config(format!("cannot write the report: {e}")))?;
+            .map_err(|e| report_file.write_failed(e.into()))?;
         json.push(b'\n');
         crate::html::write_page(&mut out, &json, &crate::html::run_info(run_at, source))?;
-        out.flush()
-            .map_err(|e| Error::Config(format!("cannot write the report: {e}")))?;
+        out.flush().map_err(|e| report_file.write_failed(e))?;
         report_file.commit()?;
         return Ok(report.verdict().exit_code() as u8);
     }
@@ -136,7 +129,7 @@ fn print(
         }
         out.flush()
     };
-    write().map_err(|e| Error::Config(format!("cannot write the report: {e}")))?;
+    write().map_err(|e| report_file.write_failed(e))?;
     report_file.commit()?;
     Ok(report.verdict().exit_code() as u8)
 }

@@ -9,7 +9,7 @@ use trailproof_aws::{
     describe_trail, organization_id, trail_status, AwsContext, CloudTrailKeys, S3Store,
 };
 
-use crate::cli::{MirrorArgs, Selection, ValidateArgs};
+use crate::config::{MirrorConfig, Output, Selection, ValidateConfig};
 use crate::output::{clean_prefix, execute, Job, Range};
 
 struct Live {
@@ -46,7 +46,7 @@ fn connect(sel: &Selection, range: &Range) -> Result<Live, Error> {
             let organization = if trail.is_organization_trail {
                 let discover_accounts = sel.all_accounts || sel.accounts.is_some();
                 if sel.account_id.is_none() && !discover_accounts {
-                    return Err(Error::Config(
+                    return Err(Error::Usage(
                         "Missing required parameter for organization trail: '--account-id'"
                             .to_owned(),
                     ));
@@ -105,7 +105,7 @@ pub fn fetch_keys(sel: &Selection, range: &Range) -> Result<FetchedKeys, Error> 
     Ok(FetchedKeys { _rt: rt, keys })
 }
 
-pub fn validate(args: ValidateArgs, plan: Option<crate::shard::Plan>) -> Result<u8, Error> {
+pub fn validate(args: ValidateConfig, plan: Option<crate::shard::Plan>) -> Result<u8, Error> {
     let range = Range::parse(&args.selection)?;
     let live = connect(&args.selection, &range)?;
     let store = S3Store::new(&live.ctx, live.rt.handle().clone())?
@@ -123,12 +123,12 @@ pub fn validate(args: ValidateArgs, plan: Option<crate::shard::Plan>) -> Result<
         source: s3_source(&live.chain),
         trail_status: status_of(&live, &range),
     };
-    if let Some(plan) = plan {
+    if let (Some(plan), Some(shard)) = (plan, &args.shard) {
         return crate::shard::execute(
             &range,
             &args.selection,
             job,
-            &args.shard,
+            shard,
             plan,
             "live",
             args.verbose,
@@ -140,7 +140,7 @@ pub fn validate(args: ValidateArgs, plan: Option<crate::shard::Plan>) -> Result<
         job,
         args.verbose,
         args.format,
-        args.output.as_deref(),
+        &args.output,
     )
 }
 
@@ -173,20 +173,23 @@ impl<K: PublicKeySource> PublicKeySource for RecordingKeys<K> {
     }
 }
 
-pub fn mirror(args: MirrorArgs) -> Result<u8, Error> {
+pub fn mirror(args: MirrorConfig) -> Result<u8, Error> {
     let range = Range::parse(&args.selection)?;
-    let out = &args.output;
+    let out = &args.dir;
     // The output folder itself may be a link to a folder (the user chose it); below it the
     // mirror follows none. A file, or a link to nothing, is named rather than left to
     // create_dir_all's "File exists".
     if out.symlink_metadata().is_ok() && !out.is_dir() {
-        return Err(Error::Config(format!(
+        return Err(Error::Usage(format!(
             "--output {}: exists and is not a directory",
             out.display()
         )));
     }
-    std::fs::create_dir_all(out)
-        .map_err(|e| Error::Config(format!("--output {}: {e}", out.display())))?;
+    std::fs::create_dir_all(out).map_err(|e| Error::Output {
+        context: format!("--output {}", out.display()),
+        target: out.display().to_string(),
+        source: e,
+    })?;
     let keys_path = out.join("public-keys.json");
     // Refused now rather than after the whole download.
     refuse_link(&keys_path)?;
@@ -221,7 +224,7 @@ pub fn mirror(args: MirrorArgs) -> Result<u8, Error> {
         job,
         args.verbose,
         args.format,
-        None,
+        &Output::Stdout,
     )?;
     let seen = keys.seen.into_inner().unwrap_or_default();
     write_keys(&keys_path, &seen)?;
@@ -232,10 +235,11 @@ pub fn mirror(args: MirrorArgs) -> Result<u8, Error> {
 /// written elsewhere, wherever the link points.
 fn refuse_link(path: &Path) -> Result<(), Error> {
     match std::fs::symlink_metadata(path) {
-        Ok(m) if m.file_type().is_symlink() => Err(Error::Config(format!(
-            "cannot write {}: it is a symbolic link",
-            path.display()
-        ))),
+        Ok(m) if m.file_type().is_symlink() => Err(Error::Output {
+            context: format!("cannot write {}", path.display()),
+            target: path.display().to_string(),
+            source: std::io::Error::other("it is a symbolic link"),
+        }),
         _ => Ok(()),
     }
 }
@@ -244,6 +248,11 @@ fn refuse_link(path: &Path) -> Result<(), Error> {
 /// exclusively), synced, renamed into place.
 fn write_keys(path: &Path, keys: &KeySet) -> Result<(), Error> {
     refuse_link(path)?;
-    trailproof::store::replace_file(path, keys.to_list_public_keys_json().as_bytes())
-        .map_err(|e| Error::Config(format!("cannot write {}: {e}", path.display())))
+    trailproof::store::replace_file(path, keys.to_list_public_keys_json().as_bytes()).map_err(|e| {
+        Error::Output {
+            context: format!("cannot write {}", path.display()),
+            target: path.display().to_string(),
+            source: e,
+        }
+    })
 }

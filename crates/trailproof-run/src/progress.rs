@@ -8,7 +8,7 @@ use std::time::Instant;
 use indicatif::{HumanBytes, ProgressBar, ProgressDrawTarget, ProgressStyle};
 use trailproof::Progress;
 
-use crate::cli::Format;
+use crate::config::Format;
 
 pub struct Bar {
     digests: ProgressBar,

@@ -11,7 +11,7 @@ use trailproof::shard::{Part, PartHead, RunInfo, ShardError, PART_KIND, PART_VER
 use trailproof::{validate_windows, EntrySink, Error, ObjectStore, Options, TextWriter};
 use trailproof_aws::{AwsContext, S3Store};
 
-use crate::cli::{Format, MergeArgs, Selection, ShardArgs};
+use crate::config::{Format, MergeConfig, Selection, ShardConfig};
 use crate::output::{
     discover_selected, finish_text, print_no_chains, verdict, write_json, EntryLines, Job, Range,
     ReportFile, SpoolSink, Spools,
@@ -32,33 +32,32 @@ pub struct Plan {
 /// Checks a shard's flags, finds its index and run id, and removes what an earlier run left at
 /// its `--partial` target: done first, so that a shard that fails anywhere later leaves no
 /// part behind (the merge then names a missing shard, never an earlier run's verdict).
-pub fn prepare(args: &ShardArgs, sel: &Selection) -> Result<Plan, Error> {
+pub fn prepare(args: &ShardConfig, sel: &Selection) -> Result<Plan, Error> {
     if sel.state.is_some() {
-        return Err(Error::Config(
+        return Err(Error::Usage(
             "--state cannot be used with --shard: an incremental run resumes each chain from its own head, which a shard of windows does not hold; run incremental checks without --shard".to_owned(),
         ));
     }
     if sel.end_time.is_none() {
-        return Err(Error::Config(
+        return Err(Error::Usage(
             "--end-time is required with --shard, so that every shard cuts the same range"
                 .to_owned(),
         ));
     }
-    let (shard, count) = match args.shard.as_deref() {
-        Some("auto") => auto_shard(&|name| std::env::var(name).ok(), args.shard_count)?,
-        Some(text) => {
+    let (shard, count) = match args.shard.as_str() {
+        "auto" => auto_shard(&|name| std::env::var(name).ok(), args.shard_count)?,
+        text => {
             let (m, n) = parse_shard(text)?;
             if let Some(c) = args.shard_count.filter(|c| *c != n) {
-                return Err(Error::Config(format!(
+                return Err(Error::Usage(format!(
                     "--shard {text} and --shard-count {c} disagree on the number of shards"
                 )));
             }
             (m, n)
         }
-        None => return Err(Error::Config("--shard is required".to_owned())),
     };
     let Some(partial) = &args.partial else {
-        return Err(Error::Config(
+        return Err(Error::Usage(
             "--partial FILE is required with --shard".to_owned(),
         ));
     };
@@ -79,7 +78,7 @@ pub fn execute(
     range: &Range,
     sel: &Selection,
     job: Job<'_>,
-    args: &ShardArgs,
+    args: &ShardConfig,
     plan: Plan,
     mode: &str,
     valid_logs: bool,
@@ -169,7 +168,7 @@ pub fn run_id(given: Option<&str>, env: &dyn Fn(&str) -> Option<String>) -> Resu
         .or_else(|| env("TRAILPROOF_RUN_ID"))
         .filter(|id| !id.trim().is_empty());
     found.ok_or_else(|| {
-        Error::Config(
+        Error::Usage(
             "--run-id is required with --shard outside a Slurm or AWS Batch array job: give every shard and the merge the same id (a Kubernetes Job can pass its uid in TRAILPROOF_RUN_ID)".to_owned(),
         )
     })
@@ -179,7 +178,7 @@ pub fn run_id(given: Option<&str>, env: &dyn Fn(&str) -> Option<String>) -> Resu
 fn remove_part(target: &str, sel: &Selection) -> Result<(), Error> {
     if let Some((bucket, key)) = s3_location(target) {
         if bucket.is_empty() || key.is_empty() || key.ends_with('/') {
-            return Err(Error::Config(format!(
+            return Err(Error::Usage(format!(
                 "--partial {target}: expected s3://BUCKET/KEY"
             )));
         }
@@ -189,9 +188,11 @@ fn remove_part(target: &str, sel: &Selection) -> Result<(), Error> {
     match std::fs::remove_file(target) {
         Ok(()) => Ok(()),
         Err(e) if e.kind() == io::ErrorKind::NotFound => Ok(()),
-        Err(e) => Err(Error::Config(format!(
-            "cannot remove the earlier part {target}: {e}"
-        ))),
+        Err(e) => Err(Error::Io {
+            context: format!("cannot remove the earlier part {target}"),
+            path: target.into(),
+            source: e,
+        }),
     }
 }
 
@@ -212,15 +213,20 @@ fn aws(
 fn write_part(target: &str, bytes: Vec<u8>, sel: &Selection) -> Result<(), Error> {
     if let Some((bucket, key)) = s3_location(target) {
         if bucket.is_empty() || key.is_empty() || key.ends_with('/') {
-            return Err(Error::Config(format!(
+            return Err(Error::Usage(format!(
                 "--partial {target}: expected s3://BUCKET/KEY"
             )));
         }
         let (rt, ctx) = aws(sel.region.as_deref(), sel.profile.as_deref())?;
         return rt.block_on(trailproof_aws::put_object(&ctx, bucket, key, bytes));
     }
-    trailproof::store::replace_file(std::path::Path::new(target), &bytes)
-        .map_err(|e| Error::Config(format!("cannot write {target}: {e}")))
+    trailproof::store::replace_file(std::path::Path::new(target), &bytes).map_err(|e| {
+        Error::Output {
+            context: format!("cannot write {target}"),
+            target: target.to_owned(),
+            source: e,
+        }
+    })
 }
 
 /// A part that is larger than `--max-part-size`.
@@ -268,7 +274,7 @@ enum Place {
 
 /// Reads parts from files and S3 (one client, made when first needed).
 struct PartReader<'a> {
-    args: &'a MergeArgs,
+    args: &'a MergeConfig,
     s3: Option<(tokio::runtime::Runtime, S3Store)>,
 }
 
@@ -281,7 +287,7 @@ impl PartReader<'_> {
         }
         match &self.s3 {
             Some((_, store)) => Ok(store),
-            None => Err(Error::Config("no S3 client".to_owned())),
+            None => Err(Error::Usage("no S3 client".to_owned())),
         }
     }
 
@@ -327,7 +333,7 @@ impl PartReader<'_> {
 /// Reads the parts named on the command line (files, or every object under an S3 prefix), one
 /// at a time, keeping what the merge checks before it stitches.
 fn read_heads(
-    args: &MergeArgs,
+    args: &MergeConfig,
     reader: &mut PartReader<'_>,
 ) -> Result<Vec<(Source, PartHead)>, Error> {
     let mut heads = Vec::new();
@@ -340,7 +346,7 @@ fn read_heads(
                 ControlFlow::Continue(())
             })?;
             if keys.is_empty() {
-                return Err(Error::Config(format!("{name}: no partial reports found")));
+                return Err(Error::Usage(format!("{name}: no partial reports found")));
             }
             for key in keys {
                 let file = format!("s3://{bucket}/{key}");
@@ -365,14 +371,14 @@ fn read_heads(
 /// one whole run (only their heads kept), then again one at a time, newest shard first, each
 /// chain stitched as its windows come and its entries spooled to a temporary file, as the single
 /// run spools them.
-pub fn merge(args: MergeArgs) -> Result<u8, Error> {
+pub fn merge(args: MergeConfig) -> Result<u8, Error> {
     let expected = args
         .run_id
         .clone()
         .or_else(|| std::env::var("TRAILPROOF_RUN_ID").ok())
         .filter(|id| !id.trim().is_empty())
         .ok_or_else(|| {
-            Error::Config(
+            Error::Usage(
                 "--run-id is required: the id of the run whose parts to merge (each shard prints it), so that no part of an earlier run is merged".to_owned(),
             )
         })?;
@@ -382,7 +388,7 @@ pub fn merge(args: MergeArgs) -> Result<u8, Error> {
     };
     let read = read_heads(&args, &mut reader)?;
     if let Some((source, part)) = read.iter().find(|(_, p)| p.run.run_id != expected) {
-        return Err(Error::Config(format!(
+        return Err(Error::Usage(format!(
             "partial report {} belongs to run {}, not to run {}: a part of another run is never merged",
             escape_controls(&source.name),
             escape_controls(&part.run.run_id),
@@ -391,7 +397,7 @@ pub fn merge(args: MergeArgs) -> Result<u8, Error> {
     }
     if args.verbose {
         if let Some((source, _)) = read.iter().find(|(_, p)| !p.valid_logs) {
-            return Err(Error::Config(format!(
+            return Err(Error::Usage(format!(
                 "partial report {} holds no entries for valid log files, which --verbose prints: run the shards with --verbose",
                 escape_controls(&source.name)
             )));
@@ -424,7 +430,7 @@ pub fn merge(args: MergeArgs) -> Result<u8, Error> {
             &plan,
             &mut |shard| match by_shard.get(&shard).and_then(|i| sources.get(*i)) {
                 Some(source) => reader.again(source),
-                None => Err(Error::Config(format!("no part of shard {shard}"))),
+                None => Err(Error::Usage(format!("no part of shard {shard}"))),
             },
             &mut |chain, backfill, entry| {
                 if sinks.as_ref().is_none_or(|(c, _)| *c != chain) {
@@ -446,7 +452,7 @@ pub fn merge(args: MergeArgs) -> Result<u8, Error> {
         eprintln!("{}", escape_controls(w));
     }
     let key_warnings = &plan.key_warnings;
-    let (mut out, report_file) = ReportFile::open(args.output.as_deref())?;
+    let (mut out, report_file) = ReportFile::open(&args.output)?;
     if run.discover && reports.is_empty() {
         let code = print_no_chains(
             &run.trail_arn,
@@ -455,6 +461,7 @@ pub fn merge(args: MergeArgs) -> Result<u8, Error> {
             args.format,
             &source,
             &mut out,
+            &report_file,
         )?;
         report_file.commit()?;
         return Ok(code);
@@ -494,7 +501,7 @@ pub fn merge(args: MergeArgs) -> Result<u8, Error> {
     };
     written
         .and_then(|()| w.out.flush())
-        .map_err(|e| Error::Config(format!("cannot write the report: {e}")))?;
+        .map_err(|e| report_file.write_failed(e))?;
     report_file.commit()?;
     Ok(verdict(&reports, run.discover).exit_code() as u8)
 }
