@@ -29,7 +29,9 @@ use crate::layout::{is_backfill_key, key_date, Chain};
 use crate::report::{DigestEntry, DigestOutcome, Entry, Finding, KeyUse, Report, Summary};
 use crate::state::Head;
 use crate::time::parse_key_time;
-use crate::validate::{check_link_facts, count_more_missing, UNREFERENCED_MARGIN};
+use crate::window::{check_link_facts, count_more_missing, UNREFERENCED_MARGIN};
+
+pub use crate::window::{union, Exit, FirstDigest, KindResult, LinkFacts, Window, WindowResult};
 
 /// Kind and version written at the top of every partial report.
 pub const PART_KIND: &str = "trailproof-partial";
@@ -84,21 +86,6 @@ pub enum ShardError {
     /// No part was given.
     #[error("no partial reports given")]
     NoParts,
-}
-
-/// A window of key times of one chain: digests whose key time is at or after `start` and before
-/// `end` (up to and including `end` for the newest window, which ends an hour after the run, as
-/// the single run lists).
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
-pub struct Window {
-    /// First key time of the window.
-    pub start: DateTime<Utc>,
-    /// End of the window (excluded, but for the newest).
-    pub end: DateTime<Utc>,
-    /// The newest window of the run.
-    pub newest: bool,
-    /// The oldest window of the run: its walk goes on past its start as the single run does.
-    pub oldest: bool,
 }
 
 /// Most windows a chain may be cut into (a window size too small for the range).
@@ -327,109 +314,6 @@ pub fn auto_shard(
     let m = u32::try_from(index0 + 1).unwrap_or(u32::MAX);
     check_index(m, n).map_err(|why| ShardError::Spec(format!("--shard auto ({engine}): {why}")))?;
     Ok((m, n))
-}
-
-/// What the link check of a digest needs: the SHA-256 of its inflated bytes and the signature
-/// its metadata holds (none in a copy without metadata).
-#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
-pub struct LinkFacts {
-    /// Hex SHA-256 of the inflated digest.
-    pub hash: String,
-    /// The signature from its metadata.
-    pub signature: Option<String>,
-}
-
-/// The first digest a window's walk visited (its newest listed).
-#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
-pub struct FirstDigest {
-    /// Its bucket.
-    pub bucket: String,
-    /// Its key.
-    pub key: String,
-    /// Set when its signature verified: what a link to it is checked against.
-    pub link: Option<LinkFacts>,
-}
-
-/// How a window's walk would go on past the window's start, in the single run.
-#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
-#[non_exhaustive]
-pub enum Exit {
-    /// It stops: its last valid digest started before the run's start.
-    #[default]
-    End,
-    /// To the newest listed digest of the older windows.
-    NextListed,
-    /// Likewise, after a digest not found: how many more are missing depends on that digest.
-    AfterMissing {
-        /// Bucket of the missing digest.
-        bucket: String,
-        /// Key of the missing digest.
-        key: String,
-    },
-    /// Likewise, after a valid digest that links to none: a gap when the older digest ends
-    /// before this one starts.
-    AfterNoPrevious {
-        /// Start of the digest that links to none.
-        start: Option<DateTime<Utc>>,
-    },
-    /// Along the link of a verified digest into an older window (or another bucket).
-    Link {
-        /// Bucket of the verified digest.
-        from_bucket: String,
-        /// The verified digest.
-        successor_key: String,
-        /// `previousDigestS3Bucket`.
-        bucket: String,
-        /// `previousDigestS3Object`.
-        key: String,
-        /// `previousDigestSignature`.
-        signature: Option<String>,
-        /// `previousDigestHashValue`.
-        hash: Option<String>,
-    },
-}
-
-/// One walk (standard or backfill) of a window.
-#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
-pub struct KindResult {
-    /// Its entries, in walk order (valid log files included).
-    pub entries: Vec<Entry>,
-    /// Its findings, in walk order.
-    pub findings: Vec<Finding>,
-    /// Listed digests of the window it never reached.
-    pub unreached: Vec<Finding>,
-    /// The first digest it visited; none when the window lists none.
-    pub first: Option<FirstDigest>,
-    /// How the walk goes on past the window.
-    pub exit: Exit,
-}
-
-/// What a shard found in one (chain, window) item.
-#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
-pub struct WindowResult {
-    /// The standard chain's walk.
-    pub standard: KindResult,
-    /// The backfill chain's walk.
-    pub backfill: KindResult,
-    /// Counts of its entries.
-    pub counts: Summary,
-    /// Earliest time a valid digest covers (clamped to the run's range).
-    pub found_start: Option<DateTime<Utc>>,
-    /// Latest time a valid digest covers (clamped to the run's range).
-    pub found_end: Option<DateTime<Utc>>,
-    /// The newest valid standard digest.
-    pub new_head: Option<Head>,
-    /// Keys that verified its digests.
-    pub keys_used: Vec<KeyUse>,
-    /// The times its valid digests cover, for the unreferenced-log check.
-    pub covered: Vec<(DateTime<Utc>, DateTime<Utc>)>,
-    /// Log files in that time no valid digest of the window lists (the merge keeps those the
-    /// single run would report).
-    pub unreferenced: Vec<Finding>,
-    /// The chain's tail finding (newest window only): the digests missing at its newest edge,
-    /// or the stop that explains its end.
-    #[serde(default)]
-    pub tail: Vec<Finding>,
 }
 
 /// What identifies a run: every shard of it computes the same, and the merge refuses parts
@@ -1384,22 +1268,6 @@ fn unreferenced(
         }
     }
     keep.into_values().collect()
-}
-
-/// The union of time spans, sorted, touching spans joined (as the unreferenced-log check joins
-/// the spans of valid digests).
-pub fn union(
-    mut spans: Vec<(DateTime<Utc>, DateTime<Utc>)>,
-) -> Vec<(DateTime<Utc>, DateTime<Utc>)> {
-    spans.sort();
-    let mut merged: Vec<(DateTime<Utc>, DateTime<Utc>)> = Vec::new();
-    for (s, e) in spans {
-        match merged.last_mut() {
-            Some(last) if s <= last.1 => last.1 = last.1.max(e),
-            _ => merged.push((s, e)),
-        }
-    }
-    merged
 }
 
 fn add(a: Summary, b: Summary) -> Summary {

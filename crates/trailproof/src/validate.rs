@@ -18,10 +18,13 @@ use crate::report::{
     DigestEntry, DigestOutcome, Entry, Finding, KeyUse, LogEntry, LogOutcome, Report, Status,
     Summary,
 };
-use crate::shard::{Exit, FirstDigest, KindResult, LinkFacts, Window, WindowResult};
 use crate::state::Head;
 use crate::store::{Intent, Metadata, ObjectStore};
 use crate::time::{display, key_format, parse_key_time};
+use crate::window::{
+    check_link_facts, count_more_missing, Exit, FirstDigest, KindResult, LinkFacts, Window,
+    WindowResult, UNREFERENCED_MARGIN,
+};
 use crate::{Error, StoreError};
 
 /// Where CloudTrail public keys come from.
@@ -643,7 +646,7 @@ impl Walked {
             found_end: report.found_end,
             new_head: report.new_head,
             keys_used: report.keys_used,
-            covered: crate::shard::union(self.covered),
+            covered: crate::window::union(self.covered),
             unreferenced,
             tail,
         }
@@ -1500,7 +1503,7 @@ impl Run<'_> {
         } else {
             UNREFERENCED_MARGIN
         };
-        let covered = crate::shard::union(windows.to_vec());
+        let covered = crate::window::union(windows.to_vec());
         let bucket = &self.chain.bucket;
         let prefix = self.chain.log_prefix();
         for (s, e) in covered {
@@ -1533,10 +1536,6 @@ impl Run<'_> {
         Ok(())
     }
 }
-
-/// How far from the edges of the time valid digests cover a log file must lie to be called
-/// unreferenced.
-pub(crate) const UNREFERENCED_MARGIN: Duration = Duration::minutes(5);
 
 /// In a run resumed from `head`, the oldest new digest must link to it: same key, and the
 /// signature and hash recorded for it. A new starting digest (logging was stopped) is a gap; a
@@ -1630,32 +1629,6 @@ fn pop_before(
     (None, None)
 }
 
-/// After a digest was not found, counts the further hourly digests missing between it and the
-/// next older one found (the AWS CLI reports a run of deletions as one).
-pub(crate) fn count_more_missing(
-    bucket: &str,
-    missing_key: &str,
-    older: Option<DateTime<Utc>>,
-    backfill: bool,
-    findings: &mut Vec<Finding>,
-) {
-    let (Some(missing_end), Some(older_end)) = (parse_key_time(key_date(missing_key)), older)
-    else {
-        return;
-    };
-    let hours = ((missing_end - older_end).num_seconds() as f64 / 3600.0).round() as i64;
-    if hours > 1 {
-        findings.push(Finding::MissingDigests {
-            bucket: bucket.to_owned(),
-            after_key: missing_key.to_owned(),
-            count: (hours - 1) as u64,
-            from: older_end,
-            to: missing_end,
-            backfill,
-        });
-    }
-}
-
 /// Compares what the successor says about this digest with what it is.
 fn check_link(link: &Link, bucket: &str, digest: &LinkFacts, findings: &mut Vec<Finding>) {
     check_link_facts(
@@ -1667,40 +1640,4 @@ fn check_link(link: &Link, bucket: &str, digest: &LinkFacts, findings: &mut Vec<
         digest,
         findings,
     );
-}
-
-/// Compares what a verified successor (`successor_key`, naming `previous_key`) says about a
-/// digest with what the digest is: the check inside a chain and at a window boundary alike.
-pub(crate) fn check_link_facts(
-    successor_key: &str,
-    previous_key: &str,
-    hash: Option<&str>,
-    signature: Option<&str>,
-    bucket: &str,
-    digest: &LinkFacts,
-    findings: &mut Vec<Finding>,
-) {
-    let mut mismatch = |field, expected: &str, actual: &str| {
-        findings.push(Finding::LinkMismatch {
-            bucket: bucket.to_owned(),
-            key: successor_key.to_owned(),
-            previous_key: previous_key.to_owned(),
-            field,
-            expected: expected.to_owned(),
-            actual: actual.to_owned(),
-        })
-    };
-    match hash {
-        Some(h) if !h.eq_ignore_ascii_case(&digest.hash) => {
-            mismatch("previousDigestHashValue", h, &digest.hash)
-        }
-        None => mismatch("previousDigestHashValue", "", &digest.hash),
-        _ => {}
-    }
-    if let Some(actual) = &digest.signature {
-        match signature {
-            Some(s) if s.eq_ignore_ascii_case(actual) => {}
-            other => mismatch("previousDigestSignature", other.unwrap_or(""), actual),
-        }
-    }
 }
