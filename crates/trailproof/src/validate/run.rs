@@ -16,7 +16,7 @@ use super::collect::Collector;
 use super::key_source::WalkKeys;
 use super::links::check_continuity;
 use super::prefetch::Prefetched;
-use super::walk::WalkInfo;
+use super::walk::{Shared, WalkInfo};
 use super::Run;
 
 /// What a window's walks learnt beyond the report: where each kind's entries and findings end,
@@ -103,10 +103,6 @@ impl Run<'_> {
         // For the tail check: the newest digest listed, and where the listing started.
         let newest_listed = standard.last().cloned();
         let listed_from = self.window.as_ref().map_or(start, |w| w.start);
-        // Digests are fetched ahead of the walk within a byte budget (`fetch_ahead`), and log
-        // files checked a batch at a time as the walk hands over valid digests (`Collector`):
-        // memory is bounded by the budget and the batch, not by the size of the range.
-        let mut cache = Prefetched::default();
 
         // The CLI loads the standard chain's keys before walking, even when nothing was listed.
         let window_end = end + Duration::hours(2);
@@ -119,33 +115,31 @@ impl Run<'_> {
                 end: display(window_end),
             });
         }
-        let mut out = Collector::new(self);
-        let mut findings = Vec::new();
-        let mut used = BTreeMap::new();
+        // Digests are fetched ahead of the walk within a byte budget (`fetch_ahead`), and log
+        // files checked a batch at a time as the walk hands over valid digests (`Collector`):
+        // memory is bounded by the budget and the batch, not by the size of the range.
+        let mut shared = Shared {
+            cache: Prefetched::default(),
+            steps: Collector::new(self),
+            findings: Vec::new(),
+            used: BTreeMap::new(),
+        };
         let mut standard_lookup = WalkKeys {
             source: self.keys,
             region: self.chain.home_region.clone(),
             keys: standard_keys,
             backfill: false,
         };
-        let mut info = self.walk(
-            standard,
-            false,
-            &mut standard_lookup,
-            &mut cache,
-            &mut out,
-            &mut findings,
-            &mut used,
-        )?;
+        let mut info = self.walk(standard, false, &mut standard_lookup, &mut shared)?;
         // The two walks' entries are told apart in a sharded run.
         if let Some(head) = resume {
-            self.check_head(head, &mut out)?;
+            self.check_head(head, &mut shared.steps)?;
         }
-        out.flush()?;
-        let standard_entries = out.entries.len();
-        let standard_findings = findings.len();
+        shared.steps.flush()?;
+        let standard_entries = shared.steps.entries.len();
+        let standard_findings = shared.findings.len();
         if let Some(head) = resume {
-            check_continuity(head, &info, &mut out, &mut findings)?;
+            check_continuity(head, &info, &mut shared.steps, &mut shared.findings)?;
         }
         let mut backfill_lookup = WalkKeys {
             source: self.keys,
@@ -153,16 +147,14 @@ impl Run<'_> {
             keys: KeySet::new(),
             backfill: true,
         };
-        let backfill_info = self.walk(
-            backfill,
-            true,
-            &mut backfill_lookup,
-            &mut cache,
-            &mut out,
-            &mut findings,
-            &mut used,
-        )?;
-        out.flush()?;
+        let backfill_info = self.walk(backfill, true, &mut backfill_lookup, &mut shared)?;
+        shared.steps.flush()?;
+        let Shared {
+            steps,
+            mut findings,
+            used,
+            ..
+        } = shared;
         let Collector {
             entries,
             counts,
@@ -171,7 +163,7 @@ impl Run<'_> {
             found_start,
             found_end,
             ..
-        } = out;
+        } = steps;
         let unreferenced_from = findings.len();
         if let Some(referenced) = &referenced {
             self.find_unreferenced_logs(&windows, referenced, &mut findings)?;
