@@ -14,6 +14,24 @@ use super::prefetch::Fetched;
 use super::Run;
 
 impl Run<'_> {
+    /// The chain's digest keys, standard and backfill: those of the range, or in a sharded run
+    /// those whose key time lies in the walk's window.
+    pub(super) fn list_chain(&self) -> Result<(Vec<String>, Vec<String>), Error> {
+        match &self.window {
+            Some(w) => {
+                let hi = key_format(w.end);
+                self.list_keys(&self.chain.bucket, w.start, &|date| {
+                    if w.newest {
+                        date <= hi.as_str()
+                    } else {
+                        date < hi.as_str()
+                    }
+                })
+            }
+            None => self.list_digests(&self.chain.bucket, self.start, self.options.end),
+        }
+    }
+
     /// Lists digest keys as the CLI does: under the chain's region prefix, after a marker one
     /// minute before `start`, matching the trail's name pattern, with key times in
     /// `[start, end + 1h]` compared as `YYYYMMDDTHHMMSSZ` strings, stopping at the first later key.

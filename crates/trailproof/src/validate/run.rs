@@ -8,7 +8,7 @@ use chrono::{DateTime, Duration, Utc};
 use crate::keys::KeySet;
 use crate::report::{Entry, Finding, Report, Summary};
 use crate::state::Head;
-use crate::time::{display, key_format};
+use crate::time::display;
 use crate::window::{KindResult, WindowResult};
 use crate::{Error, StoreError};
 
@@ -74,20 +74,7 @@ impl Run<'_> {
     ) -> Result<(Report, Walked), Error> {
         self.options.check_cancel()?;
         let (start, end) = (self.start, self.options.end);
-        let listed = match &self.window {
-            Some(w) => {
-                let hi = key_format(w.end);
-                self.list_keys(&self.chain.bucket, w.start, &|date| {
-                    if w.newest {
-                        date <= hi.as_str()
-                    } else {
-                        date < hi.as_str()
-                    }
-                })
-            }
-            None => self.list_digests(&self.chain.bucket, start, end),
-        };
-        let (standard, backfill) = match listed {
+        let (standard, backfill) = match self.list_chain() {
             Ok(found) => found,
             // One chain whose folder cannot be read (a planted link, a folder that cannot be
             // read, a listing refused) is that chain's verdict, NOT CHECKED; the other chains
@@ -105,16 +92,7 @@ impl Run<'_> {
         let listed_from = self.window.as_ref().map_or(start, |w| w.start);
 
         // The CLI loads the standard chain's keys before walking, even when nothing was listed.
-        let window_end = end + Duration::hours(2);
-        let standard_keys = self
-            .keys
-            .public_keys(&self.chain.home_region, start, window_end)?;
-        if standard_keys.is_empty() {
-            return Err(Error::NoPublicKeys {
-                start: display(start),
-                end: display(window_end),
-            });
-        }
+        let standard_keys = self.standard_keys()?;
         // Digests are fetched ahead of the walk within a byte budget (`fetch_ahead`), and log
         // files checked a batch at a time as the walk hands over valid digests (`Collector`):
         // memory is bounded by the budget and the batch, not by the size of the range.
@@ -205,6 +183,23 @@ impl Run<'_> {
             keys_used: used.into_values().collect(),
         };
         Ok((report, walked))
+    }
+
+    /// The keys of the standard chain, loaded once for the whole walk over the range (and two
+    /// hours past its end, as the CLI asks).
+    fn standard_keys(&self) -> Result<KeySet, Error> {
+        let (start, end) = (self.start, self.options.end);
+        let window_end = end + Duration::hours(2);
+        let standard_keys = self
+            .keys
+            .public_keys(&self.chain.home_region, start, window_end)?;
+        if standard_keys.is_empty() {
+            return Err(Error::NoPublicKeys {
+                start: display(start),
+                end: display(window_end),
+            });
+        }
+        Ok(standard_keys)
     }
 
     /// The report of a chain whose digest folder could not be listed.
