@@ -101,7 +101,7 @@ struct Walk<'w, 'a> {
     /// What the last digest said of the one it links to, checked when the walk gets there.
     link: Option<Link>,
     info: WalkInfo,
-    /// The findings before the walk.
+    /// How many findings came before the walk: where its own start.
     findings_before: usize,
 }
 
