@@ -52,6 +52,7 @@ pub mod store;
 pub mod tail;
 pub mod time;
 mod validate;
+mod window;
 
 pub use discover::{discover_chains, Discovery};
 pub use error::{Error, StoreError};
