@@ -358,7 +358,7 @@ impl Inflater for ZenflateStreamed {
         "zenflate 0.4 (`StreamDecompressor::gzip`), streamed 64 KiB"
     }
     fn end_report(&self) -> EndReport {
-        EndReport::Reports("what is left of the `&[u8]` source (`source_ref`) once done")
+        EndReport::Reports("tried: what is left of the `&[u8]` source once done; the decoder reads ahead, so not the member end")
     }
     fn gunzip(&mut self, gz: &[u8], hash: bool) -> Result<Outcome, String> {
         let mut d = zenflate::StreamDecompressor::gzip(gz, 64 * 1024);
@@ -411,6 +411,7 @@ impl Inflater for Isal {
 }
 
 fn inflaters() -> Vec<Box<dyn Inflater>> {
+    #[allow(unused_mut)]
     let mut v: Vec<Box<dyn Inflater>> = vec![
         // The reference (zlib-rs) first.
         Box::new(ZlibRsWhole { d: zlib_rs::Inflate::new(false, 15), out: Vec::new() }),
