@@ -232,7 +232,9 @@ fn render(reports: &[Report]) {
         let _ = report.chain_line();
         let _ = report.to_json();
     }
-    let _ = Report::chains_to_json(reports);
+    if let Some(doc) = Report::chains_to_doc(reports) {
+        serde_json::to_string(&doc).expect("a document serialises");
+    }
     let _ = Report::totals(reports);
 }
 

@@ -4,11 +4,11 @@
 use chrono::{DateTime, NaiveDateTime, Utc};
 use serde_json::Value;
 use trailproof::report::doc::{
-    chains_lines, summary_lines, ChainDoc, EntryDoc, FindingKind, FindingStatus, Period,
-    PublicKeys, RunDoc, Stamp, ValidationDoc,
+    chains_lines, summary_lines, ChainDoc, EntryDoc, FindingStatus, Period, PublicKeys, RunDoc,
+    Stamp, ValidationDoc,
 };
 use trailproof::report::lake::{LakeDoc, ListingDoc};
-use trailproof::report::Status;
+use trailproof::report::{Finding, Status};
 
 pub use trailproof::report::doc::SummaryDoc as Summary;
 
@@ -314,7 +314,7 @@ fn chain(doc: &ChainDoc) -> Chain {
         let location = parts.next().unwrap_or_default().to_owned();
         let verdict = parts.next().unwrap_or_default().to_owned();
         let detail = match &f.what {
-            FindingKind::LinkMismatch {
+            Finding::LinkMismatch {
                 key,
                 expected,
                 actual,
@@ -330,16 +330,16 @@ fn chain(doc: &ChainDoc) -> Chain {
             FindingStatus::Invalid => State::Invalid,
         };
         let when = match &f.what {
-            FindingKind::MissingDigests { from, to, .. } => Some((from.0, to.0)),
+            Finding::MissingDigests { from, to, .. } => Some((*from, *to)),
             // The hours nothing covers, from the newest digest found to when one was due.
-            FindingKind::TailMissing {
+            Finding::TailMissing {
                 newest_end,
                 expected_until,
                 ..
-            } => newest_end.map(|t| (t.0, expected_until.0)),
-            FindingKind::LinkMismatch { key, .. }
-            | FindingKind::UnreferencedLog { key, .. }
-            | FindingKind::UnreachedDigest { key, .. } => {
+            } => newest_end.map(|t| (t, *expected_until)),
+            Finding::LinkMismatch { key, .. }
+            | Finding::UnreferencedLog { key, .. }
+            | Finding::UnreachedDigest { key, .. } => {
                 time_in_key(key).map(|t| (t - chrono::Duration::hours(1), t))
             }
             _ => None,

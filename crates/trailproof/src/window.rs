@@ -6,6 +6,7 @@ use chrono::{DateTime, Duration, Utc};
 use serde::{Deserialize, Serialize};
 
 use crate::layout::key_date;
+use crate::report::LinkField;
 use crate::report::{Entry, Finding, KeyUse, Summary};
 use crate::state::Head;
 use crate::time::parse_key_time;
@@ -197,15 +198,15 @@ pub(crate) fn check_link_facts(
     };
     match hash {
         Some(h) if !h.eq_ignore_ascii_case(&digest.hash) => {
-            mismatch("previousDigestHashValue", h, &digest.hash)
+            mismatch(LinkField::HashValue, h, &digest.hash)
         }
-        None => mismatch("previousDigestHashValue", "", &digest.hash),
+        None => mismatch(LinkField::HashValue, "", &digest.hash),
         _ => {}
     }
     if let Some(actual) = &digest.signature {
         match signature {
             Some(s) if s.eq_ignore_ascii_case(actual) => {}
-            other => mismatch("previousDigestSignature", other.unwrap_or(""), actual),
+            other => mismatch(LinkField::Signature, other.unwrap_or(""), actual),
         }
     }
 }

@@ -42,6 +42,37 @@ impl<'de> Deserialize<'de> for Stamp {
     }
 }
 
+/// `#[serde(with = "stamp")]`: a time field written as reports write times.
+pub(crate) mod stamp {
+    use super::*;
+
+    pub fn serialize<S: serde::Serializer>(t: &DateTime<Utc>, s: S) -> Result<S::Ok, S::Error> {
+        Stamp(*t).serialize(s)
+    }
+
+    pub fn deserialize<'de, D: serde::Deserializer<'de>>(d: D) -> Result<DateTime<Utc>, D::Error> {
+        Ok(Stamp::deserialize(d)?.0)
+    }
+}
+
+/// `#[serde(with = "opt_stamp")]`: [`stamp`] for an optional time.
+pub(crate) mod opt_stamp {
+    use super::*;
+
+    pub fn serialize<S: serde::Serializer>(
+        t: &Option<DateTime<Utc>>,
+        s: S,
+    ) -> Result<S::Ok, S::Error> {
+        t.map(Stamp).serialize(s)
+    }
+
+    pub fn deserialize<'de, D: serde::Deserializer<'de>>(
+        d: D,
+    ) -> Result<Option<DateTime<Utc>>, D::Error> {
+        Ok(Option::<Stamp>::deserialize(d)?.map(|t| t.0))
+    }
+}
+
 impl From<DateTime<Utc>> for Stamp {
     fn from(t: DateTime<Utc>) -> Stamp {
         Stamp(t)
@@ -226,198 +257,23 @@ pub enum FindingStatus {
     Info,
 }
 
-/// A finding beyond the AWS CLI's checks.
+/// A finding beyond the AWS CLI's checks: its facts (the `kind` field names it), how it counts,
+/// and the report's line.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 pub struct FindingDoc {
-    /// What was found, by kind.
+    /// What was found.
     #[serde(flatten)]
-    pub what: FindingKind,
+    pub what: Finding,
     /// How it counts.
     pub status: FindingStatus,
     /// The report's line: what, where and the verdict, tab separated.
     pub message: String,
 }
 
-/// The facts of each kind of finding (the `kind` field names it).
-#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(tag = "kind", rename_all = "snake_case")]
-#[non_exhaustive]
-pub enum FindingKind {
-    /// More consecutive digests missing than the one reported "not found".
-    MissingDigests {
-        /// Bucket of the chain.
-        bucket: String,
-        /// The key reported not found.
-        key: String,
-        /// How many more are missing.
-        count: u64,
-        /// End of the next older digest found.
-        from: Stamp,
-        /// End of the digest reported not found.
-        to: Stamp,
-        /// True for the backfill chain.
-        backfill: bool,
-    },
-    /// A `previousDigest*` field does not describe the digest it links to.
-    LinkMismatch {
-        /// Bucket of the newer digest.
-        bucket: String,
-        /// The newer digest.
-        key: String,
-        /// The digest it links to.
-        previous_key: String,
-        /// The field that differs.
-        field: String,
-        /// What the newer digest says.
-        expected: String,
-        /// What the previous digest is.
-        actual: String,
-    },
-    /// A log file no valid digest lists.
-    UnreferencedLog {
-        /// Its bucket.
-        bucket: String,
-        /// Its key.
-        key: String,
-    },
-    /// A digest in range no verified digest links to.
-    UnreachedDigest {
-        /// Its bucket.
-        bucket: String,
-        /// Its key.
-        key: String,
-        /// True for the backfill chain.
-        backfill: bool,
-    },
-    /// The chain's newest digests are missing.
-    TailMissing {
-        /// Bucket of the chain.
-        bucket: String,
-        /// The chain's digest folder.
-        folder: String,
-        /// The newest digest found.
-        key: Option<String>,
-        /// Its end.
-        newest_end: Option<Stamp>,
-        /// Until when digests were expected.
-        expected_until: Stamp,
-        /// What proves that digests were delivered after it.
-        evidence: Option<String>,
-    },
-    /// A signed record explains why the chain ends.
-    LoggingStopped {
-        /// Bucket of the chain.
-        bucket: String,
-        /// The newest digest found.
-        key: String,
-        /// `StopLogging`, `DeleteTrail`, `UpdateTrail` or `GetTrailStatus`.
-        event_name: String,
-        /// When.
-        event_time: Stamp,
-        /// Who.
-        principal: String,
-        /// Its `eventID`.
-        event_id: String,
-        /// Where it was read.
-        source: String,
-    },
-    /// The chain's digest folder could not be listed.
-    Unlisted {
-        /// Bucket of the chain.
-        bucket: String,
-        /// The folder.
-        folder: String,
-        /// Why.
-        cause: String,
-    },
-}
-
 impl From<&Finding> for FindingDoc {
     fn from(f: &Finding) -> FindingDoc {
-        let what = match f {
-            Finding::MissingDigests {
-                bucket,
-                after_key,
-                count,
-                from,
-                to,
-                backfill,
-            } => FindingKind::MissingDigests {
-                bucket: bucket.clone(),
-                key: after_key.clone(),
-                count: *count,
-                from: Stamp(*from),
-                to: Stamp(*to),
-                backfill: *backfill,
-            },
-            Finding::LinkMismatch {
-                bucket,
-                key,
-                previous_key,
-                field,
-                expected,
-                actual,
-            } => FindingKind::LinkMismatch {
-                bucket: bucket.clone(),
-                key: key.clone(),
-                previous_key: previous_key.clone(),
-                field: (*field).to_owned(),
-                expected: expected.clone(),
-                actual: actual.clone(),
-            },
-            Finding::UnreferencedLog { bucket, key } => FindingKind::UnreferencedLog {
-                bucket: bucket.clone(),
-                key: key.clone(),
-            },
-            Finding::UnreachedDigest {
-                bucket,
-                key,
-                backfill,
-            } => FindingKind::UnreachedDigest {
-                bucket: bucket.clone(),
-                key: key.clone(),
-                backfill: *backfill,
-            },
-            Finding::TailMissing {
-                bucket,
-                folder,
-                newest_key,
-                newest_end,
-                expected_until,
-                evidence,
-            } => FindingKind::TailMissing {
-                bucket: bucket.clone(),
-                folder: folder.clone(),
-                key: newest_key.clone(),
-                newest_end: newest_end.map(Stamp),
-                expected_until: Stamp(*expected_until),
-                evidence: evidence.clone(),
-            },
-            Finding::LoggingStopped {
-                bucket,
-                newest_key,
-                stop,
-            } => FindingKind::LoggingStopped {
-                bucket: bucket.clone(),
-                key: newest_key.clone(),
-                event_name: stop.event_name.clone(),
-                event_time: Stamp(stop.event_time),
-                principal: stop.principal.clone(),
-                event_id: stop.event_id.clone(),
-                source: stop.source.clone(),
-            },
-            Finding::Unlisted {
-                bucket,
-                folder,
-                cause,
-            } => FindingKind::Unlisted {
-                bucket: bucket.clone(),
-                folder: folder.clone(),
-                cause: cause.clone(),
-            },
-        };
         FindingDoc {
-            what,
+            what: f.clone(),
             status: match f.status() {
                 Status::Valid => FindingStatus::Info,
                 Status::Invalid => FindingStatus::Invalid,

@@ -280,7 +280,11 @@ pub enum Entry {
 }
 
 /// Problems the AWS CLI does not look for, reported apart from its counts.
-#[derive(Clone, Debug, PartialEq, Eq, Serialize)]
+///
+/// Its serde form is the JSON report's layout of a finding (the `kind` field names the
+/// variant; times as the report writes them), which partial reports use too.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(tag = "kind", rename_all = "snake_case")]
 #[non_exhaustive]
 pub enum Finding {
     /// More consecutive digests are gone than the one reported "not found".
@@ -288,12 +292,15 @@ pub enum Finding {
         /// Bucket of the chain.
         bucket: String,
         /// The key reported not found.
+        #[serde(rename = "key")]
         after_key: String,
         /// How many more hourly digests are missing before it.
         count: u64,
         /// End of the next older digest found.
+        #[serde(with = "doc::stamp")]
         from: DateTime<Utc>,
         /// End of the digest reported not found.
+        #[serde(with = "doc::stamp")]
         to: DateTime<Utc>,
         /// True for the backfill chain.
         backfill: bool,
@@ -306,8 +313,8 @@ pub enum Finding {
         key: String,
         /// The digest it links to.
         previous_key: String,
-        /// `previousDigestHashValue` or `previousDigestSignature`.
-        field: &'static str,
+        /// The field that differs.
+        field: LinkField,
         /// What the newer digest says.
         expected: String,
         /// What the previous digest is.
@@ -340,10 +347,13 @@ pub enum Finding {
         /// The chain's digest folder (`…/CloudTrail-Digest/REGION`).
         folder: String,
         /// The newest digest of the chain found (or the state's head when nothing was found).
+        #[serde(rename = "key")]
         newest_key: Option<String>,
         /// Its time (key time: its `digestEndTime`).
+        #[serde(with = "doc::opt_stamp")]
         newest_end: Option<DateTime<Utc>>,
         /// Until when digests were expected: the range's end, or now less the delivery slack.
+        #[serde(with = "doc::stamp")]
         expected_until: DateTime<Utc>,
         /// What proves that digests were delivered after the newest found, when anything does.
         evidence: Option<String>,
@@ -365,10 +375,43 @@ pub enum Finding {
         /// Bucket of the chain.
         bucket: String,
         /// The newest digest of the chain found.
+        #[serde(rename = "key")]
         newest_key: String,
         /// The event that explains the end.
+        #[serde(flatten)]
         stop: StopEvent,
     },
+}
+
+/// The `previousDigest*` field a [`Finding::LinkMismatch`] names.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Serialize, Deserialize)]
+pub enum LinkField {
+    /// `previousDigestS3Object`.
+    #[serde(rename = "previousDigestS3Object")]
+    S3Object,
+    /// `previousDigestHashValue`.
+    #[serde(rename = "previousDigestHashValue")]
+    HashValue,
+    /// `previousDigestSignature`.
+    #[serde(rename = "previousDigestSignature")]
+    Signature,
+}
+
+impl LinkField {
+    /// The field's name in a digest.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            LinkField::S3Object => "previousDigestS3Object",
+            LinkField::HashValue => "previousDigestHashValue",
+            LinkField::Signature => "previousDigestSignature",
+        }
+    }
+}
+
+impl std::fmt::Display for LinkField {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(self.as_str())
+    }
 }
 
 /// The record that explains why a chain ends: a `StopLogging`, `DeleteTrail` or `UpdateTrail`
@@ -378,6 +421,7 @@ pub struct StopEvent {
     /// `StopLogging`, `DeleteTrail`, `UpdateTrail`, or `GetTrailStatus`.
     pub event_name: String,
     /// When it happened.
+    #[serde(with = "doc::stamp")]
     pub event_time: DateTime<Utc>,
     /// Who did it (`userIdentity.arn`), when known.
     pub principal: String,
@@ -385,157 +429,6 @@ pub struct StopEvent {
     pub event_id: String,
     /// Where it was read: `s3://bucket/key` of the verified log file, or `GetTrailStatus`.
     pub source: String,
-}
-
-/// A [`Finding`] as a partial report saves it: the `previousDigest*` field named by text, mapped
-/// back to the `'static` name the walk uses (any other name is refused: a part is read back,
-/// never trusted blindly).
-#[derive(Deserialize)]
-enum SavedFinding {
-    MissingDigests {
-        bucket: String,
-        after_key: String,
-        count: u64,
-        from: DateTime<Utc>,
-        to: DateTime<Utc>,
-        backfill: bool,
-    },
-    LinkMismatch {
-        bucket: String,
-        key: String,
-        previous_key: String,
-        field: String,
-        expected: String,
-        actual: String,
-    },
-    UnreferencedLog {
-        bucket: String,
-        key: String,
-    },
-    UnreachedDigest {
-        bucket: String,
-        key: String,
-        backfill: bool,
-    },
-    TailMissing {
-        bucket: String,
-        folder: String,
-        newest_key: Option<String>,
-        newest_end: Option<DateTime<Utc>>,
-        expected_until: DateTime<Utc>,
-        evidence: Option<String>,
-    },
-    LoggingStopped {
-        bucket: String,
-        newest_key: String,
-        stop: StopEvent,
-    },
-    Unlisted {
-        bucket: String,
-        folder: String,
-        cause: String,
-    },
-}
-
-/// The fields a link check compares.
-const LINK_FIELDS: [&str; 3] = [
-    "previousDigestS3Object",
-    "previousDigestHashValue",
-    "previousDigestSignature",
-];
-
-impl<'de> Deserialize<'de> for Finding {
-    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Finding, D::Error> {
-        Finding::try_from(SavedFinding::deserialize(d)?).map_err(serde::de::Error::custom)
-    }
-}
-
-impl TryFrom<SavedFinding> for Finding {
-    type Error = String;
-
-    fn try_from(saved: SavedFinding) -> Result<Finding, String> {
-        Ok(match saved {
-            SavedFinding::MissingDigests {
-                bucket,
-                after_key,
-                count,
-                from,
-                to,
-                backfill,
-            } => Finding::MissingDigests {
-                bucket,
-                after_key,
-                count,
-                from,
-                to,
-                backfill,
-            },
-            SavedFinding::LinkMismatch {
-                bucket,
-                key,
-                previous_key,
-                field,
-                expected,
-                actual,
-            } => Finding::LinkMismatch {
-                bucket,
-                key,
-                previous_key,
-                field: LINK_FIELDS
-                    .iter()
-                    .find(|f| **f == field)
-                    .copied()
-                    .ok_or_else(|| format!("unknown previousDigest field {field:?}"))?,
-                expected,
-                actual,
-            },
-            SavedFinding::UnreferencedLog { bucket, key } => {
-                Finding::UnreferencedLog { bucket, key }
-            }
-            SavedFinding::UnreachedDigest {
-                bucket,
-                key,
-                backfill,
-            } => Finding::UnreachedDigest {
-                bucket,
-                key,
-                backfill,
-            },
-            SavedFinding::TailMissing {
-                bucket,
-                folder,
-                newest_key,
-                newest_end,
-                expected_until,
-                evidence,
-            } => Finding::TailMissing {
-                bucket,
-                folder,
-                newest_key,
-                newest_end,
-                expected_until,
-                evidence,
-            },
-            SavedFinding::LoggingStopped {
-                bucket,
-                newest_key,
-                stop,
-            } => Finding::LoggingStopped {
-                bucket,
-                newest_key,
-                stop,
-            },
-            SavedFinding::Unlisted {
-                bucket,
-                folder,
-                cause,
-            } => Finding::Unlisted {
-                bucket,
-                folder,
-                cause,
-            },
-        })
-    }
 }
 
 impl Finding {

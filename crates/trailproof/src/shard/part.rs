@@ -14,7 +14,7 @@ use super::ShardError;
 /// Kind and version written at the top of every partial report.
 pub const PART_KIND: &str = "trailproof-partial";
 /// Layout version of partial reports.
-pub const PART_VERSION: u64 = 2;
+pub const PART_VERSION: u64 = 3;
 
 /// One shard's partial report.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]

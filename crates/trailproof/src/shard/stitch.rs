@@ -6,6 +6,7 @@ use std::collections::{BTreeMap, HashMap};
 use chrono::{DateTime, Duration, Utc};
 
 use crate::layout::{is_backfill_key, key_date, Chain};
+use crate::report::LinkField;
 use crate::report::{DigestEntry, DigestOutcome, Entry, Finding, KeyUse, Report, Summary};
 use crate::state::Head;
 use crate::time::parse_key_time;
@@ -390,7 +391,7 @@ impl KindStitch {
                     bucket: from_bucket,
                     key: successor_key,
                     previous_key: key.clone(),
-                    field: "previousDigestS3Object",
+                    field: LinkField::S3Object,
                     expected: format!("s3://{bucket}/{key}"),
                     actual: "a digest the sharded run does not list".to_owned(),
                 });
@@ -474,7 +475,7 @@ fn join(
                     bucket: from_bucket,
                     key: successor_key,
                     previous_key: first.key.clone(),
-                    field: "previousDigestS3Object",
+                    field: LinkField::S3Object,
                     expected: format!("s3://{bucket}/{key}"),
                     actual: format!("s3://{}/{}", first.bucket, first.key),
                 });

@@ -304,9 +304,9 @@ fn a_part_reads_back_and_malformed_parts_are_named() {
         ),
         (
             edit(
-                &|v| v["items"][0][1]["standard"]["findings"] = serde_json::json!([{"LinkMismatch": {"bucket": "b", "key": "k", "previous_key": "p", "field": "evil", "expected": "", "actual": ""}}]),
+                &|v| v["items"][0][1]["standard"]["findings"] = serde_json::json!([{"kind": "link_mismatch", "bucket": "b", "key": "k", "previous_key": "p", "field": "evil", "expected": "", "actual": ""}]),
             ),
-            "unknown previousDigest field",
+            "unknown variant `evil`, expected one of `previousDigestS3Object`",
         ),
     ];
     for (bytes, want) in cases {

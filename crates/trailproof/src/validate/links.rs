@@ -2,6 +2,7 @@
 //! the checks of a resumed run's head and its link to the new digests.
 
 use crate::digest;
+use crate::report::LinkField;
 use crate::report::{DigestEntry, DigestOutcome, Entry, Finding};
 use crate::state::Head;
 use crate::window::{check_link_facts, LinkFacts};
@@ -105,20 +106,16 @@ pub(super) fn check_continuity(
             };
             if !same(&oldest.previous_hash, &head.hash) {
                 let said = oldest.previous_hash.clone().unwrap_or_default();
-                findings.push(mismatch("previousDigestHashValue", said, head.hash.clone()));
+                findings.push(mismatch(LinkField::HashValue, said, head.hash.clone()));
             }
             if !same(&oldest.previous_signature, &head.signature) {
                 let said = oldest.previous_signature.clone().unwrap_or_default();
-                findings.push(mismatch(
-                    "previousDigestSignature",
-                    said,
-                    head.signature.clone(),
-                ));
+                findings.push(mismatch(LinkField::Signature, said, head.signature.clone()));
             }
         }
         Some((_, k)) if info.not_found.contains(k) => {}
         Some((b, k)) => findings.push(mismatch(
-            "previousDigestS3Object",
+            LinkField::S3Object,
             format!("s3://{b}/{k}"),
             format!("s3://{}/{}", head.bucket, head.key),
         )),

@@ -7,6 +7,7 @@ use chrono::{DateTime, Utc};
 
 use crate::digest::{self, Limits, ParsedDigest, SignatureSource};
 use crate::layout::key_date;
+use crate::report::LinkField;
 use crate::report::{DigestEntry, DigestOutcome, Entry, Finding, KeyUse};
 use crate::state::Head;
 use crate::store::Metadata;
@@ -421,7 +422,7 @@ impl<'w, 'a> Walk<'w, 'a> {
                     bucket: self.bucket.clone(),
                     key: key.to_owned(),
                     previous_key: prev_key.clone(),
-                    field: "previousDigestS3Object",
+                    field: LinkField::S3Object,
                     expected: format!("s3://{prev_bucket}/{prev_key}"),
                     actual: "a digest older than this one".to_owned(),
                 });
