@@ -68,7 +68,8 @@ fn error_class(e: &trailproof::Error) -> &'static str {
         E::PublicKeys { .. } | E::NoPublicKeys { .. } => "KeysError",
         E::Store(_) => "StoreError",
         // A value the run cannot use: ConfigError, as before the variants were split.
-        E::Usage(_) | E::Config(_) => "ConfigError",
+        E::Usage(_) | E::StateFile { .. } => "ConfigError",
+        E::SignFile { .. } => "StoreError",
         E::Aws(_) => "AwsError",
         E::Io { .. } => "FileError",
         E::Output { .. } => "OutputError",

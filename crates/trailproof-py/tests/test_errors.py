@@ -209,3 +209,18 @@ def test_a_trail_named_without_its_bucket_or_arn_is_refused_alike() -> None:
     del args[i : i + 2]
     e = raises_like_cli(trailproof.UsageError, kwargs, args)
     assert "--trail-arn" in str(e)
+
+
+def test_a_missing_sign_file_is_a_store_error(tmp_path: Path) -> None:
+    # Nothing of the query can be checked without its signed list: the folder cannot be read
+    # as query results, which is a StoreError, with the command's own message.
+    s = bundled("valid-six-hours")
+    keys = str(s.public_keys)
+    with pytest.raises(trailproof.StoreError) as caught:
+        trailproof.verify_query_results(local_export_path=tmp_path, public_keys=keys)
+    out = cli(
+        ["verify-query-results", "--local-export-path", str(tmp_path), "--public-keys", keys]
+    )
+    assert out.code == 2 and out.stdout == ""
+    assert str(caught.value) == out.error
+    assert "result_sign.json: not found" in str(caught.value)

@@ -81,13 +81,27 @@ pub enum Error {
         /// The cause.
         source: std::io::Error,
     },
-    /// Anything else that stops a run, with its message.
-    ///
-    /// Deprecated in favour of the variants above, which keep their cause; still built by the
-    /// core for the state file, the thread pool, the merge's temporary files and Lake result
-    /// files, until those sites move to them.
-    #[error("{0}")]
-    Config(String),
+    /// A state file (`--state`) cannot be read, is not a trailproof state file, or cannot be
+    /// written.
+    #[error("state file {}: {reason}", path.display())]
+    StateFile {
+        /// The file.
+        path: PathBuf,
+        /// What is wrong with it.
+        reason: String,
+    },
+    /// A CloudTrail Lake query's sign file (`result_sign.json`) cannot be read at all (missing,
+    /// unreadable, too large): nothing of the query could be checked.
+    #[error("{location}: {cause}")]
+    SignFile {
+        /// Where it was looked for.
+        location: String,
+        /// Why it cannot be used.
+        cause: String,
+    },
+    /// A state the code rules out was reached: a bug, reported rather than a panic.
+    #[error("internal error: {0}")]
+    Internal(&'static str),
     /// A sharded run or a merge of its parts cannot go on.
     #[error("{0}")]
     Shard(#[from] crate::shard::ShardError),

@@ -71,7 +71,10 @@ pub fn chain_from_id(id: &str, trail_name: &str, home_region: &str) -> Option<Ch
 }
 
 fn bad(path: &Path, reason: impl std::fmt::Display) -> Error {
-    Error::Config(format!("state file {}: {reason}", path.display()))
+    Error::StateFile {
+        path: path.to_owned(),
+        reason: reason.to_string(),
+    }
 }
 
 impl State {

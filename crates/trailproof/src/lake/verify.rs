@@ -46,7 +46,10 @@ pub fn verify_folder(
 ) -> Result<LakeReport, Error> {
     options.check_cancel()?;
     let location = folder.location(SIGN_FILE_NAME);
-    let fail = |cause: String| Error::Config(format!("{location}: {cause}"));
+    let fail = |cause: String| Error::SignFile {
+        location: location.clone(),
+        cause,
+    };
     let reader = folder.open(SIGN_FILE_NAME).map_err(|e| match e {
         StoreError::NotFound { .. } => fail("not found".to_owned()),
         other => fail(cause_of(&other)),

@@ -48,8 +48,12 @@ pub fn stitch_parts(
     let run = &plan.run;
     let mut reports: Vec<Option<Report>> = plan.chains.iter().map(|_| None).collect();
     let mut current: Option<(usize, Stitcher<'_>)> = None;
-    let io =
-        |e: std::io::Error| crate::Error::Config(format!("cannot keep the merged entries: {e}"));
+    // Entries are spooled to anonymous temporary files (in the system's temporary folder).
+    let io = |e: std::io::Error| crate::Error::Io {
+        context: "cannot keep the merged entries".to_owned(),
+        path: std::env::temp_dir(),
+        source: e,
+    };
     // Items come newest first: the last chain's last window, then back.
     let mut next = (plan.chains.len(), 0usize);
     for shard in (1..=run.shards).rev() {

@@ -91,9 +91,11 @@ impl<'r, 'a> Collector<'r, 'a> {
     fn emit(&mut self, entry: Entry) -> Result<(), Error> {
         self.counts.add_entry(&entry);
         match &mut self.sink {
-            Some(sink) => sink
-                .entry(&entry)
-                .map_err(|e| Error::Config(format!("cannot write the report: {e}"))),
+            Some(sink) => sink.entry(&entry).map_err(|e| Error::Output {
+                context: "cannot write the report".to_owned(),
+                target: "the report".to_owned(),
+                source: e,
+            }),
             None => {
                 self.entries.push(entry);
                 Ok(())

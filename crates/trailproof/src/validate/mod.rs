@@ -81,7 +81,10 @@ impl Parallelism {
             .thread_name(move |i| format!("{name}-{i}"))
             .build()
             .map(Some)
-            .map_err(|e| Error::Config(format!("cannot start {n} threads: {e}")))
+            .map_err(|e| Error::Runtime {
+                context: format!("cannot start {n} threads"),
+                source: std::io::Error::other(e),
+            })
     }
 }
 
@@ -267,7 +270,7 @@ pub fn validate(
     let mut reports = validate_chains(store, keys, &[(chain.clone(), None)], trail_arn, options)?;
     reports
         .pop()
-        .ok_or_else(|| Error::Config("no report for the chain".to_owned()))
+        .ok_or(Error::Internal("no report for the chain"))
 }
 
 /// Validates several chains at once on one thread pool (one request budget, one key source),
