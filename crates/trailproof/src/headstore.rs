@@ -48,9 +48,8 @@ pub struct Snapshot {
     pub version: Option<Version>,
 }
 
-/// What a conditional write did.
+/// What a conditional write did: a compare-and-swap has these two outcomes only.
 #[derive(Clone, Debug, PartialEq, Eq)]
-#[non_exhaustive]
 pub enum WriteOutcome {
     /// Written: the new version.
     Written(Version),
