@@ -65,7 +65,8 @@ pub struct QueueMessage {
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 #[non_exhaustive]
 pub struct Receive {
-    /// Long poll: how long to wait for a first message (at most [`MAX_WAIT`]).
+    /// Long poll: how long to wait for a first message (at most [`MAX_WAIT`]). The context's
+    /// read timeout must be longer ([`AwsOptions`](crate::AwsOptions)' default, 30 s, is).
     pub wait: Duration,
     /// At most this many messages (1 to [`MAX_BATCH`]).
     pub max_messages: u32,

@@ -438,6 +438,33 @@ mod tests {
         );
     }
 
+    /// A store every write of which loses a race.
+    struct AlwaysContended(FileHeadStore);
+
+    impl HeadStore for AlwaysContended {
+        fn name(&self) -> String {
+            self.0.name()
+        }
+        fn read(&self) -> Result<Snapshot, HeadStoreError> {
+            self.0.read()
+        }
+        fn write(&self, _: &Snapshot, _: &State) -> Result<WriteOutcome, HeadStoreError> {
+            Ok(WriteOutcome::Conflict)
+        }
+    }
+
+    #[test]
+    fn a_race_lost_on_every_attempt_is_an_error_after_the_last() {
+        let dir = tempfile::tempdir().unwrap();
+        let store = AlwaysContended(FileHeadStore::new(dir.path().join("h.json"), ARN));
+        let e = advance(&store, &heads(&[("a", 1)]), 4).unwrap_err();
+        assert!(
+            matches!(e, HeadStoreError::Contended { attempts: 4, .. }),
+            "{e}"
+        );
+        assert!(e.to_string().contains("h.json"), "{e}");
+    }
+
     /// Two writers, each with its own handle on the file as two processes would have, advance
     /// one shared head through the same hours and a head of their own: every distinct new
     /// shared head is written exactly once, and no update is lost.
