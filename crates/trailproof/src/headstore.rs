@@ -311,9 +311,15 @@ impl HeadStore for FileHeadStore {
         // for every process that takes the same lock.
         lock.lock()
             .map_err(|e| self.unavailable(format!("lock file: {e}")))?;
-        let stored = self.current()?.map(|(_, v)| v);
-        if stored != read.version {
+        let stored = self.current()?;
+        if stored.as_ref().map(|(_, v)| v) != read.version.as_ref() {
             return Ok(WriteOutcome::Conflict);
+        }
+        // Checked against the file itself too, not only the snapshot the caller hands in.
+        if let Some((bytes, _)) = &stored {
+            let current = State::from_json(bytes, &self.name(), &self.trail_arn)
+                .map_err(HeadStoreError::State)?;
+            check_forward(&self.name(), &current, new)?;
         }
         let bytes = new.to_json();
         crate::store::replace_file(&self.path, &bytes).map_err(|e| self.unavailable(e))?;
@@ -390,6 +396,16 @@ mod tests {
         assert!(matches!(
             store.write(&now, &other).unwrap_err(),
             HeadStoreError::OtherTrail { .. }
+        ));
+        // A snapshot made up by the caller does not get a head moved back either: the file
+        // itself is checked under the lock.
+        let made_up = Snapshot {
+            state: back.clone(),
+            version: now.version.clone(),
+        };
+        assert!(matches!(
+            store.write(&made_up, &back).unwrap_err(),
+            HeadStoreError::Backwards { .. }
         ));
         assert_eq!(store.read().unwrap(), now, "nothing refused was written");
     }
