@@ -123,7 +123,8 @@ fuzz_target!(|input: Input| match input {
             .expect("in range");
         let mut key = chain.digest_key(end);
         if p.backfill {
-            key = key.replace(".json.gz", "_backfill.json.gz");
+            // Only the suffix: the parts before it may hold ".json.gz" too.
+            key = format!("{}_backfill.json.gz", key.strip_suffix(".json.gz").expect("a digest key"));
         }
         let kind = classify_key("b", &key);
         check("b", &key, &kind);
