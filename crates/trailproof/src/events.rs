@@ -11,6 +11,26 @@
 //!
 //! Nothing here is trusted: an event only says where to look. A digest it names is fetched and
 //! its signature checked before anything it says counts.
+//!
+//! ```
+//! use trailproof::events::{parse_message, ObjectKind};
+//!
+//! let body = r#"{"Records":[{"eventVersion":"2.1","eventSource":"aws:s3","awsRegion":"us-east-1",
+//!   "eventTime":"2024-03-01T02:01:31.123Z","eventName":"ObjectCreated:Put",
+//!   "s3":{"bucket":{"name":"trail-bucket","arn":"arn:aws:s3:::trail-bucket"},
+//!   "object":{"key":"my+logs/AWSLogs/111122223333/CloudTrail-Digest/us-east-2/2024/03/01/111122223333_CloudTrail-Digest_us-east-2_mgmt_us-east-1_20240301T013712Z.json.gz",
+//!   "size":1405,"eTag":"b21b84d653bb07b05b1e6b33684dc11b","sequencer":"0055AED6DCD90281E5"}}}]}"#;
+//! let message = parse_message(body, "sqs message 1")?;
+//! let event = &message.events[0];
+//! assert!(event.created);
+//! assert!(event.key.starts_with("my logs/"));
+//! let ObjectKind::Digest(digest) = &event.object else { panic!("a digest") };
+//! assert_eq!(digest.chain.prefix.as_deref(), Some("my logs"));
+//! assert_eq!(digest.chain.source_region, "us-east-2");
+//! assert_eq!(digest.chain.trail_name, "mgmt");
+//! assert!(!digest.backfill);
+//! # Ok::<(), trailproof::events::EventError>(())
+//! ```
 
 use chrono::{DateTime, NaiveDateTime, Utc};
 use serde_json::{Map, Value};
