@@ -300,6 +300,24 @@ impl AwsContext {
         aws_sdk_organizations::Client::from_conf(config)
     }
 
+    /// An SQS client for `region`. Endpoint overrides (`AWS_ENDPOINT_URL_SQS`,
+    /// `AWS_ENDPOINT_URL`, the profile's, [`AwsOptions::endpoint_url`]) apply.
+    pub fn sqs_client(&self, region: &str) -> aws_sdk_sqs::Client {
+        let config = aws_sdk_sqs::config::Builder::from(&self.inner.config)
+            .region(Region::new(region.to_owned()))
+            .build();
+        aws_sdk_sqs::Client::from_conf(config)
+    }
+
+    /// An SNS client for `region`. Endpoint overrides (`AWS_ENDPOINT_URL_SNS`,
+    /// `AWS_ENDPOINT_URL`, the profile's, [`AwsOptions::endpoint_url`]) apply.
+    pub fn sns_client(&self, region: &str) -> aws_sdk_sns::Client {
+        let config = aws_sdk_sns::config::Builder::from(&self.inner.config)
+            .region(Region::new(region.to_owned()))
+            .build();
+        aws_sdk_sns::Client::from_conf(config)
+    }
+
     /// The region to bootstrap S3 with: the configured one, else `us-east-1`.
     pub(crate) fn s3_bootstrap_region(&self) -> &str {
         self.region().unwrap_or(FALLBACK_REGION)

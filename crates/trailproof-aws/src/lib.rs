@@ -8,6 +8,9 @@
 //! - [`CloudTrailKeys`]: the core's [`PublicKeySource`](trailproof::PublicKeySource) over
 //!   `ListPublicKeys` (every page, fingerprints checked).
 //! - [`describe_trail`] and [`organization_id`]: where a trail delivers.
+//! - [`S3HeadStore`]: watched chains' heads in an S3 object, advanced with conditional writes.
+//! - [`Queue`] and [`Topic`]: the SQS queue S3 event notifications land in, and the SNS topic
+//!   alerts go to.
 //!
 //! The core is synchronous and parallel (a thread pool); these types bridge to the async SDK by
 //! blocking each calling thread on a Tokio runtime's handle. The runtime must be multi-thread and
@@ -46,13 +49,19 @@
 mod cloudtrail;
 mod context;
 mod errors;
+mod heads;
 mod lean;
 mod put;
+mod queue;
 mod s3;
 
 pub use cloudtrail::{
     describe_trail, list_public_keys, organization_id, trail_status, CloudTrailKeys, TrailInfo,
 };
 pub use context::{runtime, AwsContext, AwsOptions};
+pub use heads::S3HeadStore;
 pub use put::{delete_object, put_object};
+pub use queue::{
+    Queue, QueueError, QueueMessage, Receive, Topic, MAX_BATCH, MAX_VISIBILITY, MAX_WAIT,
+};
 pub use s3::S3Store;

@@ -7,6 +7,8 @@
 //!   the system's Python, is never used: its version would make differences look like
 //!   regressions.
 //! - Debian's packages (chromium, poppler-utils, Slurm and munge): [`require_programs`].
+//! - moto's server (a local SQS and SNS), [`MOTO_VERSION`], in the Python tools' environment
+//!   `py-tools/` in the target directory: [`moto_server`].
 
 use std::path::{Path, PathBuf};
 use std::process::Command;
@@ -132,4 +134,72 @@ pub fn find_program(program: &str) -> Option<PathBuf> {
     std::env::split_paths(&path)
         .map(|dir| dir.join(program))
         .find(|p| p.is_file())
+}
+
+/// The moto release whose server mode stands in for SQS and SNS in the queue tests.
+pub const MOTO_VERSION: &str = "5.2.5";
+
+/// The Python tools' virtual environment `tools/provision python` fills: `py-tools/` in the
+/// target directory.
+pub fn py_tools_venv() -> PathBuf {
+    target_dir().join("py-tools")
+}
+
+/// The commands that install moto's server where [`moto_server`] looks.
+pub fn moto_install_hint() -> String {
+    let venv = py_tools_venv();
+    format!(
+        "run tools/provision python (tools/test runs it), or: python3 -m venv {v} && {v}/bin/pip install \"moto[server]=={MOTO_VERSION}\"",
+        v = venv.display()
+    )
+}
+
+/// The `moto_server` command, once moto's version (and the server's own dependencies) are
+/// checked. Panics, naming the version and the install command, when it is missing.
+pub fn moto_server() -> PathBuf {
+    static CHECKED: OnceLock<Result<PathBuf, String>> = OnceLock::new();
+    match CHECKED.get_or_init(check_moto) {
+        Ok(server) => server.clone(),
+        Err(e) => panic!("{e}"),
+    }
+}
+
+fn check_moto() -> Result<PathBuf, String> {
+    let venv = py_tools_venv();
+    let python = venv.join("bin/python");
+    let server = venv.join("bin/moto_server");
+    let need = |found: &str| {
+        format!(
+            "moto {MOTO_VERSION} (server mode) is needed in {} ({found}): {}",
+            venv.display(),
+            moto_install_hint()
+        )
+    };
+    if !python.is_file() {
+        return Err(need("no virtual environment there"));
+    }
+    // `flask` comes with the `server` extra only: without it moto imports but cannot serve.
+    let out = Command::new(&python)
+        .args([
+            "-c",
+            "import moto, flask, flask_cors; print(moto.__version__)",
+        ])
+        .env_remove("PYTHONPATH")
+        .env_remove("PYTHONHOME")
+        .output()
+        .map_err(|e| need(&format!("{} does not run: {e}", python.display())))?;
+    if !out.status.success() {
+        return Err(need(&format!(
+            "`import moto, flask, flask_cors` failed: {}",
+            String::from_utf8_lossy(&out.stderr).trim()
+        )));
+    }
+    let version = String::from_utf8_lossy(&out.stdout).trim().to_owned();
+    if version != MOTO_VERSION {
+        return Err(need(&format!("found moto {version}")));
+    }
+    if !server.is_file() {
+        return Err(need(&format!("{} is missing", server.display())));
+    }
+    Ok(server)
 }

@@ -83,10 +83,10 @@ pub enum Error {
     },
     /// A state file (`--state`) cannot be read, is not a trailproof state file, or cannot be
     /// written.
-    #[error("state file {}: {reason}", path.display())]
+    #[error("state file {file}: {reason}")]
     StateFile {
-        /// The file.
-        path: PathBuf,
+        /// The file (a path, or the `s3://` location of a head store).
+        file: String,
         /// What is wrong with it.
         reason: String,
     },

@@ -41,6 +41,8 @@
 pub mod digest;
 pub mod discover;
 mod error;
+pub mod events;
+pub mod headstore;
 pub mod keys;
 pub mod lake;
 pub mod layout;
@@ -56,6 +58,8 @@ mod window;
 
 pub use discover::{discover_chains, Discovery};
 pub use error::{Error, StoreError};
+pub use events::{parse_message, ObjectEvent, ObjectKind};
+pub use headstore::{FileHeadStore, HeadStore, HeadStoreError, Snapshot, Version, WriteOutcome};
 pub use keys::{KeySet, PublicKey};
 pub use lake::{
     verify_folder, verify_query_results, LakeOptions, LakeReport, LocalFolder, ResultFolder,

@@ -71,8 +71,12 @@ pub fn chain_from_id(id: &str, trail_name: &str, home_region: &str) -> Option<Ch
 }
 
 fn bad(path: &Path, reason: impl std::fmt::Display) -> Error {
+    bad_named(&path.display().to_string(), reason)
+}
+
+fn bad_named(name: &str, reason: impl std::fmt::Display) -> Error {
     Error::StateFile {
-        path: path.to_owned(),
+        file: name.to_owned(),
         reason: reason.to_string(),
     }
 }
@@ -102,16 +106,23 @@ impl State {
             }
             Err(e) => return Err(bad(path, e)),
         };
-        let doc: Value = serde_json::from_slice(&bytes)
-            .map_err(|e| bad(path, format!("not valid JSON: {e}")))?;
+        Self::from_json(&bytes, &path.display().to_string(), trail_arn)
+    }
+
+    /// Reads a state from the bytes of a state file (see [`State::load`]), naming it in
+    /// errors as `origin` (a path, an `s3://` URL): a corrupt one, one of another version or another trail
+    /// is an error.
+    pub fn from_json(bytes: &[u8], origin: &str, trail_arn: &str) -> Result<State, Error> {
+        let doc: Value = serde_json::from_slice(bytes)
+            .map_err(|e| bad_named(origin, format!("not valid JSON: {e}")))?;
         if doc.get("kind").and_then(Value::as_str) != Some(KIND) {
-            return Err(bad(path, "not a trailproof state file"));
+            return Err(bad_named(origin, "not a trailproof state file"));
         }
         match doc.get("version").and_then(Value::as_u64) {
             Some(VERSION) => {}
             other => {
-                return Err(bad(
-                    path,
+                return Err(bad_named(
+                    origin,
                     format!("version {other:?} is not supported (expected {VERSION})"),
                 ))
             }
@@ -121,8 +132,8 @@ impl State {
             .and_then(Value::as_str)
             .unwrap_or_default();
         if arn != trail_arn {
-            return Err(bad(
-                path,
+            return Err(bad_named(
+                origin,
                 format!("it belongs to trail {arn}, not {trail_arn}"),
             ));
         }
@@ -130,17 +141,17 @@ impl State {
         let chains = doc
             .get("chains")
             .and_then(Value::as_object)
-            .ok_or_else(|| bad(path, "no \"chains\" object"))?;
+            .ok_or_else(|| bad_named(origin, "no \"chains\" object"))?;
         for (id, head) in chains {
             let field = |name: &str| {
                 head.get(name)
                     .and_then(Value::as_str)
                     .map(str::to_owned)
-                    .ok_or_else(|| bad(path, format!("chain {id}: no string \"{name}\"")))
+                    .ok_or_else(|| bad_named(origin, format!("chain {id}: no string \"{name}\"")))
             };
             let end = field("end_time")?;
             let end_time = crate::time::parse(&end)
-                .map_err(|_| bad(path, format!("chain {id}: end_time {end:?}")))?;
+                .map_err(|_| bad_named(origin, format!("chain {id}: end_time {end:?}")))?;
             state.heads.insert(
                 id.clone(),
                 Head {
@@ -160,6 +171,11 @@ impl State {
     /// [`replace_file`](crate::store::replace_file)). A symbolic link at `path` is replaced by
     /// the file, never written through.
     pub fn save(&self, path: &Path) -> Result<(), Error> {
+        crate::store::replace_file(path, &self.to_json()).map_err(|e| bad(path, e))
+    }
+
+    /// The bytes of the state file [`State::save`] writes (pretty JSON, a final newline).
+    pub fn to_json(&self) -> Vec<u8> {
         let chains: serde_json::Map<String, Value> = self
             .heads
             .iter()
@@ -177,8 +193,9 @@ impl State {
             })
             .collect();
         let doc = json!({"kind": KIND, "version": VERSION, "trail_arn": self.trail_arn, "chains": chains});
-        let text = serde_json::to_string_pretty(&doc).map_err(|e| bad(path, e))? + "\n";
-        crate::store::replace_file(path, text.as_bytes()).map_err(|e| bad(path, e))
+        // `{:#}` is serde_json's pretty printer, as `to_string_pretty` (which cannot fail on a
+        // `Value`).
+        format!("{doc:#}\n").into_bytes()
     }
 
     /// Saves the state only when it differs from `before` (the state as loaded): a run that
