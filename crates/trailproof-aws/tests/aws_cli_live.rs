@@ -60,14 +60,7 @@ fn run_cli(aws: &PathBuf, trail: &Trail) -> Run {
         .stdin(Stdio::null())
         .stdout(Stdio::piped())
         .stderr(Stdio::piped());
-    for var in [
-        "AWS_PROFILE",
-        "AWS_DEFAULT_PROFILE",
-        "AWS_REGION",
-        "AWS_DEFAULT_REGION",
-        "AWS_ENDPOINT_URL",
-        "AWS_SESSION_TOKEN",
-    ] {
+    for var in trailproof_testserver::AMBIENT_AWS_VARS {
         command.env_remove(var);
     }
     let mut child = command.spawn().expect("aws starts");

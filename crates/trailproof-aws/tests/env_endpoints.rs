@@ -15,14 +15,7 @@ fn standard_environment_variables_configure_credentials_and_endpoints() {
     h.upload(&h.context(&test_options()), &trail);
 
     let home = tempfile::tempdir().unwrap();
-    for var in [
-        "AWS_PROFILE",
-        "AWS_DEFAULT_PROFILE",
-        "AWS_REGION",
-        "AWS_DEFAULT_REGION",
-        "AWS_ENDPOINT_URL",
-        "AWS_SESSION_TOKEN",
-    ] {
+    for var in trailproof_testserver::AMBIENT_AWS_VARS {
         std::env::remove_var(var);
     }
     std::env::set_var("AWS_CONFIG_FILE", home.path().join("config"));

@@ -108,14 +108,7 @@ async fn queue_counts(sqs: &aws_sdk_sqs::Client, url: &str) -> (String, String) 
 fn sqs_receive_delete_visibility_and_sns_alerts_against_moto() {
     let moto = Moto::start();
     let home = tempfile::tempdir().unwrap();
-    for var in [
-        "AWS_PROFILE",
-        "AWS_DEFAULT_PROFILE",
-        "AWS_REGION",
-        "AWS_DEFAULT_REGION",
-        "AWS_ENDPOINT_URL",
-        "AWS_SESSION_TOKEN",
-    ] {
+    for var in trailproof_testserver::AMBIENT_AWS_VARS {
         std::env::remove_var(var);
     }
     std::env::set_var("AWS_CONFIG_FILE", home.path().join("config"));

@@ -36,6 +36,17 @@ pub struct Harness {
     pub cloudtrail: CloudTrailServer,
 }
 
+/// The ambient AWS settings a client would otherwise pick up from the machine running the test
+/// (a profile, a region, an endpoint, a session): cleared so that it talks to these servers only.
+pub const AMBIENT_AWS_VARS: [&str; 6] = [
+    "AWS_PROFILE",
+    "AWS_DEFAULT_PROFILE",
+    "AWS_REGION",
+    "AWS_DEFAULT_REGION",
+    "AWS_ENDPOINT_URL",
+    "AWS_SESSION_TOKEN",
+];
+
 /// Fast retries so fault tests stay quick; the retry policy itself is the library's.
 pub fn test_options() -> AwsOptions {
     AwsOptions::new()
@@ -111,14 +122,7 @@ impl Harness {
             "[default]\ns3 =\n    addressing_style = path\n",
         )
         .unwrap();
-        for var in [
-            "AWS_PROFILE",
-            "AWS_DEFAULT_PROFILE",
-            "AWS_REGION",
-            "AWS_DEFAULT_REGION",
-            "AWS_ENDPOINT_URL",
-            "AWS_SESSION_TOKEN",
-        ] {
+        for var in AMBIENT_AWS_VARS {
             cmd.env_remove(var);
         }
         cmd.env("AWS_CONFIG_FILE", home.join("config"))

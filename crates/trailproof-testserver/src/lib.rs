@@ -51,7 +51,9 @@ use tokio::net::TcpListener;
 
 pub use cloudtrail::{CloudTrailServer, CloudTrailServerBuilder, FakeCloudTrail};
 #[cfg(feature = "aws")]
-pub use harness::{chain, memory_store, options, test_options, validate_in_memory, Harness};
+pub use harness::{
+    chain, memory_store, options, test_options, validate_in_memory, Harness, AMBIENT_AWS_VARS,
+};
 pub use s3::{get_name, load_dir, request_name, Fault, Faults, S3Server, S3ServerBuilder};
 
 /// The access key both servers accept.
