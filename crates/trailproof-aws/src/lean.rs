@@ -448,49 +448,11 @@ impl LeanGet {
                 body: ByteStream::new(response.into_body()),
             });
         }
-        // An error answer: a small XML document naming the code. At most 64 KiB of it is kept
-        // (the server is not trusted to keep it small).
-        let mut stream = ByteStream::new(response.into_body());
-        let mut body = Vec::new();
-        while body.len() < ERROR_BODY_LIMIT {
-            match stream.next().await {
-                Some(Ok(chunk)) => body.extend_from_slice(&chunk),
-                _ => break,
-            }
-        }
-        body.truncate(ERROR_BODY_LIMIT);
-        let text = String::from_utf8_lossy(&body);
-        let code = xml_element(&text, "Code");
-        let message = xml_element(&text, "Message");
-        let described = match (code, message) {
-            (Some(code), Some(message)) => format!("{code}: {message} (HTTP {status})"),
-            (Some(code), None) => format!("{code} (HTTP {status})"),
-            _ => format!("HTTP {status}: unhandled error"),
-        };
         // A clock-skew error is worth another attempt only when the server's clock, learnt
         // from this answer, is far from the one the request was signed with.
         let clock_was_wrong = learnt
             .is_some_and(|skew| skew.abs_diff(signed_skew) > SKEW_THRESHOLD_MS.unsigned_abs());
-        match (code, status) {
-            (Some("NoSuchBucket"), _) => Err(Failure::Final(GetError::NoSuchBucket(described))),
-            (Some("NoSuchKey"), _) | (None, 404) => Err(Failure::Final(GetError::NotFound)),
-            (Some(code), _) if CLOCK_SKEW_CODES.contains(&code) && clock_was_wrong => {
-                Err(Failure::Skewed(GetError::Other(described)))
-            }
-            (Some(code), _) if THROTTLING_CODES.contains(&code) => {
-                Err(Failure::Retry(GetError::Other(described), RETRY_COST))
-            }
-            (Some(code), _) if RETRYABLE_CODES.contains(&code) => Err(Failure::Retry(
-                GetError::Other(described),
-                TIMEOUT_RETRY_COST,
-            )),
-            (_, 429) => Err(Failure::Retry(GetError::Other(described), RETRY_COST)),
-            (_, 500..=599) => Err(Failure::Retry(
-                GetError::Other(described),
-                TIMEOUT_RETRY_COST,
-            )),
-            _ => Err(Failure::Final(GetError::Other(described))),
-        }
+        Err(error_answer(response.into_body(), status, clock_was_wrong).await)
     }
 
     /// The current credentials, fetched once and again shortly before they expire (one fetch at
@@ -775,27 +737,7 @@ fn sign_fast(
     if let Some(token) = token {
         headers.push(("x-amz-security-token", token.trim()));
     }
-    let mut canonical = String::with_capacity(512);
-    canonical.push_str("GET\n");
-    canonical.push_str(if path.is_empty() { "/" } else { path });
-    canonical.push('\n');
-    canonical.push_str(query);
-    canonical.push('\n');
-    let mut signed_headers = String::with_capacity(96);
-    for (i, (name, value)) in headers.iter().enumerate() {
-        canonical.push_str(name);
-        canonical.push(':');
-        canonical.push_str(value);
-        canonical.push('\n');
-        if i > 0 {
-            signed_headers.push(';');
-        }
-        signed_headers.push_str(name);
-    }
-    canonical.push('\n');
-    canonical.push_str(&signed_headers);
-    canonical.push('\n');
-    canonical.push_str(EMPTY_SHA256);
+    let (canonical, signed_headers) = canonical_request(path, query, &headers);
     let scope = format!(
         "{date}/{}/{}/aws4_request",
         target.signing_region, target.signing_name
@@ -804,33 +746,7 @@ fn sign_fast(
         "AWS4-HMAC-SHA256\n{amz_date}\n{scope}\n{}",
         hex::encode(Sha256::digest(canonical.as_bytes()))
     );
-    let signature = {
-        let cached = target.key.read().unwrap_or_else(PoisonError::into_inner);
-        match cached.as_ref().filter(|k| {
-            k.date == date
-                && k.access_key_id == credentials.access_key_id()
-                && k.secret == credentials.secret_access_key()
-        }) {
-            Some(k) => v4::calculate_signature(&k.key, string_to_sign.as_bytes()),
-            None => {
-                drop(cached);
-                let key = v4::generate_signing_key(
-                    credentials.secret_access_key(),
-                    now,
-                    &target.signing_region,
-                    &target.signing_name,
-                );
-                let signature = v4::calculate_signature(&key, string_to_sign.as_bytes());
-                *target.key.write().unwrap_or_else(PoisonError::into_inner) = Some(SigningKey {
-                    date: date.to_owned(),
-                    access_key_id: credentials.access_key_id().to_owned(),
-                    secret: credentials.secret_access_key().to_owned(),
-                    key: key.as_ref().to_vec(),
-                });
-                signature
-            }
-        }
-    };
+    let signature = signature(target, credentials, now, date, &string_to_sign);
     let authorization = format!(
         "AWS4-HMAC-SHA256 Credential={}/{scope}, SignedHeaders={signed_headers}, Signature={signature}",
         credentials.access_key_id()
@@ -855,6 +771,108 @@ fn sign_fast(
     set("authorization", authorization)?;
     *request.body_mut() = SdkBody::empty();
     Ok(request)
+}
+
+/// What an error answer means: final, or worth another attempt (and at what cost to the retry
+/// budget). Its body is a small XML document naming the code; at most 64 KiB of it is kept (the
+/// server is not trusted to keep it small).
+async fn error_answer(body: SdkBody, status: u16, clock_was_wrong: bool) -> Failure {
+    let mut stream = ByteStream::new(body);
+    let mut body = Vec::new();
+    while body.len() < ERROR_BODY_LIMIT {
+        match stream.next().await {
+            Some(Ok(chunk)) => body.extend_from_slice(&chunk),
+            _ => break,
+        }
+    }
+    body.truncate(ERROR_BODY_LIMIT);
+    let text = String::from_utf8_lossy(&body);
+    let code = xml_element(&text, "Code");
+    let message = xml_element(&text, "Message");
+    let described = match (code, message) {
+        (Some(code), Some(message)) => format!("{code}: {message} (HTTP {status})"),
+        (Some(code), None) => format!("{code} (HTTP {status})"),
+        _ => format!("HTTP {status}: unhandled error"),
+    };
+    match (code, status) {
+        (Some("NoSuchBucket"), _) => Failure::Final(GetError::NoSuchBucket(described)),
+        (Some("NoSuchKey"), _) | (None, 404) => Failure::Final(GetError::NotFound),
+        (Some(code), _) if CLOCK_SKEW_CODES.contains(&code) && clock_was_wrong => {
+            Failure::Skewed(GetError::Other(described))
+        }
+        (Some(code), _) if THROTTLING_CODES.contains(&code) => {
+            Failure::Retry(GetError::Other(described), RETRY_COST)
+        }
+        (Some(code), _) if RETRYABLE_CODES.contains(&code) => {
+            Failure::Retry(GetError::Other(described), TIMEOUT_RETRY_COST)
+        }
+        (_, 429) => Failure::Retry(GetError::Other(described), RETRY_COST),
+        (_, 500..=599) => Failure::Retry(GetError::Other(described), TIMEOUT_RETRY_COST),
+        _ => Failure::Final(GetError::Other(described)),
+    }
+}
+
+/// SigV4's canonical request for a GET with an empty body, `headers` already canonical (lower
+/// case, sorted, trimmed), and the list of their names it signs.
+fn canonical_request(path: &str, query: &str, headers: &[(&str, &str)]) -> (String, String) {
+    let mut canonical = String::with_capacity(512);
+    canonical.push_str("GET\n");
+    canonical.push_str(if path.is_empty() { "/" } else { path });
+    canonical.push('\n');
+    canonical.push_str(query);
+    canonical.push('\n');
+    let mut signed_headers = String::with_capacity(96);
+    for (i, (name, value)) in headers.iter().enumerate() {
+        canonical.push_str(name);
+        canonical.push(':');
+        canonical.push_str(value);
+        canonical.push('\n');
+        if i > 0 {
+            signed_headers.push(';');
+        }
+        signed_headers.push_str(name);
+    }
+    canonical.push('\n');
+    canonical.push_str(&signed_headers);
+    canonical.push('\n');
+    canonical.push_str(EMPTY_SHA256);
+    (canonical, signed_headers)
+}
+
+/// Signs `string_to_sign` with the day's signing key, derived once per day (`date`) and
+/// credentials and kept in `target`: the derivation is four HMACs.
+fn signature(
+    target: &Target,
+    credentials: &aws_credential_types::Credentials,
+    now: SystemTime,
+    date: &str,
+    string_to_sign: &str,
+) -> String {
+    let cached = target.key.read().unwrap_or_else(PoisonError::into_inner);
+    match cached.as_ref().filter(|k| {
+        k.date == date
+            && k.access_key_id == credentials.access_key_id()
+            && k.secret == credentials.secret_access_key()
+    }) {
+        Some(k) => v4::calculate_signature(&k.key, string_to_sign.as_bytes()),
+        None => {
+            drop(cached);
+            let key = v4::generate_signing_key(
+                credentials.secret_access_key(),
+                now,
+                &target.signing_region,
+                &target.signing_name,
+            );
+            let signature = v4::calculate_signature(&key, string_to_sign.as_bytes());
+            *target.key.write().unwrap_or_else(PoisonError::into_inner) = Some(SigningKey {
+                date: date.to_owned(),
+                access_key_id: credentials.access_key_id().to_owned(),
+                secret: credentials.secret_access_key().to_owned(),
+                key: key.as_ref().to_vec(),
+            });
+            signature
+        }
+    }
 }
 
 /// `Host` as SigV4 canonicalises it and hyper sends it (the port only when not the scheme's

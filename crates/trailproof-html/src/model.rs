@@ -1,11 +1,13 @@
 //! What the page shows, read from the JSON report (never from the run itself: `validate`,
 //! `merge` and a report saved earlier all give the same page).
 
+use std::collections::HashMap;
+
 use chrono::{DateTime, NaiveDateTime, Utc};
 use serde_json::Value;
 use trailproof::report::doc::{
-    chains_lines, summary_lines, ChainDoc, EntryDoc, FindingStatus, Period, PublicKeys, RunDoc,
-    Stamp, ValidationDoc,
+    chains_lines, summary_lines, ChainDoc, DigestDoc, EntryDoc, FindingDoc, FindingStatus, LogDoc,
+    Period, PublicKeys, RunDoc, Stamp, ValidationDoc,
 };
 use trailproof::report::lake::{LakeDoc, ListingDoc};
 use trailproof::report::{Finding, Status};
@@ -212,155 +214,181 @@ fn keys(k: &PublicKeys) -> (Option<String>, Vec<Key>) {
 
 fn chain(doc: &ChainDoc) -> Chain {
     let c = &doc.chain;
-    let mut chain = Chain {
-        label: c.label(),
-        bucket: c.bucket.clone(),
-        prefix: c.prefix.clone(),
-        verdict: doc.verdict.as_str().to_owned(),
-        summary: doc.summary,
-        found: period(doc.found.as_ref()),
-        digests: Vec::new(),
-        problems: Vec::new(),
-        gaps: Vec::new(),
-        spans: Vec::new(),
-        valid_logs_listed: 0,
+    let mut walk = Walked {
+        chain: Chain {
+            label: c.label(),
+            bucket: c.bucket.clone(),
+            prefix: c.prefix.clone(),
+            verdict: doc.verdict.as_str().to_owned(),
+            summary: doc.summary,
+            found: period(doc.found.as_ref()),
+            digests: Vec::new(),
+            problems: Vec::new(),
+            gaps: Vec::new(),
+            spans: Vec::new(),
+            valid_logs_listed: 0,
+        },
+        digest_index: HashMap::new(),
+        walked: None,
     };
-    // Invalid log files mark the digest that lists them, found by key.
-    let mut digest_index: std::collections::HashMap<&str, usize> = std::collections::HashMap::new();
-    // The start of the digest the walk visited last (newest first): where one with no trusted
-    // time of its own sits.
-    let mut walked: Option<DateTime<Utc>> = None;
     for e in doc.entries.iter().flatten() {
         match e {
-            EntryDoc::Digest(d) => {
-                let state = State::from(d.status);
-                let hour = chrono::Duration::hours(1);
-                // Only a verified signature makes a digest's own times trustworthy: an invalid
-                // one could claim any hour, and paint a tampered hour valid or hide elsewhere.
-                let claimed = match state {
-                    State::Valid => d.start.zip(d.end).map(|(a, b)| (a.0, b.0)),
-                    _ => None,
-                };
-                let (start, end) = match claimed {
-                    Some((start, end)) => (Some(start), Some(end)),
-                    None => {
-                        let end = time_in_key(&d.key).or(walked);
-                        (end.and_then(|t| t.checked_sub_signed(hour)), end)
-                    }
-                };
-                if start.is_some() {
-                    walked = start;
-                }
-                digest_index.insert(&d.key, chain.digests.len());
-                chain.digests.push(Digest {
-                    location: location(&d.bucket, &d.key),
-                    state,
-                    message: d.message.clone(),
-                    backfill: d.backfill,
-                    start,
-                    end,
-                    log_files: d.log_files,
-                    bad_logs: 0,
-                });
-                if state != State::Valid {
-                    chain.problems.push(Problem {
-                        what: format!("{}Digest file", if d.backfill { "(backfill) " } else { "" }),
-                        location: location(&d.bucket, &d.key),
-                        state,
-                        message: d.message.clone(),
-                        detail: d.detail.clone(),
-                    });
-                }
-            }
-            EntryDoc::Log(l) => {
-                let state = State::from(l.status);
-                if state == State::Valid {
-                    chain.valid_logs_listed += 1;
-                    continue;
-                }
-                if let Some(d) = digest_index
-                    .get(l.digest_key.as_str())
-                    .and_then(|&i| chain.digests.get_mut(i))
-                {
-                    d.bad_logs += 1;
-                }
-                let detail = match (&l.expected, &l.actual) {
-                    (Some(x), Some(a)) => Some(format!("expected SHA-256 {x}, found {a}")),
-                    _ => l.detail.clone(),
-                };
-                chain.problems.push(Problem {
-                    what: "Log file".to_owned(),
-                    location: location(&l.bucket, &l.key),
-                    state,
-                    message: l.message.clone(),
-                    detail,
-                });
-            }
-            EntryDoc::Gap(g) => {
-                chain.gaps.push(Gap {
-                    backfill: g.backfill,
-                    from: g.from.to_string(),
-                    to: g.to.to_string(),
-                    from_t: Some(g.from.0),
-                    to_t: Some(g.to.0),
-                });
-            }
+            EntryDoc::Digest(d) => walk.digest(d),
+            EntryDoc::Log(l) => walk.log(l),
+            EntryDoc::Gap(g) => walk.chain.gaps.push(Gap {
+                backfill: g.backfill,
+                from: g.from.to_string(),
+                to: g.to.to_string(),
+                from_t: Some(g.from.0),
+                to_t: Some(g.to.0),
+            }),
         }
     }
+    let mut chain = walk.chain;
     for f in &doc.findings {
-        // The message is the text report's line: what, where, verdict, tab separated.
-        let mut parts = f.message.splitn(3, '\t');
-        let what = parts.next().unwrap_or_default().to_owned();
-        let location = parts.next().unwrap_or_default().to_owned();
-        let verdict = parts.next().unwrap_or_default().to_owned();
-        let detail = match &f.what {
-            Finding::LinkMismatch {
-                key,
-                expected,
-                actual,
-                ..
-            } => Some(format!(
-                "{key} says {expected}, the previous digest has {actual}"
-            )),
+        finding(&mut chain, f);
+    }
+    chain
+}
+
+/// A chain as its entries are read, in the walk's order (newest first).
+struct Walked<'d> {
+    chain: Chain,
+    /// Invalid log files mark the digest that lists them, found by key.
+    digest_index: HashMap<&'d str, usize>,
+    /// The start of the digest the walk visited last: where one with no trusted time of its
+    /// own sits.
+    walked: Option<DateTime<Utc>>,
+}
+
+impl<'d> Walked<'d> {
+    fn digest(&mut self, d: &'d DigestDoc) {
+        let state = State::from(d.status);
+        let hour = chrono::Duration::hours(1);
+        // Only a verified signature makes a digest's own times trustworthy: an invalid
+        // one could claim any hour, and paint a tampered hour valid or hide elsewhere.
+        let claimed = match state {
+            State::Valid => d.start.zip(d.end).map(|(a, b)| (a.0, b.0)),
             _ => None,
         };
-        let state = match f.status {
-            FindingStatus::Info => State::Valid,
-            FindingStatus::NotChecked => State::NotChecked,
-            FindingStatus::Invalid => State::Invalid,
-        };
-        let when = match &f.what {
-            Finding::MissingDigests { from, to, .. } => Some((*from, *to)),
-            // The hours nothing covers, from the newest digest found to when one was due.
-            Finding::TailMissing {
-                newest_end,
-                expected_until,
-                ..
-            } => newest_end.map(|t| (t, *expected_until)),
-            Finding::LinkMismatch { key, .. }
-            | Finding::UnreferencedLog { key, .. }
-            | Finding::UnreachedDigest { key, .. } => {
-                time_in_key(key).map(|t| (t - chrono::Duration::hours(1), t))
+        let (start, end) = match claimed {
+            Some((start, end)) => (Some(start), Some(end)),
+            None => {
+                let end = time_in_key(&d.key).or(self.walked);
+                (end.and_then(|t| t.checked_sub_signed(hour)), end)
             }
-            _ => None,
         };
-        if let Some((from, to)) = when {
-            chain.spans.push(Span {
-                from,
-                to,
+        if start.is_some() {
+            self.walked = start;
+        }
+        let chain = &mut self.chain;
+        self.digest_index.insert(&d.key, chain.digests.len());
+        chain.digests.push(Digest {
+            location: location(&d.bucket, &d.key),
+            state,
+            message: d.message.clone(),
+            backfill: d.backfill,
+            start,
+            end,
+            log_files: d.log_files,
+            bad_logs: 0,
+        });
+        if state != State::Valid {
+            chain.problems.push(Problem {
+                what: format!("{}Digest file", if d.backfill { "(backfill) " } else { "" }),
+                location: location(&d.bucket, &d.key),
                 state,
-                label: verdict.clone(),
+                message: d.message.clone(),
+                detail: d.detail.clone(),
             });
         }
+    }
+
+    fn log(&mut self, l: &LogDoc) {
+        let chain = &mut self.chain;
+        let state = State::from(l.status);
+        if state == State::Valid {
+            chain.valid_logs_listed += 1;
+            return;
+        }
+        if let Some(d) = self
+            .digest_index
+            .get(l.digest_key.as_str())
+            .and_then(|&i| chain.digests.get_mut(i))
+        {
+            d.bad_logs += 1;
+        }
+        let detail = match (&l.expected, &l.actual) {
+            (Some(x), Some(a)) => Some(format!("expected SHA-256 {x}, found {a}")),
+            _ => l.detail.clone(),
+        };
         chain.problems.push(Problem {
-            what,
-            location,
+            what: "Log file".to_owned(),
+            location: location(&l.bucket, &l.key),
             state,
-            message: verdict,
+            message: l.message.clone(),
             detail,
         });
     }
-    chain
+}
+
+/// A finding as a problem of the chain, and as a span of its timeline when it has hours.
+fn finding(chain: &mut Chain, f: &FindingDoc) {
+    // The message is the text report's line: what, where, verdict, tab separated.
+    let mut parts = f.message.splitn(3, '\t');
+    let what = parts.next().unwrap_or_default().to_owned();
+    let location = parts.next().unwrap_or_default().to_owned();
+    let verdict = parts.next().unwrap_or_default().to_owned();
+    let detail = match &f.what {
+        Finding::LinkMismatch {
+            key,
+            expected,
+            actual,
+            ..
+        } => Some(format!(
+            "{key} says {expected}, the previous digest has {actual}"
+        )),
+        _ => None,
+    };
+    let state = match f.status {
+        FindingStatus::Info => State::Valid,
+        FindingStatus::NotChecked => State::NotChecked,
+        FindingStatus::Invalid => State::Invalid,
+    };
+    if let Some((from, to)) = finding_hours(&f.what) {
+        chain.spans.push(Span {
+            from,
+            to,
+            state,
+            label: verdict.clone(),
+        });
+    }
+    chain.problems.push(Problem {
+        what,
+        location,
+        state,
+        message: verdict,
+        detail,
+    });
+}
+
+/// The hours a finding is about, where it names them.
+fn finding_hours(what: &Finding) -> Option<(DateTime<Utc>, DateTime<Utc>)> {
+    match what {
+        Finding::MissingDigests { from, to, .. } => Some((*from, *to)),
+        // The hours nothing covers, from the newest digest found to when one was due.
+        Finding::TailMissing {
+            newest_end,
+            expected_until,
+            ..
+        } => newest_end.map(|t| (t, *expected_until)),
+        Finding::LinkMismatch { key, .. }
+        | Finding::UnreferencedLog { key, .. }
+        | Finding::UnreachedDigest { key, .. } => {
+            time_in_key(key).map(|t| (t - chrono::Duration::hours(1), t))
+        }
+        _ => None,
+    }
 }
 
 fn head(h: Option<&trailproof::Head>) -> Option<String> {

@@ -4,9 +4,9 @@ use std::fs;
 use std::ops::ControlFlow;
 use std::path::{Path, PathBuf};
 
-use trailproof::{Chain, Error, KeySet, LocalDirStore, ObjectStore, PublicKeySource};
+use trailproof::{Chain, Error, KeySet, LocalDirStore, ObjectStore, PublicKeySource, TrailArn};
 
-use crate::config::{ArchiveKeys, ArchiveSource, ValidateConfig};
+use crate::config::{ArchiveKeys, ArchiveSource, Selection, ValidateConfig};
 use crate::output::{clean_prefix, execute, Job, Range};
 
 /// Placeholder name for the archive directory until the digest bucket's name is known.
@@ -26,75 +26,13 @@ pub fn validate(
             dir.display()
         )));
     }
-    let arn = &range.arn;
-    let account_id = sel
-        .account_id
-        .clone()
-        .unwrap_or_else(|| arn.account_id.clone());
-    let prefix = match &sel.s3_prefix {
-        Some(p) => clean_prefix(Some(p)),
-        None => detect_prefix(&dir)?,
-    };
-    let organization_id = match &sel.organization_id {
-        Some(o) => Some(o.clone()),
-        None => detect_organization(&dir, prefix.as_deref(), &account_id),
-    };
-    let mut chain = Chain {
-        bucket: UNNAMED.to_owned(),
-        prefix,
-        organization_id,
-        account_id,
-        source_region: sel.region.clone().unwrap_or_else(|| arn.region.clone()),
-        home_region: arn.region.clone(),
-        trail_name: arn.name.clone(),
-    };
-    chain.bucket = match &sel.s3_bucket {
-        Some(b) => b.clone(),
-        None => infer_bucket(&dir, &chain)
-            .map_err(|e| local_error(&dir, e))?
-            .unwrap_or_else(|| dir_name(&dir)),
-    };
-    let mut store = LocalDirStore::new().with_bucket(&chain.bucket, &dir);
-    // Buckets a mirror copied beside the digest bucket.
-    if let Ok(entries) = fs::read_dir(dir.join(trailproof::store::OTHER_BUCKETS_DIR)) {
-        for entry in entries.flatten() {
-            if let Some(name) = entry.file_name().to_str() {
-                store = store.with_bucket(name, entry.path());
-            }
-        }
-    }
-    for mapping in &archive.buckets {
-        let Some((name, path)) = mapping.split_once('=') else {
-            return Err(Error::Usage(format!(
-                "--archive-bucket {mapping}: expected NAME=DIR"
-            )));
-        };
-        store = store.with_bucket(name, path);
-    }
+    let chain = archive_chain(sel, &range.arn, &dir)?;
+    let store = archive_store(&chain.bucket, &dir, &archive.buckets)?;
     let file_keys;
     let fetched_keys;
     let keys: &dyn PublicKeySource = match &archive.keys {
         ArchiveKeys::File(path) => {
-            let mut roots = vec![dir.clone()];
-            roots.extend(
-                archive
-                    .buckets
-                    .iter()
-                    .filter_map(|m| m.split_once('=').map(|(_, p)| PathBuf::from(p))),
-            );
-            let inside = inside_any(path, &roots);
-            if inside {
-                eprintln!(
-                    "trailproof: warning: the public keys {} lie inside the archive being validated: trust then rests on the archive itself (whoever can change the archive can add keys)",
-                    trailproof::report::escape_controls(&path.display().to_string())
-                );
-            }
-            let mut set = load_keys(path)?;
-            if inside {
-                let source = format!("{} (inside the archive)", set.source());
-                set = set.with_source(source);
-            }
-            file_keys = set;
+            file_keys = key_file(path, &dir, &archive.buckets)?;
             &file_keys
         }
         ArchiveKeys::Fetch => {
@@ -120,6 +58,84 @@ pub fn validate(
         return crate::shard::execute(&range, sel, job, shard, plan, "archive", args.verbose);
     }
     execute(&range, sel, job, args.verbose, args.format, &args.output)
+}
+
+/// The chain the flags name, what they leave out read from the archive's layout.
+fn archive_chain(sel: &Selection, arn: &TrailArn, dir: &Path) -> Result<Chain, Error> {
+    let account_id = sel
+        .account_id
+        .clone()
+        .unwrap_or_else(|| arn.account_id.clone());
+    let prefix = match &sel.s3_prefix {
+        Some(p) => clean_prefix(Some(p)),
+        None => detect_prefix(dir)?,
+    };
+    let organization_id = match &sel.organization_id {
+        Some(o) => Some(o.clone()),
+        None => detect_organization(dir, prefix.as_deref(), &account_id),
+    };
+    let mut chain = Chain {
+        bucket: UNNAMED.to_owned(),
+        prefix,
+        organization_id,
+        account_id,
+        source_region: sel.region.clone().unwrap_or_else(|| arn.region.clone()),
+        home_region: arn.region.clone(),
+        trail_name: arn.name.clone(),
+    };
+    chain.bucket = match &sel.s3_bucket {
+        Some(b) => b.clone(),
+        None => infer_bucket(dir, &chain)
+            .map_err(|e| local_error(dir, e))?
+            .unwrap_or_else(|| dir_name(dir)),
+    };
+    Ok(chain)
+}
+
+/// The archive as a store: the digest bucket, the buckets a mirror copied beside it, and those
+/// `--archive-bucket NAME=DIR` maps.
+fn archive_store(bucket: &str, dir: &Path, mappings: &[String]) -> Result<LocalDirStore, Error> {
+    let mut store = LocalDirStore::new().with_bucket(bucket, dir);
+    if let Ok(entries) = fs::read_dir(dir.join(trailproof::store::OTHER_BUCKETS_DIR)) {
+        for entry in entries.flatten() {
+            if let Some(name) = entry.file_name().to_str() {
+                store = store.with_bucket(name, entry.path());
+            }
+        }
+    }
+    for mapping in mappings {
+        let Some((name, path)) = mapping.split_once('=') else {
+            return Err(Error::Usage(format!(
+                "--archive-bucket {mapping}: expected NAME=DIR"
+            )));
+        };
+        store = store.with_bucket(name, path);
+    }
+    Ok(store)
+}
+
+/// The keys of `--public-keys FILE`, named as inside the archive (with a warning) when they
+/// are: trust must come from apart from the data.
+fn key_file(path: &Path, dir: &Path, mappings: &[String]) -> Result<KeySet, Error> {
+    let mut roots = vec![dir.to_path_buf()];
+    roots.extend(
+        mappings
+            .iter()
+            .filter_map(|m| m.split_once('=').map(|(_, p)| PathBuf::from(p))),
+    );
+    let inside = inside_any(path, &roots);
+    if inside {
+        eprintln!(
+            "trailproof: warning: the public keys {} lie inside the archive being validated: trust then rests on the archive itself (whoever can change the archive can add keys)",
+            trailproof::report::escape_controls(&path.display().to_string())
+        );
+    }
+    let mut set = load_keys(path)?;
+    if inside {
+        let source = format!("{} (inside the archive)", set.source());
+        set = set.with_source(source);
+    }
+    Ok(set)
 }
 
 /// True when `path` lies inside one of `roots` (both resolved, so links and `..` cannot hide it).

@@ -101,24 +101,94 @@ pub fn execute(
         Some(path) => Some(State::load(path, &range.arn.arn)?),
         None => None,
     };
-    let chains = if discover {
-        let (mut chains, warnings) = discover_selected(sel, &job)?;
-        for w in warnings {
-            eprintln!("{}", trailproof::report::escape_controls(&w));
-        }
-        if let Some(state) = &loaded {
-            chains.extend(vanished_chains(state, &chains, sel, &job));
-        }
-        chains
-    } else {
-        vec![job.chain.clone()]
-    };
+    let chains = selected_chains(sel, &job, discover, loaded.as_ref())?;
     let now = Utc::now();
+    let runs = with_heads(chains, loaded.as_ref(), range, sel, now)?;
+    if discover && runs.is_empty() {
+        let code = print_no_chains(
+            &range.arn.arn,
+            range.start,
+            range.end,
+            format,
+            &job.source,
+            &mut out,
+            &report_file,
+        )?;
+        report_file.commit()?;
+        return Ok(code);
+    }
+    let run_at = Utc::now();
+
+    let bar = Bar::start(sel.no_progress, format);
+    let options = run_options(range, sel, &job, verbose, now, &bar);
+    let writer = Arc::new(Mutex::new(TextWriter::new(out, io::stderr(), verbose)));
+    lock(&writer).header(&range.arn.arn, header_start(range, &runs), range.end);
+    let spools = Spools::new(runs.len());
+    let options = options.stream_entries(entry_sinks(&writer, &bar, &spools, format, verbose));
+    let reports = validate_chains(job.store, job.keys, &runs, &range.arn.arn, &options);
+    if let Some(bar) = &bar {
+        bar.finish();
+    }
+    let reports = reports?;
+    for warning in job.keys.warnings() {
+        eprintln!(
+            "trailproof: warning: {}",
+            trailproof::report::escape_controls(&warning)
+        );
+    }
+
+    let report = Rendered {
+        reports: &reports,
+        discover,
+        spools: &spools,
+    };
+    report
+        .write(format, &writer, run_at, &job.source)
+        .and_then(|()| lock(&writer).out.flush())
+        .map_err(|e| report_file.write_failed(e))?;
+    report_file.commit()?;
+    let code = verdict(&reports, discover).exit_code() as u8;
+
+    // The state is saved after the report: a state that cannot be written must not hide what
+    // was found.
+    Ok(match (loaded, &sel.state) {
+        (Some(before), Some(path)) => save_state(before, path, &reports, code),
+        _ => code,
+    })
+}
+
+/// The chains to walk: the one the flags name, or those discovery finds plus the state's chains
+/// that are no longer there.
+fn selected_chains(
+    sel: &Selection,
+    job: &Job<'_>,
+    discover: bool,
+    loaded: Option<&State>,
+) -> Result<Vec<Chain>, Error> {
+    if !discover {
+        return Ok(vec![job.chain.clone()]);
+    }
+    let (mut chains, warnings) = discover_selected(sel, job)?;
+    for w in warnings {
+        eprintln!("{}", trailproof::report::escape_controls(&w));
+    }
+    if let Some(state) = loaded {
+        chains.extend(vanished_chains(state, &chains, sel, job));
+    }
+    Ok(chains)
+}
+
+/// Each chain with the head the state records for it, refusing a head the run cannot reach.
+fn with_heads(
+    chains: Vec<Chain>,
+    loaded: Option<&State>,
+    range: &Range,
+    sel: &Selection,
+    now: DateTime<Utc>,
+) -> Result<Vec<(Chain, Option<Head>)>, Error> {
     let mut runs: Vec<(Chain, Option<Head>)> = Vec::new();
     for c in chains {
-        let head = loaded
-            .as_ref()
-            .and_then(|s| s.heads.get(&chain_id(&c)).cloned());
+        let head = loaded.and_then(|s| s.heads.get(&chain_id(&c)).cloned());
         if let Some(h) = &head {
             // A head the run cannot have reached would make the run check nothing and say so
             // valid: the file is not of this trail's history as this run sees it. A run reads
@@ -137,22 +207,18 @@ pub fn execute(
         }
         runs.push((c, head));
     }
-    if discover && runs.is_empty() {
-        let code = print_no_chains(
-            &range.arn.arn,
-            range.start,
-            range.end,
-            format,
-            &job.source,
-            &mut out,
-            &report_file,
-        )?;
-        report_file.commit()?;
-        return Ok(code);
-    }
-    let run_at = Utc::now();
+    Ok(runs)
+}
 
-    let bar = Bar::start(sel.no_progress, format);
+/// The core's options for this run, all but where the entries go.
+fn run_options(
+    range: &Range,
+    sel: &Selection,
+    job: &Job<'_>,
+    verbose: bool,
+    now: DateTime<Utc>,
+    bar: &Option<Arc<Bar>>,
+) -> Options {
     let mut options = Options::new(range.start, range.end)
         .now(now)
         .trail_status(job.trail_status.clone())
@@ -163,7 +229,7 @@ pub fn execute(
         // them): that keeps memory flat, and the JSON and HTML reports small, however many
         // log files the range holds.
         .keep_valid_logs(verbose);
-    let progress = match &bar {
+    let progress = match bar {
         Some(bar) => Some(bar.clone() as Arc<dyn trailproof::Progress>),
         None => sel.hooks.progress.clone(),
     };
@@ -173,104 +239,118 @@ pub fn execute(
     if let Some(flag) = &sel.hooks.cancel {
         options = options.cancel(flag.clone());
     }
-    let writer = Arc::new(Mutex::new(TextWriter::new(out, io::stderr(), verbose)));
-    // What the header names: the range validated, after the heads of an incremental run.
-    let header_start = runs
-        .iter()
+    options
+}
+
+/// What the header names: the range validated, after the heads of an incremental run.
+fn header_start(range: &Range, runs: &[(Chain, Option<Head>)]) -> DateTime<Utc> {
+    runs.iter()
         .map(|(_, h)| match h {
             Some(h) => range.start.max(h.end_time + Duration::seconds(1)),
             None => range.start,
         })
         .min()
-        .unwrap_or(range.start);
-    lock(&writer).header(&range.arn.arn, header_start, range.end);
-    let spools = Spools::new(runs.len());
-    let factory: Arc<trailproof::SinkFactory> = {
-        let (writer, bar, spools) = (writer.clone(), bar.clone(), spools.clone());
-        Arc::new(move |index| -> Box<dyn EntrySink> {
-            // The first chain is written as it is walked; the others wait in a spool file
-            // (never in memory) until the chains before them are written.
-            match format {
-                Format::Text if index == 0 => Box::new(Direct {
-                    writer: writer.clone(),
-                    bar: bar.clone(),
-                }),
-                _ => Box::new(spools.sink(index, format, verbose)),
+        .unwrap_or(range.start)
+}
+
+/// Where each chain's entries go while it is walked.
+fn entry_sinks(
+    writer: &Arc<Mutex<Writer>>,
+    bar: &Option<Arc<Bar>>,
+    spools: &Spools,
+    format: Format,
+    verbose: bool,
+) -> Arc<trailproof::SinkFactory> {
+    let (writer, bar, spools) = (writer.clone(), bar.clone(), spools.clone());
+    Arc::new(move |index| -> Box<dyn EntrySink> {
+        // The first chain is written as it is walked; the others wait in a spool file
+        // (never in memory) until the chains before them are written.
+        match format {
+            Format::Text if index == 0 => Box::new(Direct {
+                writer: writer.clone(),
+                bar: bar.clone(),
+            }),
+            _ => Box::new(spools.sink(index, format, verbose)),
+        }
+    })
+}
+
+/// A finished walk, ready to be written in the format asked for.
+struct Rendered<'a> {
+    reports: &'a [Report],
+    discover: bool,
+    spools: &'a Spools,
+}
+
+impl Rendered<'_> {
+    /// Writes what the walk did not already write: the spooled chains and the summary (text),
+    /// or the whole report (JSON, HTML).
+    fn write(
+        &self,
+        format: Format,
+        writer: &Mutex<Writer>,
+        run_at: DateTime<Utc>,
+        source: &str,
+    ) -> io::Result<()> {
+        let (reports, discover, spools) = (self.reports, self.discover, self.spools);
+        match format {
+            Format::Text => {
+                let mut w = lock(writer);
+                spools
+                    .replay_text(1, &mut w)
+                    .and_then(|()| finish_text(&mut w, reports, discover))
             }
-        })
-    };
-    options = options.stream_entries(factory);
-    let reports = validate_chains(job.store, job.keys, &runs, &range.arn.arn, &options);
-    if let Some(bar) = &bar {
-        bar.finish();
-    }
-    let reports = reports?;
-    for warning in job.keys.warnings() {
-        eprintln!(
-            "trailproof: warning: {}",
-            trailproof::report::escape_controls(&warning)
-        );
-    }
-
-    let written = match format {
-        Format::Text => {
-            let mut w = lock(&writer);
-            spools
-                .replay_text(1, &mut w)
-                .and_then(|()| finish_text(&mut w, &reports, discover))
+            Format::Json => write_json(&mut lock(writer).out, reports, discover, spools),
+            Format::Html => {
+                // The page embeds the JSON report of this run, so it is rendered from it.
+                let mut json = Vec::new();
+                write_json(&mut json, reports, discover, spools).and_then(|()| {
+                    crate::html::write_page(
+                        &mut lock(writer).out,
+                        &json,
+                        &crate::html::run_info(run_at, source),
+                    )
+                    .map_err(io::Error::other)
+                })
+            }
         }
-        Format::Json => write_json(&mut lock(&writer).out, &reports, discover, &spools),
-        Format::Html => {
-            // The page embeds the JSON report of this run, so it is rendered from it.
-            let mut json = Vec::new();
-            write_json(&mut json, &reports, discover, &spools).and_then(|()| {
-                crate::html::write_page(
-                    &mut lock(&writer).out,
-                    &json,
-                    &crate::html::run_info(run_at, &job.source),
-                )
-                .map_err(io::Error::other)
-            })
-        }
-    };
-    written
-        .and_then(|()| lock(&writer).out.flush())
-        .map_err(|e| report_file.write_failed(e))?;
-    report_file.commit()?;
-    let mut code = verdict(&reports, discover).exit_code() as u8;
+    }
+}
 
-    // The state is saved after the report: a state that cannot be written must not hide what
-    // was found. It only moves for chains found valid, and is written only when a head moved.
-    if let (Some(before), Some(path)) = (loaded, &sel.state) {
-        let mut after = before.clone();
-        for report in &reports {
-            if report.verdict() == Verdict::Valid {
-                if let Some(head) = &report.new_head {
-                    // A head only moves forward: chains are never dropped, never rewound.
-                    let id = chain_id(&report.chain);
-                    if after
-                        .heads
-                        .get(&id)
-                        .is_none_or(|h| h.end_time < head.end_time)
-                    {
-                        after.heads.insert(id, head.clone());
-                    }
+/// Moves the state's heads to what this run found and saves it, returning the exit status: a
+/// state that cannot be written makes a run with nothing invalid exit 2.
+///
+/// The state only moves for chains found valid, and is written only when a head moved (or
+/// there was no file yet).
+fn save_state(before: State, path: &Path, reports: &[Report], code: u8) -> u8 {
+    let mut after = before.clone();
+    for report in reports {
+        if report.verdict() == Verdict::Valid {
+            if let Some(head) = &report.new_head {
+                // A head only moves forward: chains are never dropped, never rewound.
+                let id = chain_id(&report.chain);
+                if after
+                    .heads
+                    .get(&id)
+                    .is_none_or(|h| h.end_time < head.end_time)
+                {
+                    after.heads.insert(id, head.clone());
                 }
             }
         }
-        if after != before || !path.exists() {
-            if let Err(e) = after.save(path) {
-                eprintln!(
-                    "trailproof: error: {}",
-                    trailproof::report::escape_controls(&e.to_string())
-                );
-                if code != 1 {
-                    code = 2;
-                }
+    }
+    if after != before || !path.exists() {
+        if let Err(e) = after.save(path) {
+            eprintln!(
+                "trailproof: error: {}",
+                trailproof::report::escape_controls(&e.to_string())
+            );
+            if code != 1 {
+                return 2;
             }
         }
     }
-    Ok(code)
+    code
 }
 
 /// The summary under the entries: one chain's, or the totals and a line per chain.

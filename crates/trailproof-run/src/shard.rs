@@ -1,20 +1,21 @@
 //! Sharded runs: `validate --shard M/N --partial FILE` does one share of a run and writes a
 //! partial report; `merge PART…` prints the report of the whole run.
 
+use std::collections::HashMap;
 use std::io::{self, Read as _, Write};
 use std::ops::ControlFlow;
 
 use sha2::{Digest as _, Sha256};
 use trailproof::report::escape_controls;
 use trailproof::shard::{auto_shard, parse_shard, parse_window, plan as plan_merge, stitch_parts};
-use trailproof::shard::{Part, PartHead, RunInfo, ShardError, PART_KIND, PART_VERSION};
-use trailproof::{validate_windows, EntrySink, Error, ObjectStore, Options, TextWriter};
+use trailproof::shard::{MergePlan, Part, PartHead, RunInfo, ShardError, PART_KIND, PART_VERSION};
+use trailproof::{validate_windows, EntrySink, Error, ObjectStore, Options, Report, TextWriter};
 use trailproof_aws::{AwsContext, S3Store};
 
 use crate::config::{Format, MergeConfig, Selection, ShardConfig};
 use crate::output::{
     discover_selected, finish_text, print_no_chains, verdict, write_json, EntryLines, Job, Range,
-    ReportFile, SpoolSink, Spools,
+    ReportFile, SpoolSink, Spools, Writer,
 };
 
 /// The window a chain is cut into when --shard-window is not given.
@@ -372,37 +373,13 @@ fn read_heads(
 /// chain stitched as its windows come and its entries spooled to a temporary file, as the single
 /// run spools them.
 pub fn merge(args: MergeConfig) -> Result<u8, Error> {
-    let expected = args
-        .run_id
-        .clone()
-        .or_else(|| std::env::var("TRAILPROOF_RUN_ID").ok())
-        .filter(|id| !id.trim().is_empty())
-        .ok_or_else(|| {
-            Error::Usage(
-                "--run-id is required: the id of the run whose parts to merge (each shard prints it), so that no part of an earlier run is merged".to_owned(),
-            )
-        })?;
+    let expected = expected_run_id(&args)?;
     let mut reader = PartReader {
         args: &args,
         s3: None,
     };
     let read = read_heads(&args, &mut reader)?;
-    if let Some((source, part)) = read.iter().find(|(_, p)| p.run.run_id != expected) {
-        return Err(Error::Usage(format!(
-            "partial report {} belongs to run {}, not to run {}: a part of another run is never merged",
-            escape_controls(&source.name),
-            escape_controls(&part.run.run_id),
-            escape_controls(&expected)
-        )));
-    }
-    if args.verbose {
-        if let Some((source, _)) = read.iter().find(|(_, p)| !p.valid_logs) {
-            return Err(Error::Usage(format!(
-                "partial report {} holds no entries for valid log files, which --verbose prints: run the shards with --verbose",
-                escape_controls(&source.name)
-            )));
-        }
-    }
+    check_heads(&args, &read, &expected)?;
     let run_at = chrono::Utc::now();
     // What the page names as the source: the parts merged (each names its own chains' bucket).
     let source = format!("merge of {}", args.parts.join(" "));
@@ -410,7 +387,7 @@ pub fn merge(args: MergeConfig) -> Result<u8, Error> {
     let named: Vec<(String, PartHead)> =
         sources.iter().map(|s| s.name.clone()).zip(heads).collect();
     let plan = plan_merge(&named)?;
-    let by_shard: std::collections::HashMap<u32, usize> = named
+    let by_shard: HashMap<u32, usize> = named
         .iter()
         .enumerate()
         .map(|(i, (_, h))| (h.shard, i))
@@ -422,13 +399,102 @@ pub fn merge(args: MergeConfig) -> Result<u8, Error> {
         Spools::new(plan.chains.len()),
         Spools::new(plan.chains.len()),
     ];
-    let reports = if plan.chains.is_empty() {
-        Vec::new()
-    } else {
+    let parts = Parts {
+        sources: &sources,
+        by_shard: &by_shard,
+    };
+    let reports = parts.stitch(&plan, &mut reader, &spools, &args)?;
+    // Both come from the parts, which anyone who can write them may have edited.
+    for w in &plan.discovery_warnings {
+        eprintln!("{}", escape_controls(w));
+    }
+    let (mut out, report_file) = ReportFile::open(&args.output)?;
+    if run.discover && reports.is_empty() {
+        let code = print_no_chains(
+            &run.trail_arn,
+            run.start,
+            run.end,
+            args.format,
+            &source,
+            &mut out,
+            &report_file,
+        )?;
+        report_file.commit()?;
+        return Ok(code);
+    }
+    let mut w = TextWriter::new(out, io::stderr(), args.verbose);
+    let report = MergedReport {
+        plan: &plan,
+        reports: &reports,
+        spools: &spools,
+    };
+    report
+        .write(&mut w, args.format, run_at, &source)
+        .and_then(|()| w.out.flush())
+        .map_err(|e| report_file.write_failed(e))?;
+    report_file.commit()?;
+    Ok(verdict(&reports, run.discover).exit_code() as u8)
+}
+
+fn expected_run_id(args: &MergeConfig) -> Result<String, Error> {
+    args.run_id
+        .clone()
+        .or_else(|| std::env::var("TRAILPROOF_RUN_ID").ok())
+        .filter(|id| !id.trim().is_empty())
+        .ok_or_else(|| {
+            Error::Usage(
+                "--run-id is required: the id of the run whose parts to merge (each shard prints it), so that no part of an earlier run is merged".to_owned(),
+            )
+        })
+}
+
+/// Refuses a part of another run, and, with --verbose, a part that left out valid log files.
+fn check_heads(
+    args: &MergeConfig,
+    read: &[(Source, PartHead)],
+    expected: &str,
+) -> Result<(), Error> {
+    if let Some((source, part)) = read.iter().find(|(_, p)| p.run.run_id != expected) {
+        return Err(Error::Usage(format!(
+            "partial report {} belongs to run {}, not to run {}: a part of another run is never merged",
+            escape_controls(&source.name),
+            escape_controls(&part.run.run_id),
+            escape_controls(expected)
+        )));
+    }
+    if args.verbose {
+        if let Some((source, _)) = read.iter().find(|(_, p)| !p.valid_logs) {
+            return Err(Error::Usage(format!(
+                "partial report {} holds no entries for valid log files, which --verbose prints: run the shards with --verbose",
+                escape_controls(&source.name)
+            )));
+        }
+    }
+    Ok(())
+}
+
+/// The parts read once, found again by shard.
+struct Parts<'a> {
+    sources: &'a [Source],
+    by_shard: &'a HashMap<u32, usize>,
+}
+
+impl Parts<'_> {
+    /// Stitches the chains from the parts, read again, their entries spooled.
+    fn stitch(
+        &self,
+        plan: &MergePlan,
+        reader: &mut PartReader<'_>,
+        spools: &[Spools; 2],
+        args: &MergeConfig,
+    ) -> Result<Vec<Report>, Error> {
+        if plan.chains.is_empty() {
+            return Ok(Vec::new());
+        }
         let mut sinks: Option<(usize, [Option<SpoolSink>; 2])> = None;
         stitch_parts(
-            &plan,
-            &mut |shard| match by_shard.get(&shard).and_then(|i| sources.get(*i)) {
+            plan,
+            &mut |shard| match self.by_shard.get(&shard).and_then(|i| self.sources.get(*i)) {
                 Some(source) => reader.again(source),
                 None => Err(Error::Usage(format!("no part of shard {shard}"))),
             },
@@ -445,65 +511,64 @@ pub fn merge(args: MergeConfig) -> Result<u8, Error> {
                     .get_or_insert_with(|| spools[kind].sink(chain, args.format, args.verbose))
                     .entry(&entry)
             },
-        )?
-    };
-    // Both come from the parts, which anyone who can write them may have edited.
-    for w in &plan.discovery_warnings {
-        eprintln!("{}", escape_controls(w));
+        )
     }
-    let key_warnings = &plan.key_warnings;
-    let (mut out, report_file) = ReportFile::open(&args.output)?;
-    if run.discover && reports.is_empty() {
-        let code = print_no_chains(
-            &run.trail_arn,
-            run.start,
-            run.end,
-            args.format,
-            &source,
-            &mut out,
-            &report_file,
-        )?;
-        report_file.commit()?;
-        return Ok(code);
-    }
-    let lines = Merged(&spools);
-    let key_line = |w: &String| eprintln!("trailproof: warning: {}", escape_controls(w));
-    let mut w = TextWriter::new(out, io::stderr(), args.verbose);
-    let written = match args.format {
-        Format::Text => {
-            w.header(&run.trail_arn, run.start, run.end);
-            // The single run writes the first chain as it walks it, then the key warnings,
-            // then the other chains.
-            let mut result = Ok(());
-            for i in 0..reports.len() {
-                for kind in &spools {
-                    result = result.and_then(|()| kind.replay_one(i, &mut w));
+}
+
+/// The stitched run, ready to be written in the format asked for.
+struct MergedReport<'a> {
+    plan: &'a MergePlan,
+    reports: &'a [Report],
+    spools: &'a [Spools; 2],
+}
+
+impl MergedReport<'_> {
+    fn write(
+        &self,
+        w: &mut Writer,
+        format: Format,
+        run_at: chrono::DateTime<chrono::Utc>,
+        source: &str,
+    ) -> io::Result<()> {
+        let (run, reports, spools) = (&self.plan.run, self.reports, self.spools);
+        let lines = Merged(spools);
+        let key_line = |w: &String| eprintln!("trailproof: warning: {}", escape_controls(w));
+        let key_warnings = &self.plan.key_warnings;
+        match format {
+            Format::Text => {
+                w.header(&run.trail_arn, run.start, run.end);
+                // The single run writes the first chain as it walks it, then the key warnings,
+                // then the other chains.
+                let mut result = Ok(());
+                for i in 0..reports.len() {
+                    for kind in spools {
+                        result = result.and_then(|()| kind.replay_one(i, w));
+                    }
+                    if i == 0 {
+                        let _ = w.out.flush();
+                        key_warnings.iter().for_each(key_line);
+                    }
                 }
-                if i == 0 {
-                    let _ = w.out.flush();
-                    key_warnings.iter().for_each(key_line);
-                }
+                result.and_then(|()| finish_text(w, reports, run.discover))
             }
-            result.and_then(|()| finish_text(&mut w, &reports, run.discover))
-        }
-        Format::Json => {
-            key_warnings.iter().for_each(key_line);
-            write_json(&mut w.out, &reports, run.discover, &lines)
-        }
-        Format::Html => {
-            key_warnings.iter().for_each(key_line);
-            let mut json = Vec::new();
-            write_json(&mut json, &reports, run.discover, &lines).and_then(|()| {
-                crate::html::write_page(&mut w.out, &json, &crate::html::run_info(run_at, &source))
+            Format::Json => {
+                key_warnings.iter().for_each(key_line);
+                write_json(&mut w.out, reports, run.discover, &lines)
+            }
+            Format::Html => {
+                key_warnings.iter().for_each(key_line);
+                let mut json = Vec::new();
+                write_json(&mut json, reports, run.discover, &lines).and_then(|()| {
+                    crate::html::write_page(
+                        &mut w.out,
+                        &json,
+                        &crate::html::run_info(run_at, source),
+                    )
                     .map_err(io::Error::other)
-            })
+                })
+            }
         }
-    };
-    written
-        .and_then(|()| w.out.flush())
-        .map_err(|e| report_file.write_failed(e))?;
-    report_file.commit()?;
-    Ok(verdict(&reports, run.discover).exit_code() as u8)
+    }
 }
 
 /// A merged chain's entries: its standard walk's spool, then its backfill walk's.

@@ -86,35 +86,9 @@ pub fn verify_query_results(
     keys: &dyn PublicKeySource,
     options: &LakeOptions,
 ) -> Result<LakeReport, Error> {
-    let mut report = LakeReport {
-        sign_file: SignFile {
-            location: folder.location(SIGN_FILE_NAME),
-            ..SignFile::default()
-        },
-        sign_problems: Vec::new(),
-        signature: SignatureOutcome::NotChecked {
-            reason: "the sign file could not be read".to_owned(),
-        },
-        files: Vec::new(),
-        listing: Listing::Skipped,
-        public_key: None,
-        key_source: options.key_source.clone(),
-        key_region: String::new(),
-    };
-    let doc: Value = match serde_json::from_slice(sign_file) {
-        Ok(Value::Object(map)) => Value::Object(map),
-        Ok(_) => {
-            report.sign_problems.push(SignProblem::InvalidFormat {
-                reason: "not a JSON object".to_owned(),
-            });
-            return Ok(report);
-        }
-        Err(e) => {
-            report.sign_problems.push(SignProblem::InvalidFormat {
-                reason: format!("not JSON: {e}"),
-            });
-            return Ok(report);
-        }
+    let mut report = unchecked_report(folder, options);
+    let Some(doc) = parse_sign_file(sign_file, &mut report.sign_problems) else {
+        return Ok(report);
     };
     let text = |field: &str| doc.get(field).and_then(Value::as_str);
     let sf = &mut report.sign_file;
@@ -123,112 +97,18 @@ pub fn verify_query_results(
     sf.hash_algorithm = text("hashAlgorithm").map(str::to_owned);
     sf.signature_algorithm = text("signatureAlgorithm").map(str::to_owned);
 
-    // The AWS CLI requires a non-empty list (its two messages), then reads each entry's
-    // `fileName` and `fileHashValue`.
-    let mut listed: Vec<Listed<'_>> = Vec::new();
-    let mut entries_ok = true;
-    match doc.get("files") {
-        Some(Value::Array(files)) if files.is_empty() => {
-            report.sign_problems.push(SignProblem::NoFiles);
-        }
-        Some(Value::Array(files)) => {
-            for (index, entry) in files.iter().enumerate() {
-                let name = entry.get("fileName").and_then(Value::as_str);
-                let hash = entry.get("fileHashValue").and_then(Value::as_str);
-                let location = |name: &str| match unsafe_name(name) {
-                    None => shown(folder, name),
-                    Some(_) => format!("{name:?}"),
-                };
-                match (name, hash) {
-                    (Some(name), Some(hash)) => listed.push(Listed { index, name, hash }),
-                    (name, _) => {
-                        entries_ok = false;
-                        let reason = if name.is_none() {
-                            format!("files[{index}] has no string \"fileName\"")
-                        } else {
-                            format!("files[{index}] has no string \"fileHashValue\"")
-                        };
-                        report.files.push(ResultFile {
-                            name: name.map(str::to_owned),
-                            location: name.map_or_else(|| format!("files[{index}]"), location),
-                            index: Some(index),
-                            outcome: FileOutcome::InvalidEntry { reason },
-                        });
-                    }
-                }
-            }
-        }
-        // The AWS CLI: "Invalid sign file provided."
-        Some(_) => report.sign_problems.push(SignProblem::InvalidFormat {
-            reason: "\"files\" is not a list".to_owned(),
-        }),
-        None => report.sign_problems.push(SignProblem::InvalidFormat {
-            reason: "no \"files\" list".to_owned(),
-        }),
-    }
-    if report.sign_file.hash_algorithm.as_deref() != Some(HASH_ALGORITHM) {
-        report.sign_problems.push(SignProblem::HashAlgorithm {
-            found: report.sign_file.hash_algorithm.clone(),
-        });
-    }
-    if report.sign_file.signature_algorithm.as_deref() != Some(SIGNATURE_ALGORITHM) {
-        report.sign_problems.push(SignProblem::SignatureAlgorithm {
-            found: report.sign_file.signature_algorithm.clone(),
-        });
-    }
+    let (listed, entries_ok) = read_entries(&doc, folder, &mut report);
+    check_algorithms(&mut report);
 
     hash_files(folder, &listed, options, &mut report.files)?;
     report.files.sort_by_key(|f| f.index.unwrap_or(usize::MAX));
 
     options.check_cancel()?;
     if options.check_unlisted {
-        report.listing = match folder.list() {
-            Ok(names) => {
-                let known: BTreeSet<&str> = listed
-                    .iter()
-                    .map(|l| l.name)
-                    .chain([SIGN_FILE_NAME])
-                    .collect();
-                let mut unlisted: Vec<&String> = names
-                    .iter()
-                    .filter(|n| !known.contains(n.as_str()))
-                    .collect();
-                unlisted.sort();
-                unlisted.dedup();
-                let more = unlisted.len().saturating_sub(MAX_UNLISTED_NAMED) as u64;
-                for name in unlisted.into_iter().take(MAX_UNLISTED_NAMED) {
-                    report.files.push(ResultFile {
-                        name: Some(name.clone()),
-                        location: shown(folder, name),
-                        index: None,
-                        outcome: FileOutcome::Unlisted,
-                    });
-                }
-                Listing::Done { more }
-            }
-            Err(e) => Listing::Failed {
-                cause: cause_of(&e),
-            },
-        };
+        report.listing = find_unlisted(folder, &listed, &mut report.files);
     }
 
-    let qct_text = text("queryCompleteTime");
-    let qct = qct_text.and_then(crate::time::parse_cloudtrail);
-    report.sign_file.query_complete_time = qct;
-    match (qct_text, qct) {
-        (None, _) => report.sign_problems.push(SignProblem::InvalidFormat {
-            reason: "no string \"queryCompleteTime\"".to_owned(),
-        }),
-        (Some(t), None) => report.sign_problems.push(SignProblem::InvalidFormat {
-            reason: format!("queryCompleteTime {t:?} is not a time"),
-        }),
-        _ => {}
-    }
-    if report.sign_file.fingerprint.is_none() {
-        report.sign_problems.push(SignProblem::InvalidFormat {
-            reason: "no string \"publicKeyFingerprint\"".to_owned(),
-        });
-    }
+    let qct = check_key_lookup_fields(text("queryCompleteTime"), &mut report);
     report.key_region = options
         .region
         .clone()
@@ -261,6 +141,177 @@ pub fn verify_query_results(
         },
     };
     Ok(report)
+}
+
+/// The report of a sign file nothing was read from yet.
+fn unchecked_report(folder: &dyn ResultFolder, options: &LakeOptions) -> LakeReport {
+    LakeReport {
+        sign_file: SignFile {
+            location: folder.location(SIGN_FILE_NAME),
+            ..SignFile::default()
+        },
+        sign_problems: Vec::new(),
+        signature: SignatureOutcome::NotChecked {
+            reason: "the sign file could not be read".to_owned(),
+        },
+        files: Vec::new(),
+        listing: Listing::Skipped,
+        public_key: None,
+        key_source: options.key_source.clone(),
+        key_region: String::new(),
+    }
+}
+
+/// The sign file as a JSON object, or `None` with the problem recorded.
+fn parse_sign_file(sign_file: &[u8], problems: &mut Vec<SignProblem>) -> Option<Value> {
+    match serde_json::from_slice(sign_file) {
+        Ok(Value::Object(map)) => Some(Value::Object(map)),
+        Ok(_) => {
+            problems.push(SignProblem::InvalidFormat {
+                reason: "not a JSON object".to_owned(),
+            });
+            None
+        }
+        Err(e) => {
+            problems.push(SignProblem::InvalidFormat {
+                reason: format!("not JSON: {e}"),
+            });
+            None
+        }
+    }
+}
+
+/// The entries of `files` that name a file and its hash, and whether every entry did; the
+/// others are reported as invalid entries.
+fn read_entries<'d>(
+    doc: &'d Value,
+    folder: &dyn ResultFolder,
+    report: &mut LakeReport,
+) -> (Vec<Listed<'d>>, bool) {
+    // The AWS CLI requires a non-empty list (its two messages), then reads each entry's
+    // `fileName` and `fileHashValue`.
+    let mut listed: Vec<Listed<'_>> = Vec::new();
+    let mut entries_ok = true;
+    match doc.get("files") {
+        Some(Value::Array(files)) if files.is_empty() => {
+            report.sign_problems.push(SignProblem::NoFiles);
+        }
+        Some(Value::Array(files)) => {
+            for (index, entry) in files.iter().enumerate() {
+                let name = entry.get("fileName").and_then(Value::as_str);
+                let hash = entry.get("fileHashValue").and_then(Value::as_str);
+                match (name, hash) {
+                    (Some(name), Some(hash)) => listed.push(Listed { index, name, hash }),
+                    (name, _) => {
+                        entries_ok = false;
+                        report.files.push(invalid_entry(folder, index, name));
+                    }
+                }
+            }
+        }
+        // The AWS CLI: "Invalid sign file provided."
+        Some(_) => report.sign_problems.push(SignProblem::InvalidFormat {
+            reason: "\"files\" is not a list".to_owned(),
+        }),
+        None => report.sign_problems.push(SignProblem::InvalidFormat {
+            reason: "no \"files\" list".to_owned(),
+        }),
+    }
+    (listed, entries_ok)
+}
+
+/// An entry of `files` without a string `fileName` (`name` is `None`) or `fileHashValue`.
+fn invalid_entry(folder: &dyn ResultFolder, index: usize, name: Option<&str>) -> ResultFile {
+    let location = |name: &str| match unsafe_name(name) {
+        None => shown(folder, name),
+        Some(_) => format!("{name:?}"),
+    };
+    let reason = if name.is_none() {
+        format!("files[{index}] has no string \"fileName\"")
+    } else {
+        format!("files[{index}] has no string \"fileHashValue\"")
+    };
+    ResultFile {
+        name: name.map(str::to_owned),
+        location: name.map_or_else(|| format!("files[{index}]"), location),
+        index: Some(index),
+        outcome: FileOutcome::InvalidEntry { reason },
+    }
+}
+
+fn check_algorithms(report: &mut LakeReport) {
+    if report.sign_file.hash_algorithm.as_deref() != Some(HASH_ALGORITHM) {
+        report.sign_problems.push(SignProblem::HashAlgorithm {
+            found: report.sign_file.hash_algorithm.clone(),
+        });
+    }
+    if report.sign_file.signature_algorithm.as_deref() != Some(SIGNATURE_ALGORITHM) {
+        report.sign_problems.push(SignProblem::SignatureAlgorithm {
+            found: report.sign_file.signature_algorithm.clone(),
+        });
+    }
+}
+
+/// Lists the folder for objects the sign file does not name, the first `MAX_UNLISTED_NAMED` of
+/// them added to `files` by name.
+fn find_unlisted(
+    folder: &dyn ResultFolder,
+    listed: &[Listed<'_>],
+    files: &mut Vec<ResultFile>,
+) -> Listing {
+    match folder.list() {
+        Ok(names) => {
+            let known: BTreeSet<&str> = listed
+                .iter()
+                .map(|l| l.name)
+                .chain([SIGN_FILE_NAME])
+                .collect();
+            let mut unlisted: Vec<&String> = names
+                .iter()
+                .filter(|n| !known.contains(n.as_str()))
+                .collect();
+            unlisted.sort();
+            unlisted.dedup();
+            let more = unlisted.len().saturating_sub(MAX_UNLISTED_NAMED) as u64;
+            for name in unlisted.into_iter().take(MAX_UNLISTED_NAMED) {
+                files.push(ResultFile {
+                    name: Some(name.clone()),
+                    location: shown(folder, name),
+                    index: None,
+                    outcome: FileOutcome::Unlisted,
+                });
+            }
+            Listing::Done { more }
+        }
+        Err(e) => Listing::Failed {
+            cause: cause_of(&e),
+        },
+    }
+}
+
+/// Records `queryCompleteTime` (`qct_text`) and reports it or the fingerprint missing: what the
+/// key is looked up with. The time, when it is one.
+fn check_key_lookup_fields(
+    qct_text: Option<&str>,
+    report: &mut LakeReport,
+) -> Option<DateTime<Utc>> {
+    let qct = qct_text.and_then(crate::time::parse_cloudtrail);
+    report.sign_file.query_complete_time = qct;
+    match (qct_text, qct) {
+        (None, _) => report.sign_problems.push(SignProblem::InvalidFormat {
+            reason: "no string \"queryCompleteTime\"".to_owned(),
+        }),
+        (Some(t), None) => report.sign_problems.push(SignProblem::InvalidFormat {
+            reason: format!("queryCompleteTime {t:?} is not a time"),
+        }),
+        _ => {}
+    }
+    if report.sign_file.fingerprint.is_none() {
+        report.sign_problems.push(SignProblem::InvalidFormat {
+            reason: "no string \"publicKeyFingerprint\"".to_owned(),
+        });
+    }
+    qct
 }
 
 /// Looks the key up as the AWS CLI does, checks it was valid at `queryCompleteTime`, and

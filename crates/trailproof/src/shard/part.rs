@@ -165,41 +165,38 @@ pub fn plan(heads: &[(String, PartHead)]) -> Result<MergePlan, ShardError> {
     };
     let run = first.run.clone();
     let first_name = first_name.clone();
+    check_shards(heads, &run, &first_name)?;
+    let (windows, owned) = run.split()?;
+    let chains = parts_chains(heads, owned)?;
+    if chains.len() != run.chain_count || chains_sha256(&chains) != run.chains_sha256 {
+        return Err(ShardError::Malformed {
+            file: first_name,
+            reason: "the parts' chains are not the run's chain list".to_owned(),
+        });
+    }
+    Ok(MergePlan {
+        run,
+        windows,
+        chains,
+        discovery_warnings: first.discovery_warnings.clone(),
+        key_warnings: first.key_warnings.clone(),
+    })
+}
+
+/// Refuses a part of another run than `run` (the first part's), and any shard of it held
+/// twice or by none.
+fn check_shards(
+    heads: &[(String, PartHead)],
+    run: &RunInfo,
+    first_name: &str,
+) -> Result<(), ShardError> {
     let mut by_shard: BTreeMap<u32, String> = BTreeMap::new();
     for (name, part) in heads {
         if part.run.fingerprint != run.fingerprint {
-            let mut what = Vec::new();
-            let (a, b) = (&part.run, &run);
-            if a.trail_arn != b.trail_arn {
-                what.push("trail");
-            }
-            if (a.start, a.end) != (b.start, b.end) {
-                what.push("range");
-            }
-            if a.window_seconds != b.window_seconds {
-                what.push("window");
-            }
-            if a.shards != b.shards {
-                what.push("shard count");
-            }
-            if (a.chain_count, &a.chains_sha256) != (b.chain_count, &b.chains_sha256)
-                || a.discover != b.discover
-            {
-                what.push("chains");
-            }
-            if a.key_source != b.key_source || a.settings != b.settings {
-                what.push("flags");
-            }
-            if a.run_id != b.run_id {
-                what.push("run id");
-            }
-            if what.is_empty() {
-                what.push("fingerprints");
-            }
             return Err(ShardError::DifferentRun {
                 file: name.clone(),
-                first: first_name,
-                what: what.join(", "),
+                first: first_name.to_owned(),
+                what: differences(&part.run, run),
             });
         }
         if let Some(other) = by_shard.insert(part.shard, name.clone()) {
@@ -220,7 +217,47 @@ pub fn plan(heads: &[(String, PartHead)]) -> Result<MergePlan, ShardError> {
             count: run.shards,
         });
     }
-    let (windows, owned) = run.split()?;
+    Ok(())
+}
+
+/// What makes two runs' fingerprints differ, as the error names it.
+fn differences(a: &RunInfo, b: &RunInfo) -> String {
+    let mut what = Vec::new();
+    if a.trail_arn != b.trail_arn {
+        what.push("trail");
+    }
+    if (a.start, a.end) != (b.start, b.end) {
+        what.push("range");
+    }
+    if a.window_seconds != b.window_seconds {
+        what.push("window");
+    }
+    if a.shards != b.shards {
+        what.push("shard count");
+    }
+    if (a.chain_count, &a.chains_sha256) != (b.chain_count, &b.chains_sha256)
+        || a.discover != b.discover
+    {
+        what.push("chains");
+    }
+    if a.key_source != b.key_source || a.settings != b.settings {
+        what.push("flags");
+    }
+    if a.run_id != b.run_id {
+        what.push("run id");
+    }
+    if what.is_empty() {
+        what.push("fingerprints");
+    }
+    what.join(", ")
+}
+
+/// The chains the parts hold, in the run's order, once each part is found to hold the items
+/// the split (`owned`) gives its shard and the same chain under each index as the others.
+fn parts_chains(
+    heads: &[(String, PartHead)],
+    owned: Vec<(Item, u32)>,
+) -> Result<Vec<Chain>, ShardError> {
     let mut expected: BTreeMap<u32, Vec<Item>> = BTreeMap::new();
     for (item, shard) in owned {
         expected.entry(shard).or_default().push(item);
@@ -250,18 +287,5 @@ pub fn plan(heads: &[(String, PartHead)]) -> Result<MergePlan, ShardError> {
             }
         }
     }
-    let chains: Vec<Chain> = chains.into_values().cloned().collect();
-    if chains.len() != run.chain_count || chains_sha256(&chains) != run.chains_sha256 {
-        return Err(ShardError::Malformed {
-            file: first_name,
-            reason: "the parts' chains are not the run's chain list".to_owned(),
-        });
-    }
-    Ok(MergePlan {
-        run,
-        windows,
-        chains,
-        discovery_warnings: first.discovery_warnings.clone(),
-        key_warnings: first.key_warnings.clone(),
-    })
+    Ok(chains.into_values().cloned().collect())
 }

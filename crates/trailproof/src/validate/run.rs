@@ -66,14 +66,29 @@ impl Walked {
     }
 }
 
-impl Run<'_> {
+/// Where the chain's listing started, and the newest digest it found: the tail check's
+/// bounds.
+struct Listed {
+    newest: Option<String>,
+    from: DateTime<Utc>,
+}
+
+/// Both walks over one collector, and where the standard walk's entries and findings end.
+struct Walks<'r, 'a> {
+    shared: Shared<'r, 'a>,
+    standard: WalkInfo,
+    backfill: WalkInfo,
+    standard_entries: usize,
+    standard_findings: usize,
+}
+
+impl<'a> Run<'a> {
     pub(super) fn run(
         &self,
         trail_arn: &str,
         resume: Option<&Head>,
     ) -> Result<(Report, Walked), Error> {
         self.options.check_cancel()?;
-        let (start, end) = (self.start, self.options.end);
         let (standard, backfill) = match self.list_chain() {
             Ok(found) => found,
             // One chain whose folder cannot be read (a planted link, a folder that cannot be
@@ -88,9 +103,21 @@ impl Run<'_> {
             p.digests_listed((standard.len() + backfill.len()) as u64);
         }
         // For the tail check: the newest digest listed, and where the listing started.
-        let newest_listed = standard.last().cloned();
-        let listed_from = self.window.as_ref().map_or(start, |w| w.start);
+        let listed = Listed {
+            newest: standard.last().cloned(),
+            from: self.window.as_ref().map_or(self.start, |w| w.start),
+        };
+        let walks = self.walk_both(standard, backfill, resume)?;
+        self.gather(trail_arn, resume, walks, listed)
+    }
 
+    /// Walks the standard chain, then the backfill chain, over one shared collector.
+    fn walk_both<'r>(
+        &'r self,
+        standard: Vec<String>,
+        backfill: Vec<String>,
+        resume: Option<&Head>,
+    ) -> Result<Walks<'r, 'a>, Error> {
         // The CLI loads the standard chain's keys before walking, even when nothing was listed.
         let standard_keys = self.standard_keys()?;
         // Digests are fetched ahead of the walk within a byte budget (`fetch_ahead`), and log
@@ -108,7 +135,7 @@ impl Run<'_> {
             keys: standard_keys,
             backfill: false,
         };
-        let mut info = self.walk(standard, false, &mut standard_lookup, &mut shared)?;
+        let info = self.walk(standard, false, &mut standard_lookup, &mut shared)?;
         // The two walks' entries are told apart in a sharded run.
         if let Some(head) = resume {
             self.check_head(head, &mut shared.steps)?;
@@ -127,6 +154,30 @@ impl Run<'_> {
         };
         let backfill_info = self.walk(backfill, true, &mut backfill_lookup, &mut shared)?;
         shared.steps.flush()?;
+        Ok(Walks {
+            shared,
+            standard: info,
+            backfill: backfill_info,
+            standard_entries,
+            standard_findings,
+        })
+    }
+
+    /// After the walks: the unreferenced logs and the newest edge, then the report.
+    fn gather(
+        &self,
+        trail_arn: &str,
+        resume: Option<&Head>,
+        walks: Walks<'_, '_>,
+        listed: Listed,
+    ) -> Result<(Report, Walked), Error> {
+        let Walks {
+            shared,
+            standard: mut info,
+            backfill: backfill_info,
+            standard_entries,
+            standard_findings,
+        } = walks;
         let Shared {
             steps,
             mut findings,
@@ -155,7 +206,7 @@ impl Run<'_> {
                 chain: self.chain,
                 trail_arn,
             };
-            findings.extend(tail.check(newest_listed.as_deref(), listed_from, resume)?);
+            findings.extend(tail.check(listed.newest.as_deref(), listed.from, resume)?);
         }
         let new_head = info.newest_valid.take();
         let walked = Walked {
@@ -170,8 +221,8 @@ impl Run<'_> {
         let report = Report {
             trail_arn: trail_arn.to_owned(),
             chain: self.chain.clone(),
-            start,
-            end,
+            start: self.start,
+            end: self.options.end,
             found_start,
             found_end,
             entries,
