@@ -178,10 +178,18 @@ fn watch_from_a_file_verifies_each_digest_once_in_any_order() {
 
     // Hour by hour, in order: one valid line per digest, the head at the newest.
     let state = home.path().join("heads.json");
-    let run = watch(&d, home.path(), &state, &["--from-file", events.to_str().unwrap()], &[]);
+    let run = watch(
+        &d,
+        home.path(),
+        &state,
+        &["--from-file", events.to_str().unwrap()],
+        &[],
+    );
     assert_eq!(run.code, Some(0), "{}", run.text);
-    let expected: Vec<(String, String)> =
-        keys.iter().map(|k| (k.clone(), "valid".to_owned())).collect();
+    let expected: Vec<(String, String)> = keys
+        .iter()
+        .map(|k| (k.clone(), "valid".to_owned()))
+        .collect();
     assert_eq!(run.verdicts(), expected, "{}", run.text);
     for line in run.of_type("digest") {
         assert_eq!(line["findings"], json!([]), "{line}");
@@ -198,24 +206,43 @@ fn watch_from_a_file_verifies_each_digest_once_in_any_order() {
     let heads = std::fs::read(&state).unwrap();
 
     // The same file again: only duplicates, the head file untouched.
-    let again = watch(&d, home.path(), &state, &["--from-file", events.to_str().unwrap()], &[]);
+    let again = watch(
+        &d,
+        home.path(),
+        &state,
+        &["--from-file", events.to_str().unwrap()],
+        &[],
+    );
     assert_eq!(again.code, Some(0), "{}", again.text);
     assert!(again.verdicts().is_empty(), "{}", again.text);
-    assert_eq!(again.of_type("duplicate").len(), HOURS as usize, "{}", again.text);
+    assert_eq!(
+        again.of_type("duplicate").len(),
+        HOURS as usize,
+        "{}",
+        again.text
+    );
     assert_eq!(std::fs::read(&state).unwrap(), heads);
 
     // Duplicated and reordered digest events, on a fresh head store: a digest newer than the
     // head by more than one link brings the links in between (verified, counted); what is at
     // or before the head is a duplicate; the heads end where the ordered run left them.
     let l = &d.digest_lines;
-    let shuffled = [&l[0], &l[2], &l[1], &l[1], &l[3], &l[5], &l[4], &l[5], &l[0]];
+    let shuffled = [
+        &l[0], &l[2], &l[1], &l[1], &l[3], &l[5], &l[4], &l[5], &l[0],
+    ];
     let events = write_events(
         home.path(),
         "shuffled.jsonl",
         &shuffled.iter().map(|s| (*s).clone()).collect::<Vec<_>>(),
     );
     let state2 = home.path().join("heads2.json");
-    let run = watch(&d, home.path(), &state2, &["--from-file", events.to_str().unwrap()], &[]);
+    let run = watch(
+        &d,
+        home.path(),
+        &state2,
+        &["--from-file", events.to_str().unwrap()],
+        &[],
+    );
     assert_eq!(run.code, Some(0), "{}", run.text);
     let valid: Vec<(String, String)> = [0, 2, 3, 5]
         .iter()
@@ -252,7 +279,13 @@ fn watch_reports_a_tampered_log_and_keeps_the_head() {
     let home = tempfile::tempdir().unwrap();
     let events = write_events(home.path(), "events.jsonl", &d.hours.concat());
     let state = home.path().join("heads.json");
-    let run = watch(&d, home.path(), &state, &["--from-file", events.to_str().unwrap()], &[]);
+    let run = watch(
+        &d,
+        home.path(),
+        &state,
+        &["--from-file", events.to_str().unwrap()],
+        &[],
+    );
     assert_eq!(run.code, Some(1), "{}", run.text);
     let verdicts = run.verdicts();
     let got: Vec<&str> = verdicts.iter().map(|(_, v)| v.as_str()).collect();
@@ -294,7 +327,13 @@ fn watch_reports_a_digest_deleted_between_events() {
     let home = tempfile::tempdir().unwrap();
     let events = write_events(home.path(), "events.jsonl", &d.hours.concat());
     let state = home.path().join("heads.json");
-    let run = watch(&d, home.path(), &state, &["--from-file", events.to_str().unwrap()], &[]);
+    let run = watch(
+        &d,
+        home.path(),
+        &state,
+        &["--from-file", events.to_str().unwrap()],
+        &[],
+    );
     assert_eq!(run.code, Some(1), "{}", run.text);
     let verdicts = run.verdicts();
     assert_eq!(verdicts.len(), HOURS as usize, "{}", run.text);
@@ -427,7 +466,12 @@ fn watch_from_sqs_deletes_each_message_once_recorded() {
         "{}",
         run.text
     );
-    assert_eq!(run.of_type("summary")[0]["messages"], bodies.len(), "{}", run.text);
+    assert_eq!(
+        run.of_type("summary")[0]["messages"],
+        bodies.len(),
+        "{}",
+        run.text
+    );
     assert_eq!(head_key(&state), keys[keys.len() - 1]);
     // Every message deleted: none visible, none in flight.
     let attributes = d.h.rt.block_on(async {

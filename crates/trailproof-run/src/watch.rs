@@ -199,8 +199,10 @@ pub fn watch(config: WatchConfig) -> Result<u8, Error> {
         activity: Activity::default(),
     };
     match &config.events {
-        EventSource::File(path) => watcher.from_file(path, &stop)?,
-        EventSource::Sqs(url) => watcher.from_sqs(&Queue::new(&live.ctx, url), config.once, &stop)?,
+        EventSource::File(path) => watcher.read_file(path, &stop)?,
+        EventSource::Sqs(url) => {
+            watcher.read_queue(&Queue::new(&live.ctx, url), config.once, &stop)?
+        }
     }
     watcher.summary()?;
     Ok(watcher.worst.map_or(0, Outcome::exit_code))
@@ -231,7 +233,7 @@ impl Watcher<'_> {
         self.worst = Some(self.worst.map_or(outcome, |w| w.max(outcome)));
     }
 
-    fn from_file(&mut self, path: &std::path::Path, stop: &AtomicBool) -> Result<(), Error> {
+    fn read_file(&mut self, path: &std::path::Path, stop: &AtomicBool) -> Result<(), Error> {
         let name = path.display().to_string();
         let reader: Box<dyn BufRead> = if name == "-" {
             Box::new(BufReader::new(io::stdin()))
@@ -265,7 +267,7 @@ impl Watcher<'_> {
         Ok(())
     }
 
-    fn from_sqs(&mut self, queue: &Queue, once: bool, stop: &AtomicBool) -> Result<(), Error> {
+    fn read_queue(&mut self, queue: &Queue, once: bool, stop: &AtomicBool) -> Result<(), Error> {
         let queue_error = |e: trailproof_aws::QueueError| Error::Aws(e.to_string());
         while !stop.load(Ordering::SeqCst) {
             // With --once a short poll still waits a little: an empty answer ends the run.
@@ -307,10 +309,7 @@ impl Watcher<'_> {
                 if handled.recorded {
                     if let Err(e) = self.rt.block_on(queue.delete(&m.receipt_handle)) {
                         // Redelivered later: processing it again changes nothing.
-                        eprintln!(
-                            "trailproof: warning: {}",
-                            escape_controls(&e.to_string())
-                        );
+                        eprintln!("trailproof: warning: {}", escape_controls(&e.to_string()));
                     }
                 } else {
                     // Left hidden until its visibility timeout ends, then redelivered (or sent
