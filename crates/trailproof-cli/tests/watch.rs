@@ -339,9 +339,14 @@ fn watch_reports_a_digest_deleted_between_events() {
     assert_eq!(verdicts.len(), HOURS as usize, "{}", run.text);
     assert_eq!(verdicts[2], (ds[2].key.clone(), "valid".to_owned()));
     assert_eq!(verdicts[3], (ds[3].key.clone(), "invalid".to_owned()));
-    // The digest announced is gone; the next one links to a digest that is not there.
+    // The digest announced is gone: the chain stops at the head (TAIL MISSING; with a digest
+    // delivered less than two hours ago, NOT FOUND); the next one links to a digest that is
+    // not there.
     let gone = run.of_type("digest")[3]["findings"].to_string();
-    assert!(gone.contains("NOT FOUND"), "{gone}");
+    assert!(
+        gone.contains("TAIL MISSING") && gone.contains(&ds[2].key),
+        "{gone}"
+    );
     let next = run.of_type("digest")[4];
     assert_eq!(next["verdict"], "invalid", "{}", run.text);
     assert!(
@@ -493,4 +498,99 @@ fn watch_from_sqs_deletes_each_message_once_recorded() {
             "{name:?}"
         );
     }
+}
+
+#[test]
+fn watch_finds_a_log_file_added_to_the_bucket() {
+    let mut trail = trail();
+    let ds = digests(&trail);
+    // A copy of a genuine log file under a new name, in the middle of hour 3.
+    let body = trail
+        .archive
+        .get(BUCKET, &ds[3].log_keys[0])
+        .unwrap()
+        .clone();
+    let at = ds[3].start + chrono::Duration::minutes(20);
+    let injected = format!(
+        "AWSLogs/111122223333/CloudTrail/us-east-1/{}/111122223333_CloudTrail_us-east-1_{}_Injected00000000.json.gz",
+        at.format("%Y/%m/%d"),
+        at.format("%Y%m%dT%H%MZ")
+    );
+    trail
+        .archive
+        .objects
+        .insert((BUCKET.to_owned(), injected.clone()), body);
+    let d = deliver(trail);
+    let home = tempfile::tempdir().unwrap();
+    let events = write_events(home.path(), "events.jsonl", &d.hours.concat());
+    let state = home.path().join("heads.json");
+    let run = watch(
+        &d,
+        home.path(),
+        &state,
+        &["--from-file", events.to_str().unwrap()],
+        &[],
+    );
+    assert_eq!(run.code, Some(1), "{}", run.text);
+    let verdicts = run.verdicts();
+    assert_eq!(
+        verdicts[2],
+        (ds[2].key.clone(), "valid".to_owned()),
+        "{}",
+        run.text
+    );
+    assert_eq!(
+        verdicts[3],
+        (ds[3].key.clone(), "invalid".to_owned()),
+        "{}",
+        run.text
+    );
+    let findings = run.of_type("digest")[3]["findings"].to_string();
+    assert!(
+        findings.contains(&injected) && findings.contains("UNREFERENCED"),
+        "{findings}"
+    );
+    assert_eq!(head_key(&state), ds[2].key);
+}
+
+#[test]
+fn watch_keeps_heads_in_s3() {
+    let d = deliver(trail());
+    let keys: Vec<String> = digests(&d.trail).into_iter().map(|x| x.key).collect();
+    let ctx = d.h.context(&test_options());
+    d.h.rt.block_on(async {
+        ctx.s3_client(REGION)
+            .create_bucket()
+            .bucket("tph")
+            .send()
+            .await
+            .unwrap();
+    });
+    let home = tempfile::tempdir().unwrap();
+    let events = write_events(home.path(), "events.jsonl", &d.hours.concat());
+    let state = Path::new("s3://tph/watch/heads.json");
+    let source = ["--from-file", events.to_str().unwrap()];
+    let run = watch(&d, home.path(), state, &source, &[]);
+    assert_eq!(run.code, Some(0), "{}", run.text);
+    assert_eq!(run.verdicts().len(), HOURS as usize, "{}", run.text);
+    let stored = trailproof_aws::S3HeadStore::new(
+        &ctx,
+        d.h.rt.handle().clone(),
+        "tph",
+        "watch/heads.json",
+        &d.trail.trail_arn(),
+    )
+    .unwrap();
+    let read = d.h.rt.block_on(stored.read_async()).unwrap();
+    assert_eq!(read.state.heads.len(), 1);
+    assert_eq!(
+        read.state.heads.values().next().unwrap().key,
+        keys[keys.len() - 1]
+    );
+    // A second worker over the same events: duplicates only, the object unchanged.
+    let again = watch(&d, home.path(), state, &source, &[]);
+    assert_eq!(again.code, Some(0), "{}", again.text);
+    assert!(again.verdicts().is_empty(), "{}", again.text);
+    assert_eq!(again.of_type("duplicate").len(), HOURS as usize);
+    assert_eq!(d.h.rt.block_on(stored.read_async()).unwrap(), read);
 }

@@ -10,19 +10,21 @@
 
 use std::collections::BTreeMap;
 use std::io::{self, BufRead, BufReader, Write};
+use std::ops::ControlFlow;
 use std::path::PathBuf;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
 use std::time::Duration as StdDuration;
 
-use chrono::{DateTime, Duration, SecondsFormat, Utc};
+use chrono::{DateTime, SecondsFormat, Utc};
 use serde_json::{json, Value};
 use trailproof::events::{DigestKey, ObjectEvent, ObjectKind};
 use trailproof::headstore::{self, HeadStore};
 use trailproof::report::{entry_line, escape_controls, Status};
+use trailproof::store::{Intent, Object, ObjectReader, Prefetch};
 use trailproof::{
     validate_chains, Chain, Error, FileHeadStore, Head, ObjectStore, Options, PublicKeySource,
-    TrailStatus, Verdict,
+    StoreError, TrailStatus, Verdict,
 };
 use trailproof_aws::{CloudTrailKeys, Queue, Receive, S3HeadStore, S3Store, Topic};
 
@@ -425,12 +427,13 @@ impl Watcher<'_> {
             return Ok(true);
         }
         // The resumed run of `validate --state`, from the head (or --start-time) up to this
-        // digest: digests are listed up to an hour past the end, so the end is an hour before
-        // the digest's key time. Every link in between is listed and verified.
-        let end = digest.end_time - Duration::hours(1);
+        // digest: every link in between is listed and verified. The range ends at the digest;
+        // digests after it (a run lists up to an hour past its end) are hidden from this run,
+        // so that each digest gets its own verdict, whatever was delivered since.
+        let end = digest.end_time;
         let start = match &head {
             Some(h) => self.start.min(h.end_time),
-            None => self.start,
+            None => self.start.min(end),
         };
         let options = Options::new(start, end)
             .now(Utc::now())
@@ -439,9 +442,13 @@ impl Watcher<'_> {
             .limits(self.sel.limits())
             .check_unreferenced_logs(true)
             .keep_valid_logs(false);
+        let bounded = UpTo {
+            inner: self.store,
+            chain: &digest.chain,
+            last: trailproof::time::key_format(end),
+        };
         let runs = [(digest.chain.clone(), head.clone())];
-        let report = match validate_chains(self.store, self.keys, &runs, &self.trail_arn, &options)
-        {
+        let report = match validate_chains(&bounded, self.keys, &runs, &self.trail_arn, &options) {
             Ok(mut reports) if reports.len() == 1 => reports.remove(0),
             Ok(_) => return Err(Error::Internal("one report per chain")),
             Err(e) => {
@@ -584,5 +591,51 @@ impl Watcher<'_> {
             "unreadable_messages": a.unreadable_messages,
             "verdict": self.worst.map_or("valid", Outcome::as_str),
         }))
+    }
+}
+
+/// A store that hides the digests of one chain whose key time is after `last`: the run for one
+/// digest stops at it, as if nothing newer had been delivered yet.
+struct UpTo<'a> {
+    inner: &'a dyn ObjectStore,
+    chain: &'a Chain,
+    /// The key time (`YYYYMMDDTHHMMSSZ`) of the digest checked.
+    last: String,
+}
+
+impl ObjectStore for UpTo<'_> {
+    fn list(
+        &self,
+        bucket: &str,
+        prefix: &str,
+        start_after: &str,
+        each: &mut dyn FnMut(&str) -> ControlFlow<()>,
+    ) -> Result<(), StoreError> {
+        let hide = bucket == self.chain.bucket;
+        self.inner.list(bucket, prefix, start_after, &mut |key| {
+            if hide
+                && self.chain.is_digest_key(key)
+                && trailproof::layout::key_date(key) > self.last.as_str()
+            {
+                return ControlFlow::Continue(());
+            }
+            each(key)
+        })
+    }
+
+    fn get(&self, bucket: &str, key: &str, limit: u64) -> Result<Object, StoreError> {
+        self.inner.get(bucket, key, limit)
+    }
+
+    fn open(&self, bucket: &str, key: &str) -> Result<ObjectReader, StoreError> {
+        self.inner.open(bucket, key)
+    }
+
+    fn prefetch(&self, objects: &[(&str, &str)], intent: Intent) -> Prefetch {
+        self.inner.prefetch(objects, intent)
+    }
+
+    fn object_size(&self, bucket: &str, key: &str) -> Result<Option<u64>, StoreError> {
+        self.inner.object_size(bucket, key)
     }
 }
