@@ -405,10 +405,13 @@ impl Drop for Moto {
     }
 }
 
-#[test]
-fn watch_from_sqs_deletes_each_message_once_recorded() {
-    let d = deliver(trail());
-    let keys: Vec<String> = digests(&d.trail).into_iter().map(|x| x.key).collect();
+/// moto's server with a queue holding the notifications of `d` (with `logs`, those of the log
+/// files too), the digests' sent twice (at least once delivery): the server, a client, the
+/// queue's URL, the bodies sent.
+fn queue_with_events(
+    d: &Delivered,
+    logs: bool,
+) -> (Moto, aws_sdk_sqs::Client, String, Vec<String>) {
     let moto = Moto::start();
     let sqs = aws_sdk_sqs::Client::from_conf(
         aws_sdk_sqs::Config::builder()
@@ -420,8 +423,11 @@ fn watch_from_sqs_deletes_each_message_once_recorded() {
             ))
             .build(),
     );
-    // Every notification, the digests' sent twice (at least once delivery).
-    let mut bodies = d.hours.concat();
+    let mut bodies = if logs {
+        d.hours.concat()
+    } else {
+        d.digest_lines.clone()
+    };
     bodies.extend(d.digest_lines.iter().cloned());
     let url = d.h.rt.block_on(async {
         let url = sqs
@@ -442,18 +448,13 @@ fn watch_from_sqs_deletes_each_message_once_recorded() {
         }
         url
     });
-    let home = tempfile::tempdir().unwrap();
-    let state = home.path().join("heads.json");
-    let run = watch(
-        &d,
-        home.path(),
-        &state,
-        &["--from-sqs", &url],
-        &[("AWS_ENDPOINT_URL_SQS", &moto.url)],
-    );
-    assert_eq!(run.code, Some(0), "{}", run.text);
-    // SQS does not keep order: every digest is valid once (directly, or as a link a newer one
-    // brought in), every other digest event is a duplicate.
+    (moto, sqs, url, bodies)
+}
+
+/// Every digest valid once (directly, or as a link a newer one brought in), every other digest
+/// event a duplicate, the head at the newest digest, and no message left on the queue.
+fn check_queue_run(d: &Delivered, run: &Run, state: &Path, sqs: &aws_sdk_sqs::Client, url: &str) {
+    let keys: Vec<String> = digests(&d.trail).into_iter().map(|x| x.key).collect();
     let lines = run.of_type("digest");
     assert!(
         lines.iter().all(|l| l["verdict"] == "valid"),
@@ -471,17 +472,11 @@ fn watch_from_sqs_deletes_each_message_once_recorded() {
         "{}",
         run.text
     );
-    assert_eq!(
-        run.of_type("summary")[0]["messages"],
-        bodies.len(),
-        "{}",
-        run.text
-    );
-    assert_eq!(head_key(&state), keys[keys.len() - 1]);
+    assert_eq!(head_key(state), keys[keys.len() - 1]);
     // Every message deleted: none visible, none in flight.
     let attributes = d.h.rt.block_on(async {
         sqs.get_queue_attributes()
-            .queue_url(&url)
+            .queue_url(url)
             .attribute_names(aws_sdk_sqs::types::QueueAttributeName::All)
             .send()
             .await
@@ -498,6 +493,98 @@ fn watch_from_sqs_deletes_each_message_once_recorded() {
             "{name:?}"
         );
     }
+}
+
+#[test]
+fn watch_from_sqs_deletes_each_message_once_recorded() {
+    let d = deliver(trail());
+    let (moto, sqs, url, bodies) = queue_with_events(&d, true);
+    let home = tempfile::tempdir().unwrap();
+    let state = home.path().join("heads.json");
+    let run = watch(
+        &d,
+        home.path(),
+        &state,
+        &["--from-sqs", &url],
+        &[("AWS_ENDPOINT_URL_SQS", &moto.url)],
+    );
+    assert_eq!(run.code, Some(0), "{}", run.text);
+    // SQS does not keep order: see check_queue_run.
+    check_queue_run(&d, &run, &state, &sqs, &url);
+    assert_eq!(
+        run.of_type("summary")[0]["messages"],
+        bodies.len(),
+        "{}",
+        run.text
+    );
+}
+
+#[test]
+fn watch_runs_until_sigterm_and_loses_no_message() {
+    let d = deliver(trail());
+    // Digest notifications only: each message has a line, so once every line is read, every
+    // message is in hand or done.
+    let (moto, sqs, url, bodies) = queue_with_events(&d, false);
+    let home = tempfile::tempdir().unwrap();
+    let state = home.path().join("heads.json");
+    let mut cmd = Command::new(env!("CARGO_BIN_EXE_trailproof"));
+    cmd.args([
+        "watch",
+        "--trail-arn",
+        &d.trail.trail_arn(),
+        "--start-time",
+        &fmt_time(d.trail.start()),
+        "--region",
+        REGION,
+        "--from-sqs",
+        &url,
+        "--state",
+    ])
+    .arg(&state);
+    d.h.point_at(&mut cmd, home.path());
+    let mut child = cmd
+        .env("AWS_ENDPOINT_URL_SQS", &moto.url)
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    // Without --once it keeps polling: read until every digest event has its line.
+    let mut stdout = BufReader::new(child.stdout.take().unwrap());
+    let mut seen = Vec::new();
+    let mut results = 0;
+    while results < 2 * HOURS as usize {
+        let mut line = String::new();
+        assert!(
+            stdout.read_line(&mut line).unwrap() > 0,
+            "{}",
+            seen.join("")
+        );
+        let v: Value = serde_json::from_str(&line).unwrap();
+        if v["type"] == "digest" || v["type"] == "duplicate" {
+            results += 1;
+        }
+        seen.push(line);
+    }
+    let killed = Command::new("kill")
+        .args(["-TERM", &child.id().to_string()])
+        .status()
+        .unwrap();
+    assert!(killed.success());
+    let out = child.wait_with_output().unwrap();
+    let mut rest = String::new();
+    std::io::Read::read_to_string(&mut stdout, &mut rest).unwrap();
+    let text = seen.concat() + &rest;
+    let run = Run::of(Output {
+        status: out.status,
+        stdout: text.into_bytes(),
+        stderr: out.stderr,
+    });
+    // Ended by the signal, cleanly, with the worst result's status and its summary.
+    assert_eq!(run.code, Some(0), "{}", run.text);
+    let summary = run.of_type("summary");
+    assert_eq!(summary.len(), 1, "{}", run.text);
+    assert_eq!(summary[0]["messages"], bodies.len(), "{}", run.text);
+    check_queue_run(&d, &run, &state, &sqs, &url);
 }
 
 #[test]

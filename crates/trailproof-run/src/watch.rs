@@ -19,7 +19,7 @@ use std::time::Duration as StdDuration;
 use chrono::{DateTime, SecondsFormat, Utc};
 use serde_json::{json, Value};
 use trailproof::events::{DigestKey, ObjectEvent, ObjectKind};
-use trailproof::headstore::{self, HeadStore};
+use trailproof::headstore::{self, HeadStore, HeadStoreError};
 use trailproof::report::{entry_line, escape_controls, Status};
 use trailproof::store::{Intent, Object, ObjectReader, Prefetch};
 use trailproof::{
@@ -169,18 +169,23 @@ pub fn watch(config: WatchConfig) -> Result<u8, Error> {
     };
     // The head store is read once before anything is done: one that cannot be read, or holds
     // another trail's heads, stops the watch here rather than on every event.
-    heads
-        .read()
-        .map_err(|e| Error::Usage(format!("--state: {e}")))?;
+    heads.read().map_err(|e| match e {
+        HeadStoreError::Unavailable { .. } => Error::Aws(format!("--state: {e}")),
+        e => Error::Usage(format!("--state: {e}")),
+    })?;
     let stop = config
         .stop
         .clone()
         .unwrap_or_else(|| Arc::new(AtomicBool::new(false)));
+    // The first SIGTERM or SIGINT sets the flag (the message in hand is finished, then the
+    // watch ends); a second one, with the flag already set, ends the process at once.
     for signal in [signal_hook::consts::SIGTERM, signal_hook::consts::SIGINT] {
-        signal_hook::flag::register(signal, stop.clone()).map_err(|e| Error::Runtime {
-            context: "cannot handle SIGTERM and SIGINT".to_owned(),
-            source: e,
-        })?;
+        signal_hook::flag::register_conditional_shutdown(signal, 130, stop.clone())
+            .and_then(|_| signal_hook::flag::register(signal, stop.clone()))
+            .map_err(|e| Error::Runtime {
+                context: "cannot handle SIGTERM and SIGINT".to_owned(),
+                source: e,
+            })?;
     }
     let status = crate::live::status_of(&live, &range);
     let mut watcher = Watcher {
@@ -281,10 +286,11 @@ impl Watcher<'_> {
             let how = Receive::new()
                 .wait(wait)
                 .max_messages(trailproof_aws::MAX_BATCH);
-            let messages = match self.rt.block_on(queue.receive(how)) {
-                Ok(m) => m,
-                Err(e) if once => return Err(queue_error(e)),
-                Err(e) => {
+            let messages = match self.receive(queue, how, stop) {
+                None => break,
+                Some(Ok(m)) => m,
+                Some(Err(e)) if once => return Err(queue_error(e)),
+                Some(Err(e)) => {
                     eprintln!(
                         "trailproof: warning: {}; receiving again in 5 s",
                         escape_controls(&e.to_string())
@@ -321,6 +327,26 @@ impl Watcher<'_> {
             }
         }
         Ok(())
+    }
+
+    /// One receive, given up (`None`) when `stop` is set during its long poll: a message it
+    /// may have taken stays hidden until its visibility timeout, then comes back.
+    fn receive(
+        &self,
+        queue: &Queue,
+        how: Receive,
+        stop: &AtomicBool,
+    ) -> Option<Result<Vec<trailproof_aws::QueueMessage>, trailproof_aws::QueueError>> {
+        let queue = queue.clone();
+        let task = self.rt.spawn(async move { queue.receive(how).await });
+        while !task.is_finished() {
+            if stop.load(Ordering::SeqCst) {
+                task.abort();
+                return None;
+            }
+            std::thread::sleep(StdDuration::from_millis(50));
+        }
+        self.rt.block_on(task).ok()
     }
 
     /// Handles one message body: every digest event of a watched chain in it, in order.
