@@ -443,7 +443,6 @@ impl Watcher<'_> {
             return Ok(true);
         }
         if head.is_none() && digest.end_time < self.start {
-            self.activity.other_events += 1;
             print_line(&json!({
                 "type": "ignored",
                 "chain": id,
