@@ -681,3 +681,116 @@ fn watch_keeps_heads_in_s3() {
     assert_eq!(again.of_type("duplicate").len(), HOURS as usize);
     assert_eq!(d.h.rt.block_on(stored.read_async()).unwrap(), read);
 }
+
+#[test]
+fn watch_publishes_what_is_not_valid_to_sns() {
+    let mut trail = trail();
+    let ds = digests(&trail);
+    trail.archive.modify_log(BUCKET, &ds[4].log_keys[0]);
+    let d = deliver(trail);
+    // moto serves SNS too: a queue subscribed to the topic receives the alerts.
+    let moto = Moto::start();
+    let region = aws_sdk_sqs::config::Region::new(REGION);
+    let credentials =
+        aws_sdk_sqs::config::Credentials::new(ACCESS_KEY, SECRET_KEY, None, None, "tests");
+    let sqs = aws_sdk_sqs::Client::from_conf(
+        aws_sdk_sqs::Config::builder()
+            .behavior_version(aws_sdk_sqs::config::BehaviorVersion::latest())
+            .region(region.clone())
+            .endpoint_url(&moto.url)
+            .credentials_provider(credentials.clone())
+            .build(),
+    );
+    let sns = aws_sdk_sns::Client::from_conf(
+        aws_sdk_sns::Config::builder()
+            .behavior_version(aws_sdk_sns::config::BehaviorVersion::latest())
+            .region(region)
+            .endpoint_url(&moto.url)
+            .credentials_provider(credentials)
+            .build(),
+    );
+    let (topic_arn, alerts_url) = d.h.rt.block_on(async {
+        let topic_arn = sns
+            .create_topic()
+            .name("trailproof-alerts")
+            .send()
+            .await
+            .unwrap()
+            .topic_arn
+            .unwrap();
+        let alerts_url = sqs
+            .create_queue()
+            .queue_name("alerts")
+            .send()
+            .await
+            .unwrap()
+            .queue_url
+            .unwrap();
+        let arn_name = aws_sdk_sqs::types::QueueAttributeName::QueueArn;
+        let alerts_arn = sqs
+            .get_queue_attributes()
+            .queue_url(&alerts_url)
+            .attribute_names(arn_name.clone())
+            .send()
+            .await
+            .unwrap()
+            .attributes
+            .unwrap()[&arn_name]
+            .clone();
+        sns.subscribe()
+            .topic_arn(&topic_arn)
+            .protocol("sqs")
+            .endpoint(&alerts_arn)
+            .send()
+            .await
+            .unwrap();
+        (topic_arn, alerts_url)
+    });
+    let home = tempfile::tempdir().unwrap();
+    let events = write_events(home.path(), "events.jsonl", &d.hours.concat());
+    let state = home.path().join("heads.json");
+    let run = watch(
+        &d,
+        home.path(),
+        &state,
+        &[
+            "--from-file",
+            events.to_str().unwrap(),
+            "--alert-sns-topic",
+            &topic_arn,
+        ],
+        &[("AWS_ENDPOINT_URL_SNS", &moto.url)],
+    );
+    assert_eq!(run.code, Some(1), "{}", run.text);
+    // Digests 4 and 5 are invalid (5 is checked from the same head): two alerts, each the
+    // digest's line in SNS's envelope.
+    let mut alerted = Vec::new();
+    d.h.rt.block_on(async {
+        while alerted.len() < 2 {
+            let got = sqs
+                .receive_message()
+                .queue_url(&alerts_url)
+                .wait_time_seconds(5)
+                .max_number_of_messages(10)
+                .send()
+                .await
+                .unwrap();
+            let messages = got.messages.unwrap_or_default();
+            assert!(
+                !messages.is_empty(),
+                "alerts so far: {alerted:?}\n{}",
+                run.text
+            );
+            for m in messages {
+                let envelope: Value = serde_json::from_str(m.body.as_deref().unwrap()).unwrap();
+                assert_eq!(envelope["Subject"], "trailproof: invalid digest");
+                let line: Value =
+                    serde_json::from_str(envelope["Message"].as_str().unwrap()).unwrap();
+                assert_eq!(line["verdict"], "invalid", "{line}");
+                alerted.push(line["digest_key"].as_str().unwrap().to_owned());
+            }
+        }
+    });
+    alerted.sort();
+    assert_eq!(alerted, [ds[4].key.clone(), ds[5].key.clone()]);
+}
