@@ -794,3 +794,71 @@ fn watch_publishes_what_is_not_valid_to_sns() {
     alerted.sort();
     assert_eq!(alerted, [ds[4].key.clone(), ds[5].key.clone()]);
 }
+
+#[test]
+fn watch_follows_the_chains_the_selection_names() {
+    let trail = TrailBuilder::new()
+        .bucket(BUCKET)
+        .hours(3)
+        .regions(&["us-east-1", "us-west-2"])
+        .build();
+    let h = Harness::start(100);
+    h.cloudtrail.serve_trail(&trail);
+    h.upload(&h.context(&test_options()), &trail);
+    let lines: Vec<String> = trail
+        .digests
+        .iter()
+        .filter(|x| !x.backfill)
+        .map(|x| notification(&x.bucket, &x.key))
+        .collect();
+    let d = Delivered {
+        h,
+        trail,
+        hours: Vec::new(),
+        digest_lines: lines,
+    };
+    let home = tempfile::tempdir().unwrap();
+    let events = write_events(home.path(), "events.jsonl", &d.digest_lines);
+    let source = ["--from-file", events.to_str().unwrap()];
+
+    // The trail's home region only: the other chain's digests are counted, not checked.
+    let state = home.path().join("one.json");
+    let run = watch(&d, home.path(), &state, &source, &[]);
+    assert_eq!(run.code, Some(0), "{}", run.text);
+    assert_eq!(run.verdicts().len(), 3, "{}", run.text);
+    assert_eq!(run.of_type("summary")[0]["other_events"], 3, "{}", run.text);
+    assert!(run
+        .verdicts()
+        .iter()
+        .all(|(k, _)| k.contains("/us-east-1/")));
+
+    // Every region: both chains, each with its own head.
+    let state = home.path().join("all.json");
+    let mut all = source.to_vec();
+    all.push("--all-regions");
+    let run = watch(&d, home.path(), &state, &all, &[]);
+    assert_eq!(run.code, Some(0), "{}", run.text);
+    assert_eq!(run.verdicts().len(), 6, "{}", run.text);
+    let doc: Value = serde_json::from_slice(&std::fs::read(&state).unwrap()).unwrap();
+    let chains: Vec<&String> = doc["chains"].as_object().unwrap().keys().collect();
+    assert_eq!(
+        chains,
+        [
+            "s3://tpb/AWSLogs/111122223333/CloudTrail-Digest/us-east-1",
+            "s3://tpb/AWSLogs/111122223333/CloudTrail-Digest/us-west-2"
+        ],
+        "{doc}"
+    );
+
+    // Named: only us-west-2.
+    let state = home.path().join("west.json");
+    let mut west = source.to_vec();
+    west.extend(["--regions", "us-west-2"]);
+    let run = watch(&d, home.path(), &state, &west, &[]);
+    assert_eq!(run.code, Some(0), "{}", run.text);
+    assert_eq!(run.verdicts().len(), 3, "{}", run.text);
+    assert!(run
+        .verdicts()
+        .iter()
+        .all(|(k, _)| k.contains("/us-west-2/")));
+}
