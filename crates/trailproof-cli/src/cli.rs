@@ -47,6 +47,10 @@ pub enum Command {
     /// Merge the partial reports of a sharded run (`validate --shard … --partial …`) into the
     /// report the single run prints: same lines, counts and exit status.
     Merge(MergeArgs),
+    /// Verify each new digest as it lands: read S3 object events (from SQS or a file), check
+    /// every new digest of the watched chains and its log files from the chain's stored head,
+    /// move the head forward, and print one JSON line per digest and per finding.
+    Watch(WatchArgs),
     /// Print a shell completion script (bash, zsh, fish, powershell, elvish) to standard output.
     Completions(CompletionsArgs),
     /// Print the man page of trailproof (or of one subcommand), or write them all to a folder.
@@ -312,4 +316,92 @@ pub struct VerifyQueryResultsArgs {
     /// Write the report to FILE instead of standard output (replaced once complete).
     #[arg(long, value_name = "FILE")]
     pub output: Option<PathBuf>,
+}
+
+/// What `trailproof watch` watches, where it keeps the heads, and where events come from.
+#[derive(Debug, Args)]
+#[command(group(clap::ArgGroup::new("events").required(true).args(["from_file", "from_sqs"])))]
+pub struct WatchArgs {
+    /// ARN of the trail, e.g. arn:aws:cloudtrail:us-east-1:123456789012:trail/my-trail (or give
+    /// --trail-name, --home-region and --s3-bucket).
+    #[arg(long, required_unless_present = "trail_name")]
+    pub trail_arn: Option<String>,
+    /// Name of the trail, when no ARN is given (needs --s3-bucket and --home-region or --region).
+    #[arg(long, conflicts_with = "trail_arn", requires = "s3_bucket")]
+    pub trail_name: Option<String>,
+    /// The trail's home region, when no ARN is given (default: --region).
+    #[arg(long, requires = "trail_name")]
+    pub home_region: Option<String>,
+    /// Watch every account under the trail's prefix (organization trails: every member).
+    #[arg(long)]
+    pub all_accounts: bool,
+    /// Watch every source region of each account.
+    #[arg(long)]
+    pub all_regions: bool,
+    /// Only these accounts (comma separated).
+    #[arg(long, value_delimiter = ',', conflicts_with = "all_accounts")]
+    pub accounts: Option<Vec<String>>,
+    /// Only these source regions (comma separated).
+    #[arg(long, value_delimiter = ',', conflicts_with = "all_regions")]
+    pub regions: Option<Vec<String>>,
+    /// The head store: a file in the --state format, or s3://BUCKET/KEY (updated with
+    /// conditional writes, so several workers can share it). Heads only move forward. For
+    /// evidence, keep it in another account or bucket than the trail's.
+    #[arg(long, value_name = "FILE|s3://BUCKET/KEY")]
+    pub state: String,
+    /// Where a chain with no head yet starts: its history from this UTC time up to the first
+    /// digest announced is verified as `validate` would, e.g. 2024-03-01T00:00:00Z.
+    #[arg(long)]
+    pub start_time: String,
+    /// Read events from a file, one JSON message per line (`-`: standard input): S3 event
+    /// notifications, SNS envelopes or EventBridge events. For replays, backfills and tests.
+    #[arg(long, value_name = "PATH|-", conflicts_with = "from_sqs")]
+    pub from_file: Option<PathBuf>,
+    /// Read events from this SQS queue (long polling). A message is deleted only once its
+    /// result is recorded (head written, line printed, alert sent); one whose check could not
+    /// be carried out is left for redelivery.
+    #[arg(long, value_name = "QUEUE_URL")]
+    pub from_sqs: Option<String>,
+    /// Process the whole file, or what is queued (until a receive comes back empty), then
+    /// exit: 0 all valid, 1 something invalid, 2 something not checked. Without it, an SQS
+    /// watch runs until SIGTERM or SIGINT, finishing the message in hand.
+    #[arg(long)]
+    pub once: bool,
+    /// Publish every result that is not valid to this SNS topic.
+    #[arg(long, value_name = "ARN")]
+    pub alert_sns_topic: Option<String>,
+    /// Bucket the digest files are delivered to (default: the trail's).
+    #[arg(long)]
+    pub s3_bucket: Option<String>,
+    /// Key prefix of the trail's files (default: the trail's).
+    #[arg(long)]
+    pub s3_prefix: Option<String>,
+    /// Account watched (organization trails: the member account).
+    #[arg(long)]
+    pub account_id: Option<String>,
+    /// Source region watched (default: the trail's home region). Also the AWS region for API
+    /// calls.
+    #[arg(long)]
+    pub region: Option<String>,
+    /// Organization id of an organization trail (default: from AWS Organizations).
+    #[arg(long)]
+    pub organization_id: Option<String>,
+    /// AWS profile.
+    #[arg(long)]
+    pub profile: Option<String>,
+    /// Requests in flight at once.
+    #[arg(long, default_value_t = trailproof_run::DEFAULT_CONCURRENCY,
+          value_parser = clap::value_parser!(u16).range(1..=512))]
+    pub concurrency: u16,
+    /// Worker threads hashing log files (0: one per core, 1: serial).
+    #[arg(long, default_value_t = 0, value_parser = clap::value_parser!(u16).range(0..=1024))]
+    pub threads: u16,
+    /// Largest digest file read, in bytes, as stored and inflated; a larger one is NOT CHECKED.
+    #[arg(long, value_name = "BYTES", default_value_t = trailproof::digest::DEFAULT_MAX_DIGEST_BYTES,
+          value_parser = clap::value_parser!(u64).range(1024..=(16u64 << 30)))]
+    pub max_digest_size: u64,
+    /// Largest number of log files one digest may list; a digest listing more is NOT CHECKED.
+    #[arg(long, value_name = "N", default_value_t = trailproof_run::DEFAULT_MAX_DIGEST_ENTRIES,
+          value_parser = clap::value_parser!(u64).range(1..=100_000_000))]
+    pub max_digest_entries: u64,
 }

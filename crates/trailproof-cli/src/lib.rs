@@ -13,8 +13,8 @@ use std::ffi::OsString;
 
 use clap::Parser as _;
 use trailproof_run::{
-    ArchiveKeys, ArchiveSource, MergeConfig, MirrorConfig, Output, QueryResultsConfig, ShardConfig,
-    Source, ValidateConfig,
+    ArchiveKeys, ArchiveSource, EventSource, MergeConfig, MirrorConfig, Output, QueryResultsConfig,
+    ShardConfig, Source, ValidateConfig, WatchConfig,
 };
 
 pub use clap;
@@ -59,6 +59,7 @@ pub fn run_with(args: Cli, hooks: Hooks) -> Result<u8, trailproof::Error> {
             trailproof_run::verify_query_results(query_results_config(q, hooks))
         }
         cli::Command::Merge(m) => trailproof_run::merge(merge_config(m)),
+        cli::Command::Watch(w) => trailproof_run::watch(watch_config(w, hooks)),
         cli::Command::Completions(c) => docs::completions(&c),
         cli::Command::Man(m) => docs::man(&m),
     }
@@ -166,5 +167,40 @@ pub fn query_results_config(q: cli::VerifyQueryResultsArgs, hooks: Hooks) -> Que
     config.format = format(q.format);
     config.output = output(q.output);
     config.hooks = hooks;
+    config
+}
+
+/// `watch`'s flags as a configuration; the cancel flag of `hooks` stops it after the message
+/// in hand.
+pub fn watch_config(w: cli::WatchArgs, hooks: Hooks) -> WatchConfig {
+    let mut sel = trailproof_run::Selection::new(w.start_time);
+    sel.trail_arn = w.trail_arn;
+    sel.trail_name = w.trail_name;
+    sel.home_region = w.home_region;
+    sel.all_accounts = w.all_accounts;
+    sel.all_regions = w.all_regions;
+    sel.accounts = w.accounts;
+    sel.regions = w.regions;
+    sel.s3_bucket = w.s3_bucket;
+    sel.s3_prefix = w.s3_prefix;
+    sel.account_id = w.account_id;
+    sel.region = w.region;
+    sel.organization_id = w.organization_id;
+    sel.profile = w.profile;
+    sel.concurrency = w.concurrency;
+    sel.threads = w.threads;
+    sel.max_digest_size = w.max_digest_size;
+    sel.max_digest_entries = w.max_digest_entries;
+    sel.no_progress = true;
+    let events = match (w.from_file, w.from_sqs) {
+        (Some(path), _) => EventSource::File(path),
+        (None, Some(url)) => EventSource::Sqs(url),
+        // clap requires one of the two.
+        (None, None) => EventSource::File("-".into()),
+    };
+    let mut config = WatchConfig::new(sel, w.state, events);
+    config.once = w.once;
+    config.alert_sns_topic = w.alert_sns_topic;
+    config.stop = hooks.cancel;
     config
 }

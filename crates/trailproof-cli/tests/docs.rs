@@ -38,7 +38,7 @@ fn completions_for_every_shell_name_every_subcommand_and_bash_parses_them() {
         let out = trailproof(&["completions", shell]);
         assert!(out.status.success(), "{shell}");
         let script = stdout(&out);
-        for sub in ["validate", "merge", "verify-query-results"] {
+        for sub in ["validate", "merge", "verify-query-results", "watch"] {
             assert!(script.contains(sub), "{shell}: {sub}");
         }
         assert!(
@@ -73,7 +73,13 @@ fn completions_for_every_shell_name_every_subcommand_and_bash_parses_them() {
 fn man_pages_cover_the_command_and_each_subcommand() {
     let top = stdout(&trailproof(&["man"]));
     assert!(top.contains(".TH trailproof 1"), "{top}");
-    for sub in ["validate", "mirror", "merge", "verify\\-query\\-results"] {
+    for sub in [
+        "validate",
+        "mirror",
+        "merge",
+        "verify\\-query\\-results",
+        "watch",
+    ] {
         assert!(top.contains(sub), "{sub}");
     }
     let page = stdout(&trailproof(&["man", "validate"]));
@@ -105,6 +111,7 @@ fn man_pages_cover_the_command_and_each_subcommand() {
             "trailproof-mirror.1",
             "trailproof-validate.1",
             "trailproof-verify-query-results.1",
+            "trailproof-watch.1",
             "trailproof.1"
         ]
     );

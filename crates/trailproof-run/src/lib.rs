@@ -45,12 +45,15 @@ mod live;
 mod output;
 mod progress;
 mod shard;
+mod watch;
 
 pub use config::{
     ArchiveKeys, ArchiveSource, Format, Hooks, MergeConfig, MirrorConfig, Output,
     QueryResultsConfig, ReportBuffer, Selection, ShardConfig, Source, ValidateConfig,
     DEFAULT_CONCURRENCY, DEFAULT_MAX_DIGEST_ENTRIES, DEFAULT_MAX_PART_BYTES,
 };
+
+pub use watch::{EventSource, WatchConfig};
 
 use trailproof::Error;
 
@@ -83,6 +86,12 @@ pub fn merge(config: MergeConfig) -> Result<u8, Error> {
 /// `verify-query-results`: CloudTrail Lake query results against their signature file.
 pub fn verify_query_results(config: QueryResultsConfig) -> Result<u8, Error> {
     lake::verify(config)
+}
+
+/// `watch`: verifies each new digest of the watched chains as events announce it, from the
+/// chain's stored head, and moves the head forward; one JSON line per digest and finding.
+pub fn watch(config: WatchConfig) -> Result<u8, Error> {
+    watch::watch(config)
 }
 
 /// An error on one line, as the command prints it after `trailproof: error: `. Errors name

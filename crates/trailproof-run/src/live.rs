@@ -12,15 +12,15 @@ use trailproof_aws::{
 use crate::config::{MirrorConfig, Output, Selection, ValidateConfig};
 use crate::output::{clean_prefix, execute, Job, Range};
 
-struct Live {
-    rt: tokio::runtime::Runtime,
-    ctx: AwsContext,
-    chain: Chain,
+pub(crate) struct Live {
+    pub(crate) rt: tokio::runtime::Runtime,
+    pub(crate) ctx: AwsContext,
+    pub(crate) chain: Chain,
 }
 
 /// Loads AWS configuration and finds where the trail delivers, as the AWS CLI does: from
 /// DescribeTrails unless `--s3-bucket` is given.
-fn connect(sel: &Selection, range: &Range) -> Result<Live, Error> {
+pub(crate) fn connect(sel: &Selection, range: &Range) -> Result<Live, Error> {
     let rt = trailproof_aws::runtime()?;
     let region = sel
         .region
@@ -75,7 +75,7 @@ fn connect(sel: &Selection, range: &Range) -> Result<Live, Error> {
 
 /// `GetTrailStatus` of the trail, for the tail check. A failure (no permission, a trail named
 /// without its ARN's account) is a warning: the tail is then judged from signed data alone.
-fn status_of(live: &Live, range: &Range) -> Option<trailproof::TrailStatus> {
+pub(crate) fn status_of(live: &Live, range: &Range) -> Option<trailproof::TrailStatus> {
     match live.rt.block_on(trail_status(&live.ctx, &range.arn.arn)) {
         Ok(status) => Some(status),
         Err(e) => {
@@ -145,7 +145,7 @@ pub fn validate(args: ValidateConfig, plan: Option<crate::shard::Plan>) -> Resul
 }
 
 /// `s3://bucket/prefix/`: where a live run reads, as the HTML report names it.
-fn s3_source(chain: &Chain) -> String {
+pub(crate) fn s3_source(chain: &Chain) -> String {
     match &chain.prefix {
         Some(p) => format!("s3://{}/{p}/", chain.bucket),
         None => format!("s3://{}/", chain.bucket),
