@@ -85,9 +85,10 @@ pub enum Format {
     Html,
 }
 
-/// Which trail, which range, where: the flags of `aws cloudtrail validate-logs`.
+/// Which trail and which of its chains, where, and how hard to work: the flags `validate`,
+/// `mirror` and `watch` share.
 #[derive(Debug, Args)]
-pub struct Selection {
+pub struct Trail {
     /// ARN of the trail, e.g. arn:aws:cloudtrail:us-east-1:123456789012:trail/my-trail (or give
     /// --trail-name, --home-region and --s3-bucket).
     #[arg(long, required_unless_present = "trail_name")]
@@ -98,10 +99,10 @@ pub struct Selection {
     /// The trail's home region, when no ARN is given (default: --region).
     #[arg(long, requires = "trail_name")]
     pub home_region: Option<String>,
-    /// Validate every account found under the trail's prefix (organization trails: every member).
+    /// Every account found under the trail's prefix (organization trails: every member).
     #[arg(long)]
     pub all_accounts: bool,
-    /// Validate every source region found for each account.
+    /// Every source region found for each account.
     #[arg(long)]
     pub all_regions: bool,
     /// Only these accounts (comma separated); implies discovery.
@@ -110,17 +111,6 @@ pub struct Selection {
     /// Only these source regions (comma separated); implies discovery.
     #[arg(long, value_delimiter = ',', conflicts_with = "all_regions")]
     pub regions: Option<Vec<String>>,
-    /// Incremental checks: read the newest verified digest of each chain from this file,
-    /// validate only newer digests (proving they link to it), and record the new heads after a
-    /// run that found them valid. Created when missing.
-    #[arg(long, value_name = "FILE")]
-    pub state: Option<PathBuf>,
-    /// Validate log files delivered on or after this UTC time, e.g. 2015-01-08T05:21:42Z.
-    #[arg(long)]
-    pub start_time: String,
-    /// Validate log files delivered on or before this UTC time (default: now).
-    #[arg(long)]
-    pub end_time: Option<String>,
     /// Bucket the digest files were delivered to (default: the trail's; in archive mode, the
     /// bucket the digests name).
     #[arg(long)]
@@ -129,10 +119,10 @@ pub struct Selection {
     /// layout).
     #[arg(long)]
     pub s3_prefix: Option<String>,
-    /// Account whose logs to validate (organization trails: the member account).
+    /// The account whose logs to check (organization trails: the member account).
     #[arg(long)]
     pub account_id: Option<String>,
-    /// Source region whose logs to validate (default: the trail's home region). Also the AWS
+    /// The source region whose logs to check (default: the trail's home region). Also the AWS
     /// region for API calls.
     #[arg(long)]
     pub region: Option<String>,
@@ -160,6 +150,24 @@ pub struct Selection {
     #[arg(long, value_name = "N", default_value_t = trailproof_run::DEFAULT_MAX_DIGEST_ENTRIES,
           value_parser = clap::value_parser!(u64).range(1..=100_000_000))]
     pub max_digest_entries: u64,
+}
+
+/// Which trail, which range, where: the flags of `aws cloudtrail validate-logs`.
+#[derive(Debug, Args)]
+pub struct Selection {
+    #[command(flatten)]
+    pub trail: Trail,
+    /// Incremental checks: read the newest verified digest of each chain from this file,
+    /// validate only newer digests (proving they link to it), and record the new heads after a
+    /// run that found them valid. Created when missing.
+    #[arg(long, value_name = "FILE")]
+    pub state: Option<PathBuf>,
+    /// Validate log files delivered on or after this UTC time, e.g. 2015-01-08T05:21:42Z.
+    #[arg(long)]
+    pub start_time: String,
+    /// Validate log files delivered on or before this UTC time (default: now).
+    #[arg(long)]
+    pub end_time: Option<String>,
     /// No progress display (it is shown only when stderr is a terminal, and never with
     /// --format json).
     #[arg(long)]
@@ -322,28 +330,8 @@ pub struct VerifyQueryResultsArgs {
 #[derive(Debug, Args)]
 #[command(group(clap::ArgGroup::new("events").required(true).args(["from_file", "from_sqs"])))]
 pub struct WatchArgs {
-    /// ARN of the trail, e.g. arn:aws:cloudtrail:us-east-1:123456789012:trail/my-trail (or give
-    /// --trail-name, --home-region and --s3-bucket).
-    #[arg(long, required_unless_present = "trail_name")]
-    pub trail_arn: Option<String>,
-    /// Name of the trail, when no ARN is given (needs --s3-bucket and --home-region or --region).
-    #[arg(long, conflicts_with = "trail_arn", requires = "s3_bucket")]
-    pub trail_name: Option<String>,
-    /// The trail's home region, when no ARN is given (default: --region).
-    #[arg(long, requires = "trail_name")]
-    pub home_region: Option<String>,
-    /// Watch every account under the trail's prefix (organization trails: every member).
-    #[arg(long)]
-    pub all_accounts: bool,
-    /// Watch every source region of each account.
-    #[arg(long)]
-    pub all_regions: bool,
-    /// Only these accounts (comma separated).
-    #[arg(long, value_delimiter = ',', conflicts_with = "all_accounts")]
-    pub accounts: Option<Vec<String>>,
-    /// Only these source regions (comma separated).
-    #[arg(long, value_delimiter = ',', conflicts_with = "all_regions")]
-    pub regions: Option<Vec<String>>,
+    #[command(flatten)]
+    pub trail: Trail,
     /// The head store: a file in the --state format, or s3://BUCKET/KEY (updated with
     /// conditional writes, so several workers can share it). Heads only move forward. For
     /// evidence, keep it in another account or bucket than the trail's.
@@ -370,38 +358,4 @@ pub struct WatchArgs {
     /// Publish every result that is not valid to this SNS topic.
     #[arg(long, value_name = "ARN")]
     pub alert_sns_topic: Option<String>,
-    /// Bucket the digest files are delivered to (default: the trail's).
-    #[arg(long)]
-    pub s3_bucket: Option<String>,
-    /// Key prefix of the trail's files (default: the trail's).
-    #[arg(long)]
-    pub s3_prefix: Option<String>,
-    /// Account watched (organization trails: the member account).
-    #[arg(long)]
-    pub account_id: Option<String>,
-    /// Source region watched (default: the trail's home region). Also the AWS region for API
-    /// calls.
-    #[arg(long)]
-    pub region: Option<String>,
-    /// Organization id of an organization trail (default: from AWS Organizations).
-    #[arg(long)]
-    pub organization_id: Option<String>,
-    /// AWS profile.
-    #[arg(long)]
-    pub profile: Option<String>,
-    /// Requests in flight at once.
-    #[arg(long, default_value_t = trailproof_run::DEFAULT_CONCURRENCY,
-          value_parser = clap::value_parser!(u16).range(1..=512))]
-    pub concurrency: u16,
-    /// Worker threads hashing log files (0: one per core, 1: serial).
-    #[arg(long, default_value_t = 0, value_parser = clap::value_parser!(u16).range(0..=1024))]
-    pub threads: u16,
-    /// Largest digest file read, in bytes, as stored and inflated; a larger one is NOT CHECKED.
-    #[arg(long, value_name = "BYTES", default_value_t = trailproof::digest::DEFAULT_MAX_DIGEST_BYTES,
-          value_parser = clap::value_parser!(u64).range(1024..=(16u64 << 30)))]
-    pub max_digest_size: u64,
-    /// Largest number of log files one digest may list; a digest listing more is NOT CHECKED.
-    #[arg(long, value_name = "N", default_value_t = trailproof_run::DEFAULT_MAX_DIGEST_ENTRIES,
-          value_parser = clap::value_parser!(u64).range(1..=100_000_000))]
-    pub max_digest_entries: u64,
 }

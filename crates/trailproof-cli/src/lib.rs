@@ -77,27 +77,33 @@ fn output(path: Option<std::path::PathBuf>) -> Output {
     path.map_or(Output::Stdout, Output::File)
 }
 
+/// The trail flags every run shares, from `start_time` on.
+fn trail_selection(t: cli::Trail, start_time: String) -> trailproof_run::Selection {
+    let mut sel = trailproof_run::Selection::new(start_time);
+    sel.trail_arn = t.trail_arn;
+    sel.trail_name = t.trail_name;
+    sel.home_region = t.home_region;
+    sel.all_accounts = t.all_accounts;
+    sel.all_regions = t.all_regions;
+    sel.accounts = t.accounts;
+    sel.regions = t.regions;
+    sel.s3_bucket = t.s3_bucket;
+    sel.s3_prefix = t.s3_prefix;
+    sel.account_id = t.account_id;
+    sel.region = t.region;
+    sel.organization_id = t.organization_id;
+    sel.profile = t.profile;
+    sel.concurrency = t.concurrency;
+    sel.threads = t.threads;
+    sel.max_digest_size = t.max_digest_size;
+    sel.max_digest_entries = t.max_digest_entries;
+    sel
+}
+
 fn selection(s: cli::Selection, hooks: Hooks) -> trailproof_run::Selection {
-    let mut sel = trailproof_run::Selection::new(s.start_time);
-    sel.trail_arn = s.trail_arn;
-    sel.trail_name = s.trail_name;
-    sel.home_region = s.home_region;
-    sel.all_accounts = s.all_accounts;
-    sel.all_regions = s.all_regions;
-    sel.accounts = s.accounts;
-    sel.regions = s.regions;
+    let mut sel = trail_selection(s.trail, s.start_time);
     sel.state = s.state;
     sel.end_time = s.end_time;
-    sel.s3_bucket = s.s3_bucket;
-    sel.s3_prefix = s.s3_prefix;
-    sel.account_id = s.account_id;
-    sel.region = s.region;
-    sel.organization_id = s.organization_id;
-    sel.profile = s.profile;
-    sel.concurrency = s.concurrency;
-    sel.threads = s.threads;
-    sel.max_digest_size = s.max_digest_size;
-    sel.max_digest_entries = s.max_digest_entries;
     sel.no_progress = s.no_progress;
     sel.hooks = hooks;
     sel
@@ -173,24 +179,7 @@ pub fn query_results_config(q: cli::VerifyQueryResultsArgs, hooks: Hooks) -> Que
 /// `watch`'s flags as a configuration; the cancel flag of `hooks` stops it after the message
 /// in hand.
 pub fn watch_config(w: cli::WatchArgs, hooks: Hooks) -> WatchConfig {
-    let mut sel = trailproof_run::Selection::new(w.start_time);
-    sel.trail_arn = w.trail_arn;
-    sel.trail_name = w.trail_name;
-    sel.home_region = w.home_region;
-    sel.all_accounts = w.all_accounts;
-    sel.all_regions = w.all_regions;
-    sel.accounts = w.accounts;
-    sel.regions = w.regions;
-    sel.s3_bucket = w.s3_bucket;
-    sel.s3_prefix = w.s3_prefix;
-    sel.account_id = w.account_id;
-    sel.region = w.region;
-    sel.organization_id = w.organization_id;
-    sel.profile = w.profile;
-    sel.concurrency = w.concurrency;
-    sel.threads = w.threads;
-    sel.max_digest_size = w.max_digest_size;
-    sel.max_digest_entries = w.max_digest_entries;
+    let mut sel = trail_selection(w.trail, w.start_time);
     sel.no_progress = true;
     let events = match (w.from_file, w.from_sqs) {
         (Some(path), _) => EventSource::File(path),
