@@ -4,65 +4,16 @@
 //! One test in this binary: it owns the process environment.
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
-use std::io::{BufRead as _, BufReader};
-use std::process::{Child, Command, Stdio};
 use std::time::Duration;
 
 use aws_sdk_sqs::types::QueueAttributeName;
 use serde_json::{json, Value};
 use trailproof::events::{self, ObjectKind, SourceKind};
 use trailproof_aws::{AwsContext, Queue, QueueMessage, Receive, Topic};
+use trailproof_testserver::Moto;
 
 const REGION: &str = "us-east-1";
 const DIGEST_KEY: &str = "AWSLogs/111122223333/CloudTrail-Digest/us-east-2/2024/03/01/111122223333_CloudTrail-Digest_us-east-2_t_us-east-1_20240301T013712Z.json.gz";
-
-/// moto's server on a port of its choosing, stopped when dropped.
-struct Moto {
-    child: Child,
-    url: String,
-}
-
-impl Moto {
-    fn start() -> Moto {
-        let server = trailproof_testkit::prereq::moto_server();
-        let mut child = Command::new(&server)
-            .args(["-H", "127.0.0.1", "-p", "0"])
-            .env_remove("PYTHONPATH")
-            .env_remove("PYTHONHOME")
-            .stdin(Stdio::null())
-            .stdout(Stdio::null())
-            .stderr(Stdio::piped())
-            .spawn()
-            .unwrap_or_else(|e| panic!("{}: {e}", server.display()));
-        // Port 0: the server binds a free port and names it in its banner, so no port is
-        // guessed and none can be taken by another process in between.
-        let stderr = child.stderr.take().unwrap();
-        let mut lines = BufReader::new(stderr).lines();
-        let url = loop {
-            let Some(Ok(line)) = lines.next() else {
-                let status = child.wait().unwrap();
-                panic!("moto_server ended ({status}) before it listened");
-            };
-            if let Some(at) = line.find("Running on http://") {
-                let url: String = line[at + "Running on ".len()..]
-                    .chars()
-                    .take_while(|c| !c.is_whitespace() && *c != '\u{1b}')
-                    .collect();
-                break url;
-            }
-        };
-        // Keep draining its log so that it never blocks on a full pipe.
-        std::thread::spawn(move || for _ in lines.by_ref() {});
-        Moto { child, url }
-    }
-}
-
-impl Drop for Moto {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-    }
-}
 
 fn s3_notification(key: &str) -> String {
     json!({"Records": [{

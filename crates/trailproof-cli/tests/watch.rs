@@ -5,13 +5,13 @@
 
 use std::io::{BufRead as _, BufReader};
 use std::path::Path;
-use std::process::{Child, Command, Output, Stdio};
+use std::process::{Command, Output, Stdio};
 
 use chrono::Utc;
 use serde_json::{json, Value};
 use trailproof::events;
 use trailproof_testkit::{fmt_time, Archive, DigestInfo, Trail, TrailBuilder};
-use trailproof_testserver::{test_options, Harness, ACCESS_KEY, REGION, SECRET_KEY};
+use trailproof_testserver::{test_options, Harness, Moto, ACCESS_KEY, REGION, SECRET_KEY};
 
 const BUCKET: &str = "tpb";
 const HOURS: u32 = 6;
@@ -358,51 +358,6 @@ fn watch_reports_a_digest_deleted_between_events() {
         "{next}"
     );
     assert_eq!(head_key(&state), ds[2].key);
-}
-
-/// moto's server on a port of its choosing, stopped when dropped.
-struct Moto {
-    child: Child,
-    url: String,
-}
-
-impl Moto {
-    fn start() -> Moto {
-        let server = trailproof_testkit::prereq::moto_server();
-        let mut child = Command::new(&server)
-            .args(["-H", "127.0.0.1", "-p", "0"])
-            .env_remove("PYTHONPATH")
-            .env_remove("PYTHONHOME")
-            .stdin(Stdio::null())
-            .stdout(Stdio::null())
-            .stderr(Stdio::piped())
-            .spawn()
-            .unwrap_or_else(|e| panic!("{}: {e}", server.display()));
-        let stderr = child.stderr.take().unwrap();
-        let mut lines = BufReader::new(stderr).lines();
-        let url = loop {
-            let Some(Ok(line)) = lines.next() else {
-                let status = child.wait().unwrap();
-                panic!("moto_server ended ({status}) before it listened");
-            };
-            if let Some(at) = line.find("Running on http://") {
-                let url: String = line[at + "Running on ".len()..]
-                    .chars()
-                    .take_while(|c| !c.is_whitespace() && *c != '\u{1b}')
-                    .collect();
-                break url;
-            }
-        };
-        std::thread::spawn(move || for _ in lines.by_ref() {});
-        Moto { child, url }
-    }
-}
-
-impl Drop for Moto {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-    }
 }
 
 /// moto's server with a queue holding the notifications of `d` (with `logs`, those of the log

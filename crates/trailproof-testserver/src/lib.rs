@@ -37,6 +37,7 @@
 mod cloudtrail;
 #[cfg(feature = "aws")]
 mod harness;
+mod moto;
 mod s3;
 
 use std::future::Future;
@@ -54,6 +55,7 @@ pub use cloudtrail::{CloudTrailServer, CloudTrailServerBuilder, FakeCloudTrail};
 pub use harness::{
     chain, memory_store, options, test_options, validate_in_memory, Harness, AMBIENT_AWS_VARS,
 };
+pub use moto::Moto;
 pub use s3::{get_name, load_dir, request_name, Fault, Faults, S3Server, S3ServerBuilder};
 
 /// The access key both servers accept.
