@@ -358,4 +358,9 @@ pub struct WatchArgs {
     /// Publish every result that is not valid to this SNS topic.
     #[arg(long, value_name = "ARN")]
     pub alert_sns_topic: Option<String>,
+    /// How often every watched chain is listed from its head up to now (e.g. 30m, 1h, 3600s):
+    /// digests whose events were missed are verified, and a chain whose digests stopped
+    /// arriving without a signed stop is TAIL MISSING. With --once, one sweep after the events.
+    #[arg(long, value_name = "DURATION", default_value = "1h", value_parser = trailproof_run::parse_duration)]
+    pub sweep_interval: std::time::Duration,
 }

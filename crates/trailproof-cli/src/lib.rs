@@ -190,6 +190,7 @@ pub fn watch_config(w: cli::WatchArgs, hooks: Hooks) -> WatchConfig {
     let mut config = WatchConfig::new(sel, w.state, events);
     config.once = w.once;
     config.alert_sns_topic = w.alert_sns_topic;
+    config.sweep_interval = w.sweep_interval;
     config.stop = hooks.cancel;
     config
 }

@@ -16,8 +16,20 @@ use trailproof_testserver::{test_options, Harness, Moto, ACCESS_KEY, REGION, SEC
 const BUCKET: &str = "tpb";
 const HOURS: u32 = 6;
 
+/// A trail of `hours` hours whose newest digest ends an hour before the last full hour of the
+/// real clock: the sweep that ends a `--once` run (up to now, less the two hours of delivery
+/// slack) finds nothing missing at its newest edge.
+fn recent(hours: u32) -> TrailBuilder {
+    let now = Utc::now().timestamp();
+    let hour = chrono::DateTime::from_timestamp(now - now.rem_euclid(3600), 0).unwrap();
+    TrailBuilder::new()
+        .bucket(BUCKET)
+        .hours(hours)
+        .start(hour - chrono::Duration::hours(i64::from(hours) + 1))
+}
+
 fn trail() -> Trail {
-    TrailBuilder::new().bucket(BUCKET).hours(HOURS).build()
+    recent(HOURS).build()
 }
 
 fn digests(trail: &Trail) -> Vec<DigestInfo> {
@@ -718,10 +730,11 @@ fn watch_publishes_what_is_not_valid_to_sns() {
     );
     assert_eq!(run.code, Some(1), "{}", run.text);
     // Digests 4 and 5 are invalid (5 is checked from the same head): two alerts, each the
-    // digest's line in SNS's envelope.
+    // digest's line in SNS's envelope; then the sweep that ends the run, from the same head.
     let mut alerted = Vec::new();
+    let mut swept = Vec::new();
     d.h.rt.block_on(async {
-        while alerted.len() < 2 {
+        while alerted.len() + swept.len() < 3 {
             let got = sqs
                 .receive_message()
                 .queue_url(&alerts_url)
@@ -738,25 +751,27 @@ fn watch_publishes_what_is_not_valid_to_sns() {
             );
             for m in messages {
                 let envelope: Value = serde_json::from_str(m.body.as_deref().unwrap()).unwrap();
-                assert_eq!(envelope["Subject"], "trailproof: invalid digest");
                 let line: Value =
                     serde_json::from_str(envelope["Message"].as_str().unwrap()).unwrap();
                 assert_eq!(line["verdict"], "invalid", "{line}");
+                if line["type"] == "sweep" {
+                    assert_eq!(envelope["Subject"], "trailproof: invalid sweep");
+                    swept.push(line["head_after"].as_str().unwrap().to_owned());
+                    continue;
+                }
+                assert_eq!(envelope["Subject"], "trailproof: invalid digest");
                 alerted.push(line["digest_key"].as_str().unwrap().to_owned());
             }
         }
     });
     alerted.sort();
     assert_eq!(alerted, [ds[4].key.clone(), ds[5].key.clone()]);
+    assert_eq!(swept, [ds[3].key.clone()]);
 }
 
 #[test]
 fn watch_follows_the_chains_the_selection_names() {
-    let trail = TrailBuilder::new()
-        .bucket(BUCKET)
-        .hours(3)
-        .regions(&["us-east-1", "us-west-2"])
-        .build();
+    let trail = recent(3).regions(&["us-east-1", "us-west-2"]).build();
     let h = Harness::start(100);
     h.cloudtrail.serve_trail(&trail);
     h.upload(&h.context(&test_options()), &trail);
@@ -786,6 +801,9 @@ fn watch_follows_the_chains_the_selection_names() {
         .verdicts()
         .iter()
         .all(|(k, _)| k.contains("/us-east-1/")));
+    // The sweep that ends the run: that chain only.
+    assert_eq!(run.of_type("sweep").len(), 1, "{}", run.text);
+    assert_eq!(sweep_line(&run, "us-east-1")["verdict"], "valid");
 
     // Every region: both chains, each with its own head.
     let state = home.path().join("all.json");
@@ -794,6 +812,11 @@ fn watch_follows_the_chains_the_selection_names() {
     let run = watch(&d, home.path(), &state, &all, &[]);
     assert_eq!(run.code, Some(0), "{}", run.text);
     assert_eq!(run.verdicts().len(), 6, "{}", run.text);
+    // Both chains found by discovery are swept.
+    assert_eq!(run.of_type("sweep").len(), 2, "{}", run.text);
+    for region in ["us-east-1", "us-west-2"] {
+        assert_eq!(sweep_line(&run, region)["verdict"], "valid", "{}", run.text);
+    }
     let doc: Value = serde_json::from_slice(&std::fs::read(&state).unwrap()).unwrap();
     let chains: Vec<&String> = doc["chains"].as_object().unwrap().keys().collect();
     assert_eq!(
@@ -816,4 +839,335 @@ fn watch_follows_the_chains_the_selection_names() {
         .verdicts()
         .iter()
         .all(|(k, _)| k.contains("/us-west-2/")));
+    assert_eq!(run.of_type("sweep").len(), 1, "{}", run.text);
+    assert_eq!(sweep_line(&run, "us-west-2")["verdict"], "valid");
+}
+
+/// The sweep line of `chain`'s region (the run's only one for the region).
+fn sweep_line<'a>(run: &'a Run, region: &str) -> &'a Value {
+    let lines: Vec<&Value> = run
+        .of_type("sweep")
+        .into_iter()
+        .filter(|l| {
+            l["chain"]
+                .as_str()
+                .unwrap()
+                .ends_with(&format!("/{region}"))
+        })
+        .collect();
+    assert_eq!(lines.len(), 1, "{}", run.text);
+    lines[0]
+}
+
+#[test]
+fn watch_sweep_verifies_digests_whose_events_never_came() {
+    let d = deliver(trail());
+    let keys: Vec<String> = digests(&d.trail).into_iter().map(|x| x.key).collect();
+    let home = tempfile::tempdir().unwrap();
+    // Every hour is in the bucket, but only hours 0–3 were announced.
+    let events = write_events(home.path(), "events.jsonl", &d.hours[..4].concat());
+    let state = home.path().join("heads.json");
+    let run = watch(
+        &d,
+        home.path(),
+        &state,
+        &["--from-file", events.to_str().unwrap()],
+        &[],
+    );
+    assert_eq!(run.code, Some(0), "{}", run.text);
+    // Hours 0–3 from their events, then 4 and 5 from the sweep that ends the run.
+    let expected: Vec<(String, String)> = keys
+        .iter()
+        .map(|k| (k.clone(), "valid".to_owned()))
+        .collect();
+    assert_eq!(run.verdicts(), expected, "{}", run.text);
+    let digest_lines = run.of_type("digest");
+    for line in &digest_lines[4..] {
+        assert_eq!(line["source"], "sweep", "{line}");
+        assert!(line["log_files_checked"].as_u64().unwrap() > 0, "{line}");
+        assert_eq!(line["head"], keys[5].as_str(), "{line}");
+    }
+    let sweep = sweep_line(&run, REGION);
+    assert_eq!(sweep["verdict"], "valid", "{sweep}");
+    assert_eq!(sweep["head_before"], keys[3].as_str(), "{sweep}");
+    assert_eq!(sweep["head_after"], keys[5].as_str(), "{sweep}");
+    assert_eq!(sweep["findings"], json!([]), "{sweep}");
+    assert!(run.of_type("finding").is_empty(), "{}", run.text);
+    assert_eq!(head_key(&state), keys[5]);
+
+    // Run again with no event at all: the sweep finds nothing new, the head stays.
+    let empty = write_events(home.path(), "empty.jsonl", &[]);
+    let again = watch(
+        &d,
+        home.path(),
+        &state,
+        &["--from-file", empty.to_str().unwrap()],
+        &[],
+    );
+    assert_eq!(again.code, Some(0), "{}", again.text);
+    assert!(again.verdicts().is_empty(), "{}", again.text);
+    let sweep = sweep_line(&again, REGION);
+    assert_eq!(sweep["verdict"], "valid", "{sweep}");
+    assert_eq!(sweep["head_before"], keys[5].as_str(), "{sweep}");
+    assert_eq!(sweep["head_after"], keys[5].as_str(), "{sweep}");
+    assert_eq!(head_key(&state), keys[5]);
+}
+
+#[test]
+fn watch_sweep_reports_a_chain_that_stopped_delivering() {
+    // Testkit's default start (2024-03-01): the real clock is far past the last digest.
+    let d = deliver(TrailBuilder::new().bucket(BUCKET).hours(3).build());
+    let keys: Vec<String> = digests(&d.trail).into_iter().map(|x| x.key).collect();
+    let home = tempfile::tempdir().unwrap();
+    let events = write_events(home.path(), "events.jsonl", &d.hours.concat());
+    let state = home.path().join("heads.json");
+    let run = watch(
+        &d,
+        home.path(),
+        &state,
+        &["--from-file", events.to_str().unwrap()],
+        &[],
+    );
+    assert_eq!(run.code, Some(1), "{}", run.text);
+    // Each digest is valid as it comes; the chain's silence after the last one is not.
+    assert!(
+        run.verdicts().iter().all(|(_, v)| v == "valid"),
+        "{}",
+        run.text
+    );
+    assert_eq!(run.verdicts().len(), 3, "{}", run.text);
+    let sweep = sweep_line(&run, REGION);
+    assert_eq!(sweep["verdict"], "invalid", "{sweep}");
+    assert_eq!(sweep["head_before"], keys[2].as_str(), "{sweep}");
+    assert_eq!(sweep["head_after"], keys[2].as_str(), "{sweep}");
+    let findings = sweep["findings"].to_string();
+    assert!(
+        findings.contains("TAIL MISSING") && findings.contains(&keys[2]),
+        "{findings}"
+    );
+    assert!(
+        run.of_type("finding")
+            .iter()
+            .any(|f| f["verdict"] == "invalid"
+                && f["digest_key"].is_null()
+                && f["message"].as_str().unwrap().contains("TAIL MISSING")),
+        "{}",
+        run.text
+    );
+    assert_eq!(
+        run.of_type("summary")[0]["verdict"],
+        "invalid",
+        "{}",
+        run.text
+    );
+    assert_eq!(head_key(&state), keys[2]);
+}
+
+#[test]
+fn watch_sweep_accepts_a_signed_stop() {
+    // StopLogging at the end of hour 2 (in a log file hour 2's digest signs), no digest after.
+    let d = deliver(
+        TrailBuilder::new()
+            .bucket(BUCKET)
+            .hours(4)
+            .stop_event("StopLogging", 3, 4)
+            .build(),
+    );
+    let keys: Vec<String> = digests(&d.trail).into_iter().map(|x| x.key).collect();
+    assert_eq!(keys.len(), 3);
+    let home = tempfile::tempdir().unwrap();
+    let events = write_events(home.path(), "events.jsonl", &d.hours.concat());
+    let state = home.path().join("heads.json");
+    let run = watch(
+        &d,
+        home.path(),
+        &state,
+        &["--from-file", events.to_str().unwrap()],
+        &[],
+    );
+    assert_eq!(run.code, Some(0), "{}", run.text);
+    let sweep = sweep_line(&run, REGION);
+    assert_eq!(sweep["verdict"], "valid", "{sweep}");
+    assert_eq!(sweep["findings"], json!([]), "{sweep}");
+    let notes = sweep["notes"].to_string();
+    assert!(
+        notes.contains("LOGGING STOPPED") && notes.contains("StopLogging"),
+        "{sweep}"
+    );
+    assert_eq!(head_key(&state), keys[2]);
+}
+
+#[test]
+fn sweep_interval_takes_seconds_minutes_hours_or_days() {
+    use std::time::Duration;
+    use trailproof_run::parse_duration;
+    for (text, secs) in [
+        ("3600s", 3600),
+        ("30m", 1800),
+        ("1h", 3600),
+        ("2d", 172_800),
+    ] {
+        assert_eq!(
+            parse_duration(text),
+            Ok(Duration::from_secs(secs)),
+            "{text}"
+        );
+    }
+    for bad in [
+        "",
+        "1",
+        "h",
+        "0m",
+        "1.5h",
+        "-1h",
+        "1 h",
+        "1w",
+        "99999999999999999999s",
+    ] {
+        let e = parse_duration(bad).unwrap_err();
+        assert!(e.to_string().contains("e.g. 3600s, 30m, 1h"), "{bad}: {e}");
+    }
+    // The command refuses a bad value before doing anything.
+    let out = Command::new(env!("CARGO_BIN_EXE_trailproof"))
+        .args([
+            "watch",
+            "--trail-arn",
+            "arn:aws:cloudtrail:us-east-1:111122223333:trail/t",
+            "--start-time",
+            "2024-03-01T00:00:00Z",
+            "--state",
+            "heads.json",
+            "--from-file",
+            "-",
+            "--sweep-interval",
+            "0s",
+        ])
+        .stdin(Stdio::null())
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(2));
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(stderr.contains("--sweep-interval"), "{stderr}");
+}
+
+#[test]
+fn watch_from_sqs_sweeps_between_receives() {
+    let d = deliver(trail());
+    let keys: Vec<String> = digests(&d.trail).into_iter().map(|x| x.key).collect();
+    let moto = Moto::start();
+    let sqs = aws_sdk_sqs::Client::from_conf(
+        aws_sdk_sqs::Config::builder()
+            .behavior_version(aws_sdk_sqs::config::BehaviorVersion::latest())
+            .region(aws_sdk_sqs::config::Region::new(REGION))
+            .endpoint_url(&moto.url)
+            .credentials_provider(aws_sdk_sqs::config::Credentials::new(
+                ACCESS_KEY, SECRET_KEY, None, None, "tests",
+            ))
+            .build(),
+    );
+    // Only hours 0–3 are announced; 4 and 5 are in the bucket all the same.
+    let url = d.h.rt.block_on(async {
+        let url = sqs
+            .create_queue()
+            .queue_name("trail-events")
+            .send()
+            .await
+            .unwrap()
+            .queue_url
+            .unwrap();
+        for body in &d.digest_lines[..4] {
+            sqs.send_message()
+                .queue_url(&url)
+                .message_body(body)
+                .send()
+                .await
+                .unwrap();
+        }
+        url
+    });
+    let home = tempfile::tempdir().unwrap();
+    let state = home.path().join("heads.json");
+    let mut cmd = Command::new(env!("CARGO_BIN_EXE_trailproof"));
+    cmd.args([
+        "watch",
+        "--trail-arn",
+        &d.trail.trail_arn(),
+        "--start-time",
+        &fmt_time(d.trail.start()),
+        "--region",
+        REGION,
+        "--from-sqs",
+        &url,
+        "--sweep-interval",
+        "1s",
+        "--state",
+    ])
+    .arg(&state);
+    d.h.point_at(&mut cmd, home.path());
+    let mut child = cmd
+        .env("AWS_ENDPOINT_URL_SQS", &moto.url)
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let pid = child.id().to_string();
+    // A watchdog, so that a sweep that never comes fails the test instead of hanging it.
+    let (finished, done) = std::sync::mpsc::channel::<()>();
+    let guard = {
+        let pid = pid.clone();
+        std::thread::spawn(move || {
+            if let Err(std::sync::mpsc::RecvTimeoutError::Timeout) =
+                done.recv_timeout(std::time::Duration::from_secs(300))
+            {
+                let _ = Command::new("kill").args(["-KILL", &pid]).status();
+            }
+        })
+    };
+    // Read until a sweep has brought the head to the newest digest.
+    let mut stdout = BufReader::new(child.stdout.take().unwrap());
+    let mut seen = Vec::new();
+    loop {
+        let mut line = String::new();
+        assert!(
+            stdout.read_line(&mut line).unwrap() > 0,
+            "ended before a sweep reached the newest digest:\n{}",
+            seen.join("")
+        );
+        let v: Value = serde_json::from_str(&line).unwrap();
+        seen.push(line);
+        if v["type"] == "sweep" && v["head_after"] == keys[5].as_str() {
+            break;
+        }
+    }
+    finished.send(()).unwrap();
+    guard.join().unwrap();
+    let killed = Command::new("kill").args(["-TERM", &pid]).status().unwrap();
+    assert!(killed.success());
+    let out = child.wait_with_output().unwrap();
+    let mut rest = String::new();
+    std::io::Read::read_to_string(&mut stdout, &mut rest).unwrap();
+    let run = Run::of(Output {
+        status: out.status,
+        stdout: (seen.concat() + &rest).into_bytes(),
+        stderr: out.stderr,
+    });
+    assert_eq!(run.code, Some(0), "{}", run.text);
+    // Every digest verified once: 0–3 from their messages (in any order) or as links, 4 and 5
+    // by a sweep; every sweep valid.
+    let verified: std::collections::BTreeSet<String> =
+        run.verdicts().into_iter().map(|(k, _)| k).collect();
+    assert!(
+        run.verdicts().iter().all(|(_, v)| v == "valid"),
+        "{}",
+        run.text
+    );
+    for k in &keys[4..] {
+        assert!(verified.contains(k), "{k}\n{}", run.text);
+    }
+    assert!(
+        run.of_type("sweep").iter().all(|l| l["verdict"] == "valid"),
+        "{}",
+        run.text
+    );
+    assert_eq!(head_key(&state), keys[5]);
 }

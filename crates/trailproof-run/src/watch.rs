@@ -4,6 +4,11 @@
 //! from the chain's stored head to that digest, and the head is moved forward in a shared head
 //! store. One JSON line per digest and per finding goes to standard output.
 //!
+//! The sweep: every `sweep_interval` (and once after the events of a `once` run), each watched
+//! chain gets the same resumed run from its head up to now. It verifies the digests whose events
+//! were missed, and its tail rule makes a chain whose digests stopped arriving without a signed
+//! stop `TAIL MISSING`.
+//!
 //! Trust: an event only says where to look. A digest counts once its signature verifies and it
 //! links to the stored head; a check that could not be carried out is `not_checked`, never
 //! valid, and its SQS message is left for redelivery.
@@ -14,7 +19,7 @@ use std::ops::ControlFlow;
 use std::path::PathBuf;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
-use std::time::Duration as StdDuration;
+use std::time::{Duration as StdDuration, Instant};
 
 use chrono::{DateTime, SecondsFormat, Utc};
 use serde_json::{json, Value};
@@ -61,6 +66,57 @@ pub struct WatchConfig {
     pub alert_sns_topic: Option<String>,
     /// Stops the watch once the message in hand is done (SIGTERM and SIGINT set it too).
     pub stop: Option<Arc<AtomicBool>>,
+    /// How often every watched chain is listed from its head up to now (the sweep): digests
+    /// whose events were missed are verified, and a chain that stopped delivering is
+    /// `TAIL MISSING`. A `once` run sweeps once, after its events.
+    pub sweep_interval: StdDuration,
+}
+
+/// The default of [`WatchConfig::sweep_interval`]: one hour.
+pub const DEFAULT_SWEEP_INTERVAL: StdDuration = StdDuration::from_secs(3600);
+
+/// A duration that [`parse_duration`] could not read.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct DurationError {
+    text: String,
+}
+
+impl std::fmt::Display for DurationError {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(
+            f,
+            "{:?}: expected a positive whole number of seconds, minutes, hours or days, e.g. 3600s, 30m, 1h, 1d",
+            self.text
+        )
+    }
+}
+
+impl std::error::Error for DurationError {}
+
+/// Parses a duration: a positive whole number and a unit, `s`, `m`, `h` or `d` (`30m`, `1h`,
+/// `3600s`).
+pub fn parse_duration(text: &str) -> Result<StdDuration, DurationError> {
+    let bad = || DurationError {
+        text: text.to_owned(),
+    };
+    let t = text.trim();
+    let cut = t
+        .find(|c: char| !c.is_ascii_digit())
+        .filter(|&i| i > 0)
+        .ok_or_else(bad)?;
+    let (n, unit) = t.split_at(cut);
+    let n: u64 = n.parse().map_err(|_| bad())?;
+    let scale = match unit {
+        "s" => 1,
+        "m" => 60,
+        "h" => 3600,
+        "d" => 86_400,
+        _ => return Err(bad()),
+    };
+    n.checked_mul(scale)
+        .filter(|&secs| secs > 0)
+        .map(StdDuration::from_secs)
+        .ok_or_else(bad)
 }
 
 impl WatchConfig {
@@ -73,6 +129,7 @@ impl WatchConfig {
             once: false,
             alert_sns_topic: None,
             stop: None,
+            sweep_interval: DEFAULT_SWEEP_INTERVAL,
         }
     }
 }
@@ -136,6 +193,9 @@ struct Watcher<'a> {
     /// The worst result so far (`None`: none yet).
     worst: Option<Outcome>,
     activity: Activity,
+    sweep_interval: StdDuration,
+    /// When the next sweep is due.
+    next_sweep: Instant,
 }
 
 /// `watch`: see the module's documentation. Returns the worst result's exit status (0 when
@@ -204,12 +264,18 @@ pub fn watch(config: WatchConfig) -> Result<u8, Error> {
         status,
         worst: None,
         activity: Activity::default(),
+        sweep_interval: config.sweep_interval,
+        next_sweep: due_after(config.sweep_interval),
     };
     match &config.events {
         EventSource::File(path) => watcher.read_file(path, &stop)?,
         EventSource::Sqs(url) => {
             watcher.read_queue(&Queue::new(&live.ctx, url), config.once, &stop)?
         }
+    }
+    if config.once && !stop.load(Ordering::SeqCst) {
+        // The events are processed: one sweep catches what they did not announce.
+        watcher.sweep(&stop)?;
     }
     watcher.summary()?;
     Ok(watcher.worst.map_or(0, Outcome::exit_code))
@@ -225,6 +291,15 @@ fn print_line(line: &Value) -> Result<(), Error> {
             target: "stdout".to_owned(),
             source: e,
         })
+}
+
+/// When a sweep `interval` from now is due (an interval past what the clock can add: in a
+/// year).
+fn due_after(interval: StdDuration) -> Instant {
+    let now = Instant::now();
+    now.checked_add(interval)
+        .or_else(|| now.checked_add(StdDuration::from_secs(365 * 86_400)))
+        .unwrap_or(now)
 }
 
 fn stamp(t: DateTime<Utc>) -> String {
@@ -265,6 +340,7 @@ impl Watcher<'_> {
             if line.trim().is_empty() {
                 continue;
             }
+            self.sweep_if_due(stop)?;
             let handled = self.message(&line, &format!("{name} line {}", n + 1))?;
             if !handled.recorded {
                 // A file is not redelivered: what could not be recorded is not valid.
@@ -277,6 +353,11 @@ impl Watcher<'_> {
     fn read_queue(&mut self, queue: &Queue, once: bool, stop: &AtomicBool) -> Result<(), Error> {
         let queue_error = |e: trailproof_aws::QueueError| Error::Aws(e.to_string());
         while !stop.load(Ordering::SeqCst) {
+            if !once {
+                // Between receives: a long poll lasts at most 20 s, so a sweep starts within
+                // 20 s of being due.
+                self.sweep_if_due(stop)?;
+            }
             // With --once a short poll still waits a little: an empty answer ends the run.
             let wait = if once {
                 StdDuration::from_secs(1)
@@ -539,7 +620,7 @@ impl Watcher<'_> {
             .map(|h| h.key.clone())
             .or_else(|| head.as_ref().map(|h| h.key.clone())));
         line["latency_seconds"] = json!(latency(event.event_time));
-        recorded &= self.emit(&line, &id, event, outcome, &messages)?;
+        recorded &= self.emit(&line, &id, Some(&event.key), outcome, &messages)?;
         Ok(recorded)
     }
 
@@ -556,7 +637,7 @@ impl Watcher<'_> {
         line["log_files_checked"] = json!(0);
         line["findings"] = json!(messages);
         line["latency_seconds"] = json!(latency(event.event_time));
-        self.emit(&line, id, event, Outcome::NotChecked, &messages)?;
+        self.emit(&line, id, Some(&event.key), Outcome::NotChecked, &messages)?;
         Ok(false)
     }
 
@@ -566,7 +647,7 @@ impl Watcher<'_> {
         &mut self,
         line: &Value,
         id: &str,
-        event: &ObjectEvent,
+        digest_key: Option<&str>,
         outcome: Outcome,
         messages: &[String],
     ) -> Result<bool, Error> {
@@ -576,7 +657,7 @@ impl Watcher<'_> {
             print_line(&json!({
                 "type": "finding",
                 "chain": id,
-                "digest_key": event.key,
+                "digest_key": digest_key,
                 "verdict": outcome.as_str(),
                 "message": message,
             }))?;
@@ -587,7 +668,12 @@ impl Watcher<'_> {
         let Some(topic) = &self.topic else {
             return Ok(true);
         };
-        let subject = format!("trailproof: {} digest", outcome.as_str());
+        let what = if line["type"] == "sweep" {
+            "sweep"
+        } else {
+            "digest"
+        };
+        let subject = format!("trailproof: {} {what}", outcome.as_str());
         match self
             .rt
             .block_on(topic.publish(Some(&subject), &line.to_string()))
@@ -601,6 +687,230 @@ impl Watcher<'_> {
                 Ok(false)
             }
         }
+    }
+
+    /// Sweeps when one is due.
+    fn sweep_if_due(&mut self, stop: &AtomicBool) -> Result<(), Error> {
+        if Instant::now() >= self.next_sweep {
+            self.sweep(stop)?;
+        }
+        Ok(())
+    }
+
+    /// The sweep: every watched chain (the one the flags name, or those discovery finds, and
+    /// every chain of the selection in the head store) checked from its head up to now. A stop
+    /// asked for during it ends it after the chain in hand.
+    fn sweep(&mut self, stop: &AtomicBool) -> Result<(), Error> {
+        let now = Utc::now();
+        let mut chains: BTreeMap<String, Chain> = BTreeMap::new();
+        let discovery = self.sel.all_accounts
+            || self.sel.all_regions
+            || self.sel.accounts.is_some()
+            || self.sel.regions.is_some();
+        if discovery {
+            let job = crate::output::Job {
+                store: self.store,
+                keys: self.keys,
+                chain: self.chain.clone(),
+                parallelism: self.sel.parallelism(),
+                check_unreferenced_logs: true,
+                source: format!("s3://{}", self.chain.bucket),
+                trail_status: self.status.clone(),
+            };
+            match crate::output::discover_selected(self.sel, &job) {
+                Ok((found, _warnings)) => {
+                    for chain in found {
+                        chains.insert(trailproof::state::chain_id(&chain), chain);
+                    }
+                }
+                Err(e) => {
+                    let message = crate::error_message(&e);
+                    self.sweep_not_checked(None, None, &format!("discovery: {message}"))?;
+                }
+            }
+        } else {
+            chains.insert(trailproof::state::chain_id(&self.chain), self.chain.clone());
+        }
+        match self.heads.read() {
+            Ok(snapshot) => {
+                for id in snapshot.state.heads.keys() {
+                    let chain = trailproof::state::chain_from_id(
+                        id,
+                        &self.chain.trail_name,
+                        &self.chain.home_region,
+                    );
+                    if let Some(chain) = chain.filter(|c| self.watched(c)) {
+                        chains.entry(id.clone()).or_insert(chain);
+                    }
+                }
+            }
+            Err(e) => {
+                self.sweep_not_checked(None, None, &format!("head store: {e}"))?;
+                self.next_sweep = due_after(self.sweep_interval);
+                return Ok(());
+            }
+        }
+        for (id, chain) in &chains {
+            if stop.load(Ordering::SeqCst) {
+                break;
+            }
+            self.sweep_chain(id, chain, now)?;
+        }
+        self.next_sweep = due_after(self.sweep_interval);
+        Ok(())
+    }
+
+    /// One chain of a sweep: the resumed run from its stored head (or --start-time) up to
+    /// `now`, the head moved forward when it is valid.
+    fn sweep_chain(&mut self, id: &str, chain: &Chain, now: DateTime<Utc>) -> Result<(), Error> {
+        let head = match self.heads.read() {
+            Ok(snapshot) => snapshot.state.heads.get(id).cloned(),
+            Err(e) => {
+                return self.sweep_not_checked(Some(id), None, &format!("head store: {e}"));
+            }
+        };
+        let before = head.as_ref().map(|h| h.key.clone());
+        let start = match &head {
+            Some(h) => self.start.min(h.end_time),
+            None => self.start.min(now),
+        };
+        let options = Options::new(start, now)
+            .now(now)
+            .trail_status(self.status.clone())
+            .parallelism(self.sel.parallelism())
+            .limits(self.sel.limits())
+            .check_unreferenced_logs(true)
+            .keep_valid_logs(false);
+        let runs = [(chain.clone(), head.clone())];
+        let report = match validate_chains(self.store, self.keys, &runs, &self.trail_arn, &options)
+        {
+            Ok(mut reports) if reports.len() == 1 => reports.remove(0),
+            Ok(_) => return Err(Error::Internal("one report per chain")),
+            Err(e) => {
+                let message = crate::error_message(&e);
+                return self.sweep_not_checked(Some(id), before.as_deref(), &message);
+            }
+        };
+        let mut messages: Vec<String> = report
+            .entries
+            .iter()
+            .filter_map(|e| entry_line(e, false))
+            .filter(|(is_error, _)| *is_error)
+            .map(|(_, line)| line)
+            .collect();
+        messages.extend(
+            report
+                .findings
+                .iter()
+                .filter(|f| f.status() != Status::Valid)
+                .map(|f| f.message()),
+        );
+        // Valid findings explain, they do not fault (LOGGING STOPPED): shown as notes.
+        let notes: Vec<String> = report
+            .findings
+            .iter()
+            .filter(|f| f.status() == Status::Valid)
+            .map(|f| f.message())
+            .collect();
+        let mut outcome = match report.verdict() {
+            Verdict::Valid => Outcome::Valid,
+            Verdict::Invalid => Outcome::Invalid,
+            Verdict::Incomplete => Outcome::NotChecked,
+        };
+        let mut after = before.clone();
+        let moved = report.new_head.as_ref().filter(|h| {
+            head.as_ref()
+                .is_none_or(|old| old.key != h.key && h.end_time > old.end_time)
+        });
+        if outcome == Outcome::Valid {
+            if let Some(h) = moved {
+                let heads = BTreeMap::from([(id.to_owned(), h.clone())]);
+                match headstore::advance(self.heads, &heads, HEAD_ATTEMPTS) {
+                    Ok(_) => after = Some(h.key.clone()),
+                    Err(e) => {
+                        outcome = Outcome::NotChecked;
+                        messages.push(format!("head store: {e}"));
+                    }
+                }
+            }
+        }
+        if after != before {
+            // One line per digest the sweep verified past the old head, oldest first.
+            let mut verified: Vec<&trailproof::report::DigestEntry> = report
+                .entries
+                .iter()
+                .filter_map(|e| match e {
+                    trailproof::report::Entry::Digest(d)
+                        if !d.backfill
+                            && d.outcome.status() == Status::Valid
+                            && head
+                                .as_ref()
+                                .is_none_or(|h| d.end.is_some_and(|end| end > h.end_time)) =>
+                    {
+                        Some(d)
+                    }
+                    _ => None,
+                })
+                .collect();
+            verified.sort_by(|a, b| a.end.cmp(&b.end).then_with(|| a.key.cmp(&b.key)));
+            for d in verified {
+                print_line(&json!({
+                    "type": "digest",
+                    "source": "sweep",
+                    "chain": id,
+                    "digest_key": d.key,
+                    "verdict": Outcome::Valid.as_str(),
+                    "digests_checked": 1,
+                    "log_files_checked": d.log_files,
+                    "findings": [],
+                    "head": after,
+                }))?;
+            }
+        }
+        let counts = report.summary();
+        let line = json!({
+            "type": "sweep",
+            "chain": id,
+            "head_before": before,
+            "head_after": after,
+            "verdict": outcome.as_str(),
+            "digests_checked": counts.digests.total() + counts.backfill_digests.total(),
+            "log_files_checked": counts.log_files.total(),
+            "findings": messages,
+            "notes": notes,
+            "until": stamp(now),
+        });
+        self.emit(&line, id, None, outcome, &messages)?;
+        Ok(())
+    }
+
+    /// A sweep (of one chain, or of all when `id` is `None`) that could not be carried out.
+    fn sweep_not_checked(
+        &mut self,
+        id: Option<&str>,
+        head: Option<&str>,
+        message: &str,
+    ) -> Result<(), Error> {
+        let messages = vec![message.to_owned()];
+        let line = json!({
+            "type": "sweep",
+            "chain": id,
+            "head_before": head,
+            "head_after": head,
+            "verdict": Outcome::NotChecked.as_str(),
+            "digests_checked": 0,
+            "log_files_checked": 0,
+            "findings": messages,
+            "notes": [],
+        });
+        self.emit(
+            &line,
+            id.unwrap_or(""),
+            None,
+            Outcome::NotChecked,
+            &messages,
+        )?;
+        Ok(())
     }
 
     fn summary(&self) -> Result<(), Error> {
