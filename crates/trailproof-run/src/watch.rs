@@ -29,7 +29,7 @@ use trailproof::report::{entry_line, escape_controls, Status};
 use trailproof::store::{Intent, Object, ObjectReader, Prefetch};
 use trailproof::{
     validate_chains, Chain, Error, FileHeadStore, Head, ObjectStore, Options, PublicKeySource,
-    StoreError, TrailStatus, Verdict,
+    Report, StoreError, TrailStatus, Verdict,
 };
 use trailproof_aws::{CloudTrailKeys, Queue, Receive, S3HeadStore, S3Store, Topic};
 
@@ -143,6 +143,14 @@ enum Outcome {
 }
 
 impl Outcome {
+    fn of(verdict: Verdict) -> Outcome {
+        match verdict {
+            Verdict::Valid => Outcome::Valid,
+            Verdict::Invalid => Outcome::Invalid,
+            Verdict::Incomplete => Outcome::NotChecked,
+        }
+    }
+
     fn as_str(self) -> &'static str {
         match self {
             Outcome::Valid => "valid",
@@ -311,6 +319,38 @@ fn latency(event_time: DateTime<Utc>) -> f64 {
 }
 
 impl Watcher<'_> {
+    /// The resumed run of `validate --state` for one chain, from its head (or `start`) to
+    /// `end`: every link in between listed and verified, the tail rule applied as of `now`.
+    fn check(
+        &self,
+        store: &dyn ObjectStore,
+        chain: &Chain,
+        head: Option<&Head>,
+        start: DateTime<Utc>,
+        end: DateTime<Utc>,
+        now: DateTime<Utc>,
+    ) -> Result<Report, Error> {
+        let options = Options::new(start, end)
+            .now(now)
+            .trail_status(self.status.clone())
+            .parallelism(self.sel.parallelism())
+            .limits(self.sel.limits())
+            .check_unreferenced_logs(true)
+            .keep_valid_logs(false);
+        let runs = [(chain.clone(), head.cloned())];
+        let mut reports = validate_chains(store, self.keys, &runs, &self.trail_arn, &options)?;
+        match reports.len() {
+            1 => Ok(reports.remove(0)),
+            _ => Err(Error::Internal("one report per chain")),
+        }
+    }
+
+    /// Moves a chain's stored head forward to `head` (never back), retrying lost races.
+    fn advance(&self, id: &str, head: &Head) -> Result<(), HeadStoreError> {
+        let heads = BTreeMap::from([(id.to_owned(), head.clone())]);
+        headstore::advance(self.heads, &heads, HEAD_ATTEMPTS).map(|_| ())
+    }
+
     fn note(&mut self, outcome: Outcome) {
         self.worst = Some(self.worst.map_or(outcome, |w| w.max(outcome)));
     }
@@ -509,7 +549,94 @@ impl Watcher<'_> {
             }
         };
         let head = snapshot.state.heads.get(&id).cloned();
-        if let Some(h) = head.as_ref().filter(|h| digest.end_time <= h.end_time) {
+        if self.skip(event, digest, &id, head.as_ref())? {
+            return Ok(true);
+        }
+        // The resumed run of `validate --state`, from the head (or --start-time) up to this
+        // digest: every link in between is listed and verified. The range ends at the digest;
+        // digests after it (a run lists up to an hour past its end) are hidden from this run,
+        // so that each digest gets its own verdict, whatever was delivered since.
+        let end = digest.end_time;
+        let start = match &head {
+            Some(h) => self.start.min(h.end_time),
+            None => self.start.min(end),
+        };
+        let bounded = UpTo {
+            inner: self.store,
+            chain: &digest.chain,
+            last: trailproof::time::key_format(end),
+        };
+        let checked = self.check(
+            &bounded,
+            &digest.chain,
+            head.as_ref(),
+            start,
+            end,
+            Utc::now(),
+        );
+        let report = match checked {
+            Ok(report) => report,
+            Err(e @ Error::Internal(_)) => return Err(e),
+            Err(e) => {
+                let message = crate::error_message(&e);
+                return self.not_checked(base("not_checked"), &id, event, &message);
+            }
+        };
+        let mut messages = problems(&report);
+        let mut outcome = Outcome::of(report.verdict());
+        let reached = report
+            .new_head
+            .as_ref()
+            .is_some_and(|h| h.bucket == event.bucket && h.key == event.key);
+        if outcome == Outcome::Valid && !reached {
+            // S3 announced an object that the bucket no longer holds: deleted since.
+            outcome = Outcome::Invalid;
+            messages.push(format!(
+                "Digest file\ts3://{}/{}\tNOT FOUND: announced by an event at {}, not in the bucket",
+                event.bucket,
+                event.key,
+                stamp(event.event_time)
+            ));
+        }
+        let mut recorded = outcome != Outcome::NotChecked;
+        let mut new_head: Option<&Head> = None;
+        if outcome == Outcome::Valid {
+            if let Some(h) = &report.new_head {
+                match self.advance(&id, h) {
+                    Ok(()) => new_head = Some(h),
+                    Err(e) => {
+                        // Verified, but not recorded: the message stays for another try.
+                        outcome = Outcome::NotChecked;
+                        recorded = false;
+                        messages.push(format!("head store: {e}"));
+                    }
+                }
+            }
+        }
+        let counts = report.summary();
+        let mut line = base(outcome.as_str());
+        line["digests_checked"] = json!(counts.digests.total() + counts.backfill_digests.total());
+        line["log_files_checked"] = json!(counts.log_files.total());
+        line["findings"] = json!(messages);
+        line["head"] = json!(new_head
+            .map(|h| h.key.clone())
+            .or_else(|| head.as_ref().map(|h| h.key.clone())));
+        line["latency_seconds"] = json!(latency(event.event_time));
+        recorded &= self.emit(&line, &id, Some(&event.key), outcome, &messages)?;
+        Ok(recorded)
+    }
+
+    /// A digest already proven (at or before the head: a duplicate, or a link a later digest
+    /// brought in), or before `--start-time` on a chain with no head: its line is printed and
+    /// nothing changes. True when it was one of those.
+    fn skip(
+        &mut self,
+        event: &ObjectEvent,
+        digest: &DigestKey,
+        id: &str,
+        head: Option<&Head>,
+    ) -> Result<bool, Error> {
+        if let Some(h) = head.filter(|h| digest.end_time <= h.end_time) {
             // At or before the head: already proven (a duplicate, or a link a later digest
             // brought in). Nothing changes.
             self.activity.duplicates += 1;
@@ -532,96 +659,7 @@ impl Watcher<'_> {
             }))?;
             return Ok(true);
         }
-        // The resumed run of `validate --state`, from the head (or --start-time) up to this
-        // digest: every link in between is listed and verified. The range ends at the digest;
-        // digests after it (a run lists up to an hour past its end) are hidden from this run,
-        // so that each digest gets its own verdict, whatever was delivered since.
-        let end = digest.end_time;
-        let start = match &head {
-            Some(h) => self.start.min(h.end_time),
-            None => self.start.min(end),
-        };
-        let options = Options::new(start, end)
-            .now(Utc::now())
-            .trail_status(self.status.clone())
-            .parallelism(self.sel.parallelism())
-            .limits(self.sel.limits())
-            .check_unreferenced_logs(true)
-            .keep_valid_logs(false);
-        let bounded = UpTo {
-            inner: self.store,
-            chain: &digest.chain,
-            last: trailproof::time::key_format(end),
-        };
-        let runs = [(digest.chain.clone(), head.clone())];
-        let report = match validate_chains(&bounded, self.keys, &runs, &self.trail_arn, &options) {
-            Ok(mut reports) if reports.len() == 1 => reports.remove(0),
-            Ok(_) => return Err(Error::Internal("one report per chain")),
-            Err(e) => {
-                let message = crate::error_message(&e);
-                return self.not_checked(base("not_checked"), &id, event, &message);
-            }
-        };
-        let mut messages: Vec<String> = report
-            .entries
-            .iter()
-            .filter_map(|e| entry_line(e, false))
-            .filter(|(is_error, _)| *is_error)
-            .map(|(_, line)| line)
-            .collect();
-        messages.extend(
-            report
-                .findings
-                .iter()
-                .filter(|f| f.status() != Status::Valid)
-                .map(|f| f.message()),
-        );
-        let mut outcome = match report.verdict() {
-            Verdict::Valid => Outcome::Valid,
-            Verdict::Invalid => Outcome::Invalid,
-            Verdict::Incomplete => Outcome::NotChecked,
-        };
-        let reached = report
-            .new_head
-            .as_ref()
-            .is_some_and(|h| h.bucket == event.bucket && h.key == event.key);
-        if outcome == Outcome::Valid && !reached {
-            // S3 announced an object that the bucket no longer holds: deleted since.
-            outcome = Outcome::Invalid;
-            messages.push(format!(
-                "Digest file\ts3://{}/{}\tNOT FOUND: announced by an event at {}, not in the bucket",
-                event.bucket,
-                event.key,
-                stamp(event.event_time)
-            ));
-        }
-        let mut recorded = outcome != Outcome::NotChecked;
-        let mut new_head: Option<&Head> = None;
-        if outcome == Outcome::Valid {
-            if let Some(h) = &report.new_head {
-                let heads = BTreeMap::from([(id.clone(), h.clone())]);
-                match headstore::advance(self.heads, &heads, HEAD_ATTEMPTS) {
-                    Ok(_) => new_head = Some(h),
-                    Err(e) => {
-                        // Verified, but not recorded: the message stays for another try.
-                        outcome = Outcome::NotChecked;
-                        recorded = false;
-                        messages.push(format!("head store: {e}"));
-                    }
-                }
-            }
-        }
-        let counts = report.summary();
-        let mut line = base(outcome.as_str());
-        line["digests_checked"] = json!(counts.digests.total() + counts.backfill_digests.total());
-        line["log_files_checked"] = json!(counts.log_files.total());
-        line["findings"] = json!(messages);
-        line["head"] = json!(new_head
-            .map(|h| h.key.clone())
-            .or_else(|| head.as_ref().map(|h| h.key.clone())));
-        line["latency_seconds"] = json!(latency(event.event_time));
-        recorded &= self.emit(&line, &id, Some(&event.key), outcome, &messages)?;
-        Ok(recorded)
+        Ok(false)
     }
 
     /// A digest whose check could not be carried out.
@@ -774,37 +812,15 @@ impl Watcher<'_> {
             Some(h) => self.start.min(h.end_time),
             None => self.start.min(now),
         };
-        let options = Options::new(start, now)
-            .now(now)
-            .trail_status(self.status.clone())
-            .parallelism(self.sel.parallelism())
-            .limits(self.sel.limits())
-            .check_unreferenced_logs(true)
-            .keep_valid_logs(false);
-        let runs = [(chain.clone(), head.clone())];
-        let report = match validate_chains(self.store, self.keys, &runs, &self.trail_arn, &options)
-        {
-            Ok(mut reports) if reports.len() == 1 => reports.remove(0),
-            Ok(_) => return Err(Error::Internal("one report per chain")),
+        let report = match self.check(self.store, chain, head.as_ref(), start, now, now) {
+            Ok(report) => report,
+            Err(e @ Error::Internal(_)) => return Err(e),
             Err(e) => {
                 let message = crate::error_message(&e);
                 return self.sweep_not_checked(Some(id), before.as_deref(), &message);
             }
         };
-        let mut messages: Vec<String> = report
-            .entries
-            .iter()
-            .filter_map(|e| entry_line(e, false))
-            .filter(|(is_error, _)| *is_error)
-            .map(|(_, line)| line)
-            .collect();
-        messages.extend(
-            report
-                .findings
-                .iter()
-                .filter(|f| f.status() != Status::Valid)
-                .map(|f| f.message()),
-        );
+        let mut messages = problems(&report);
         // Valid findings explain, they do not fault (LOGGING STOPPED): shown as notes.
         let notes: Vec<String> = report
             .findings
@@ -812,11 +828,7 @@ impl Watcher<'_> {
             .filter(|f| f.status() == Status::Valid)
             .map(|f| f.message())
             .collect();
-        let mut outcome = match report.verdict() {
-            Verdict::Valid => Outcome::Valid,
-            Verdict::Invalid => Outcome::Invalid,
-            Verdict::Incomplete => Outcome::NotChecked,
-        };
+        let mut outcome = Outcome::of(report.verdict());
         let mut after = before.clone();
         let moved = report.new_head.as_ref().filter(|h| {
             head.as_ref()
@@ -824,9 +836,8 @@ impl Watcher<'_> {
         });
         if outcome == Outcome::Valid {
             if let Some(h) = moved {
-                let heads = BTreeMap::from([(id.to_owned(), h.clone())]);
-                match headstore::advance(self.heads, &heads, HEAD_ATTEMPTS) {
-                    Ok(_) => after = Some(h.key.clone()),
+                match self.advance(id, h) {
+                    Ok(()) => after = Some(h.key.clone()),
                     Err(e) => {
                         outcome = Outcome::NotChecked;
                         messages.push(format!("head store: {e}"));
@@ -835,37 +846,7 @@ impl Watcher<'_> {
             }
         }
         if after != before {
-            // One line per digest the sweep verified past the old head, oldest first.
-            let mut verified: Vec<&trailproof::report::DigestEntry> = report
-                .entries
-                .iter()
-                .filter_map(|e| match e {
-                    trailproof::report::Entry::Digest(d)
-                        if !d.backfill
-                            && d.outcome.status() == Status::Valid
-                            && head
-                                .as_ref()
-                                .is_none_or(|h| d.end.is_some_and(|end| end > h.end_time)) =>
-                    {
-                        Some(d)
-                    }
-                    _ => None,
-                })
-                .collect();
-            verified.sort_by(|a, b| a.end.cmp(&b.end).then_with(|| a.key.cmp(&b.key)));
-            for d in verified {
-                print_line(&json!({
-                    "type": "digest",
-                    "source": "sweep",
-                    "chain": id,
-                    "digest_key": d.key,
-                    "verdict": Outcome::Valid.as_str(),
-                    "digests_checked": 1,
-                    "log_files_checked": d.log_files,
-                    "findings": [],
-                    "head": after,
-                }))?;
-            }
+            print_swept(&report, head.as_ref(), id, after.as_deref())?;
         }
         let counts = report.summary();
         let line = json!({
@@ -973,4 +954,65 @@ impl ObjectStore for UpTo<'_> {
     fn object_size(&self, bucket: &str, key: &str) -> Result<Option<u64>, StoreError> {
         self.inner.object_size(bucket, key)
     }
+}
+
+/// The resumed run's problems: the report's error lines, then its findings that are not
+/// informational.
+fn problems(report: &Report) -> Vec<String> {
+    let mut messages: Vec<String> = report
+        .entries
+        .iter()
+        .filter_map(|e| entry_line(e, false))
+        .filter(|(is_error, _)| *is_error)
+        .map(|(_, line)| line)
+        .collect();
+    messages.extend(
+        report
+            .findings
+            .iter()
+            .filter(|f| f.status() != Status::Valid)
+            .map(|f| f.message()),
+    );
+    messages
+}
+
+/// One line per digest a sweep verified past the old head, oldest first.
+fn print_swept(
+    report: &Report,
+    head: Option<&Head>,
+    id: &str,
+    after: Option<&str>,
+) -> Result<(), Error> {
+    // One line per digest the sweep verified past the old head, oldest first.
+    let mut verified: Vec<&trailproof::report::DigestEntry> = report
+        .entries
+        .iter()
+        .filter_map(|e| match e {
+            trailproof::report::Entry::Digest(d)
+                if !d.backfill
+                    && d.outcome.status() == Status::Valid
+                    && head
+                        .as_ref()
+                        .is_none_or(|h| d.end.is_some_and(|end| end > h.end_time)) =>
+            {
+                Some(d)
+            }
+            _ => None,
+        })
+        .collect();
+    verified.sort_by(|a, b| a.end.cmp(&b.end).then_with(|| a.key.cmp(&b.key)));
+    for d in verified {
+        print_line(&json!({
+            "type": "digest",
+            "source": "sweep",
+            "chain": id,
+            "digest_key": d.key,
+            "verdict": Outcome::Valid.as_str(),
+            "digests_checked": 1,
+            "log_files_checked": d.log_files,
+            "findings": [],
+            "head": after,
+        }))?;
+    }
+    Ok(())
 }
