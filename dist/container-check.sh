@@ -23,20 +23,7 @@ cd "$(dirname "$0")/.."
 . dist/container-lib.sh
 
 usage() { sed -n '2,20s/^# \{0,1\}//p' "$0"; }
-BINARY=${CARGO_TARGET_DIR:-target}/release/trailproof
-TAG=""
-while [ $# -gt 0 ]; do
-  case $1 in
-    --binary)
-      BINARY=${2:?--binary needs a path}
-      [[ $BINARY == /* ]] || BINARY=$CALLER_DIR/$BINARY
-      shift 2
-      ;;
-    --tag) TAG=${2:?--tag needs an image name}; shift 2 ;;
-    -h | --help) usage; exit 0 ;;
-    *) usage >&2; die "unknown argument $1" ;;
-  esac
-done
+parse_args "$@"
 [ -x "$BINARY" ] || die "$BINARY: no such executable (--binary PATH: the one the image was built from)"
 [ "$(id -u)" = 0 ] || die "needs root, for chroot (and root's podman storage, where CI builds)"
 command -v podman >/dev/null 2>&1 || die "podman missing: apt-get install -y podman"

@@ -12,6 +12,26 @@ TRAILPROOF_HOME=/home/trailproof
 
 die() { printf '%s: error: %s\n' "$(basename "$0")" "$*" >&2; exit 1; }
 
+# parse_args "$@": the options both scripts take. Sets BINARY (--binary PATH, relative to the
+# caller's folder CALLER_DIR; default the release build) and TAG (--tag NAME; default empty: the
+# binary's version). -h prints the sourcing script's usage().
+parse_args() {
+  BINARY=${CARGO_TARGET_DIR:-target}/release/trailproof
+  TAG=""
+  while [ $# -gt 0 ]; do
+    case $1 in
+      --binary)
+        BINARY=${2:?--binary needs a path}
+        [[ $BINARY == /* ]] || BINARY=$CALLER_DIR/$BINARY
+        shift 2
+        ;;
+      --tag) TAG=${2:?--tag needs an image name}; shift 2 ;;
+      -h | --help) usage; exit 0 ;;
+      *) usage >&2; die "unknown argument $1" ;;
+    esac
+  done
+}
+
 # binary_version BIN: the version BIN reports ("trailproof 0.1.0 (commit …)" → 0.1.0): the tag
 # names what is in the image, not what the workspace would build now.
 binary_version() {

@@ -17,20 +17,7 @@ cd "$(dirname "$0")/.."
 . dist/container-lib.sh
 
 usage() { sed -n '2,13s/^# \{0,1\}//p' "$0"; }
-BINARY=${CARGO_TARGET_DIR:-target}/release/trailproof
-TAG=""
-while [ $# -gt 0 ]; do
-  case $1 in
-    --binary)
-      BINARY=${2:?--binary needs a path}
-      [[ $BINARY == /* ]] || BINARY=$CALLER_DIR/$BINARY
-      shift 2
-      ;;
-    --tag) TAG=${2:?--tag needs an image name}; shift 2 ;;
-    -h | --help) usage; exit 0 ;;
-    *) usage >&2; die "unknown argument $1" ;;
-  esac
-done
+parse_args "$@"
 [ -x "$BINARY" ] || die "$BINARY: no such executable (cargo build --release -p trailproof-cli, or --binary PATH)"
 CERTS=/etc/ssl/certs/ca-certificates.crt
 [ -s "$CERTS" ] || die "$CERTS missing: apt-get install -y ca-certificates"
