@@ -30,16 +30,20 @@ def test_another_thread_runs_while_validating(long_trail: Scenario) -> None:
     t.start()
     try:
         started = time.monotonic()
-        # Serial, every file listed: long enough to see the other thread run throughout.
-        report = trailproof.validate(**long_trail.kwargs(), threads=1, verbose=True)
+        # Serial, every file listed; again until a second has gone by (a release build checks
+        # the trail in well under that): long enough to see the other thread run throughout.
+        runs = 0
+        while runs == 0 or time.monotonic() - started < 1.0:
+            report = trailproof.validate(**long_trail.kwargs(), threads=1, verbose=True)
+            assert report.verdict == "valid"
+            assert report.summary["log_files"]["valid"] == 6000
+            runs += 1
         ended = time.monotonic()
     finally:
         stop.set()
         t.join()
-    assert report.verdict == "valid"
-    assert report.summary["log_files"]["valid"] == 6000
     during = [x for x in ticks if started <= x <= ended]
-    assert ended - started > 0.5, "the run is too short to show anything"
+    assert ended - started >= 1.0, "the runs are too short to show anything"
     # Ticks every few milliseconds throughout the run, never a long stall.
     assert len(during) > 50, (len(during), ended - started)
     stalls = [b - a for a, b in zip([started, *during], [*during, ended])]
