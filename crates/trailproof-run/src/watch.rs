@@ -234,7 +234,7 @@ impl SessionConfig {
 pub struct WatchSession {
     store: S3Store,
     keys: CloudTrailKeys,
-    heads: Box<dyn HeadStore + Send>,
+    heads: Box<dyn HeadStore>,
     topic: Option<Topic>,
     trail_arn: String,
     /// The trail's chain as the flags name it (bucket, prefix, account, region…).
@@ -285,7 +285,7 @@ impl WatchSession {
         let store = S3Store::new(&live.ctx, live.rt.handle().clone())?
             .concurrency(usize::from(config.selection.concurrency));
         let keys = CloudTrailKeys::new(&live.ctx, live.rt.handle().clone())?;
-        let heads: Box<dyn HeadStore + Send> = match config.heads.strip_prefix("s3://") {
+        let heads: Box<dyn HeadStore> = match config.heads.strip_prefix("s3://") {
             Some(rest) => {
                 let (bucket, key) = rest
                     .split_once('/')
