@@ -569,11 +569,11 @@ fn sqs_batches_verify_a_trail_as_delivered_through_duplicates_reordering_and_a_r
     let mut function = Function::start(&d, &emulator, home.path(), &start, &[]);
 
     // Hours 0 to 2, a batch each, as they are delivered: each digest valid, the head after it.
-    for hour in 0..3 {
+    for (hour, (lines, key)) in d.hours.iter().zip(&keys).take(3).enumerate() {
         let (from, response) = invoke(
             &emulator,
             &mut function,
-            &batch(&ids(&format!("h{hour}"), &d.hours[hour])),
+            &batch(&ids(&format!("h{hour}"), lines)),
         );
         let response = response.unwrap_or_else(|e| panic!("{e}\n{}", function.text()));
         assert!(
@@ -583,14 +583,14 @@ fn sqs_batches_verify_a_trail_as_delivered_through_duplicates_reordering_and_a_r
         );
         assert_eq!(
             verdicts(&function, from),
-            [(keys[hour].clone(), "valid".to_owned())],
+            [(key.clone(), "valid".to_owned())],
             "{}",
             function.text()
         );
-        assert_eq!(d.head(), Some(keys[hour].clone()));
+        assert_eq!(d.head(), Some(key.clone()));
         let summary = &function.of_type(from, "summary")[0];
         assert_eq!(summary["verdict"], "valid", "{summary}");
-        assert_eq!(summary["messages"], d.hours[hour].len(), "{summary}");
+        assert_eq!(summary["messages"], lines.len(), "{summary}");
     }
 
     // Hours 3 and 4 out of order, with hour 1's digest again (at least once delivery): hour 4
