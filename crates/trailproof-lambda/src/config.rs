@@ -222,14 +222,18 @@ mod tests {
         while let Some(at) = rest.find("\"TRAILPROOF_") {
             let name: String = rest[at + 1..]
                 .chars()
-                .take_while(|c| c.is_ascii_uppercase() || *c == '_')
+                .take_while(|c| c.is_ascii_uppercase() || c.is_ascii_digit() || *c == '_')
                 .collect();
+            rest = &rest[at + 1..];
+            // This test's own needle.
+            if name == "TRAILPROOF_" {
+                continue;
+            }
             assert!(
                 readme.contains(&format!("`{name}`")),
                 "{name} is not in the README"
             );
             seen += 1;
-            rest = &rest[at + 1..];
         }
         assert!(seen > 10, "{seen}");
     }
