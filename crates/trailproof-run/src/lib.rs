@@ -53,7 +53,10 @@ pub use config::{
     DEFAULT_CONCURRENCY, DEFAULT_MAX_DIGEST_ENTRIES, DEFAULT_MAX_PART_BYTES,
 };
 
-pub use watch::{parse_duration, DurationError, EventSource, WatchConfig, DEFAULT_SWEEP_INTERVAL};
+pub use watch::{
+    parse_duration, DurationError, EventSource, Handled, Outcome as WatchOutcome,
+    SessionConfig as WatchSessionConfig, WatchConfig, WatchSession, DEFAULT_SWEEP_INTERVAL,
+};
 
 use trailproof::Error;
 

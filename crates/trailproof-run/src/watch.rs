@@ -28,8 +28,8 @@ use trailproof::headstore::{self, HeadStore, HeadStoreError};
 use trailproof::report::{entry_line, escape_controls, Status};
 use trailproof::store::{Intent, Object, ObjectReader, Prefetch};
 use trailproof::{
-    validate_chains, Chain, Error, FileHeadStore, Head, ObjectStore, Options, PublicKeySource,
-    Report, StoreError, TrailStatus, Verdict,
+    validate_chains, Chain, Error, FileHeadStore, Head, ObjectStore, Options, Report, StoreError,
+    TrailStatus, Verdict,
 };
 use trailproof_aws::{CloudTrailKeys, Queue, Receive, S3HeadStore, S3Store, Topic};
 
@@ -134,11 +134,14 @@ impl WatchConfig {
     }
 }
 
-/// A result's verdict, as the lines name it.
+/// A result's verdict, as the lines name it; ordered from best to worst.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord)]
-enum Outcome {
+pub enum Outcome {
+    /// Verified.
     Valid,
+    /// The check could not be carried out (never valid).
     NotChecked,
+    /// Something is invalid (tampered, deleted, missing).
     Invalid,
 }
 
@@ -151,7 +154,8 @@ impl Outcome {
         }
     }
 
-    fn as_str(self) -> &'static str {
+    /// `valid`, `not_checked` or `invalid`.
+    pub fn as_str(self) -> &'static str {
         match self {
             Outcome::Valid => "valid",
             Outcome::Invalid => "invalid",
@@ -159,7 +163,8 @@ impl Outcome {
         }
     }
 
-    fn exit_code(self) -> u8 {
+    /// `validate`'s exit status for it: 0, 2 or 1.
+    pub fn exit_code(self) -> u8 {
         match self {
             Outcome::Valid => 0,
             Outcome::Invalid => 1,
@@ -169,10 +174,17 @@ impl Outcome {
 }
 
 /// What became of one message.
-struct Handled {
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+#[non_exhaustive]
+pub struct Handled {
     /// Every result of it is recorded (head written, line printed, alert sent): it may be
-    /// deleted.
-    recorded: bool,
+    /// deleted. When false, the message must come back (SQS redelivery, a Lambda batch item
+    /// failure).
+    pub recorded: bool,
+    /// The worst verdict of its results; `None` when it announced no digest of a watched chain
+    /// (a log file, another chain, a test event). An unreadable or unrecorded message is
+    /// `NotChecked` at best.
+    pub outcome: Option<Outcome>,
 }
 
 /// Activity seen, for the closing summary line.
@@ -186,65 +198,212 @@ struct Activity {
     unreadable_messages: u64,
 }
 
-struct Watcher<'a> {
-    rt: &'a tokio::runtime::Runtime,
-    store: &'a dyn ObjectStore,
-    keys: &'a dyn PublicKeySource,
-    heads: &'a dyn HeadStore,
+/// What a [`WatchSession`] is connected to.
+#[derive(Clone, Debug)]
+#[non_exhaustive]
+pub struct SessionConfig {
+    /// The trail and the chains watched, as in [`WatchConfig::selection`].
+    pub selection: Selection,
+    /// The head store: a file (the `--state` format) or `s3://BUCKET/KEY`.
+    pub heads: String,
+    /// Publish every result that is not valid to this SNS topic.
+    pub alert_sns_topic: Option<String>,
+}
+
+impl SessionConfig {
+    /// `selection`'s chains, heads in `heads`, no alerts.
+    pub fn new(selection: Selection, heads: impl Into<String>) -> Self {
+        SessionConfig {
+            selection,
+            heads: heads.into(),
+            alert_sns_topic: None,
+        }
+    }
+}
+
+/// `watch` without its event loop: connected once (AWS configuration, where the trail
+/// delivers, the head store read), then fed message bodies one at a time ([`handle`]) and
+/// asked for sweeps ([`sweep`]). `trailproof watch` is a loop over it, and so is the Lambda
+/// handler: one code path for every check, head advance, line and alert.
+///
+/// It owns a multi-threaded tokio runtime and blocks on it: call it from a plain thread (or a
+/// `spawn_blocking` task), never from async code.
+///
+/// [`handle`]: WatchSession::handle
+/// [`sweep`]: WatchSession::sweep
+pub struct WatchSession {
+    store: S3Store,
+    keys: CloudTrailKeys,
+    heads: Box<dyn HeadStore>,
     topic: Option<Topic>,
     trail_arn: String,
     /// The trail's chain as the flags name it (bucket, prefix, account, region…).
     chain: Chain,
-    sel: &'a Selection,
+    sel: Selection,
     start: DateTime<Utc>,
     status: Option<TrailStatus>,
-    /// The worst result so far (`None`: none yet).
+    /// The worst result since the last summary (`None`: none yet).
     worst: Option<Outcome>,
     activity: Activity,
     sweep_interval: StdDuration,
     /// When the next sweep is due.
     next_sweep: Instant,
+    /// A stop asked for: a sweep ends after the chain in hand.
+    stop: Arc<AtomicBool>,
+    ctx: trailproof_aws::AwsContext,
+    // Last: the clients above hold handles to it, so it goes after them.
+    rt: tokio::runtime::Runtime,
+}
+
+impl std::fmt::Debug for WatchSession {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("WatchSession")
+            .field("trail_arn", &self.trail_arn)
+            .field("chain", &trailproof::state::chain_id(&self.chain))
+            .field("heads", &self.heads.name())
+            .field("worst", &self.worst)
+            .finish_non_exhaustive()
+    }
+}
+
+/// The worse of two verdicts (`None`: none yet).
+fn worse(a: Option<Outcome>, b: Option<Outcome>) -> Option<Outcome> {
+    match (a, b) {
+        (Some(a), Some(b)) => Some(a.max(b)),
+        (a, b) => a.or(b),
+    }
+}
+
+impl WatchSession {
+    /// Loads AWS configuration, finds where the trail delivers (DescribeTrails unless
+    /// `s3_bucket` is given), asks GetTrailStatus, and reads the head store once: one that
+    /// cannot be read, or holds another trail's heads, is an error here rather than on every
+    /// event.
+    pub fn connect(config: &SessionConfig) -> Result<WatchSession, Error> {
+        let range = Range::parse(&config.selection)?;
+        let live = crate::live::connect(&config.selection, &range)?;
+        let store = S3Store::new(&live.ctx, live.rt.handle().clone())?
+            .concurrency(usize::from(config.selection.concurrency));
+        let keys = CloudTrailKeys::new(&live.ctx, live.rt.handle().clone())?;
+        let heads: Box<dyn HeadStore> = match config.heads.strip_prefix("s3://") {
+            Some(rest) => {
+                let (bucket, key) = rest
+                    .split_once('/')
+                    .filter(|(b, k)| !b.is_empty() && !k.is_empty())
+                    .ok_or_else(|| {
+                        Error::Usage(format!(
+                            "--state {}: an S3 head store is s3://BUCKET/KEY",
+                            config.heads
+                        ))
+                    })?;
+                Box::new(S3HeadStore::new(
+                    &live.ctx,
+                    live.rt.handle().clone(),
+                    bucket,
+                    key,
+                    &range.arn.arn,
+                )?)
+            }
+            None => Box::new(FileHeadStore::new(&config.heads, &range.arn.arn)),
+        };
+        heads.read().map_err(|e| match e {
+            HeadStoreError::Unavailable { .. } => Error::Aws(format!("--state: {e}")),
+            e => Error::Usage(format!("--state: {e}")),
+        })?;
+        let status = crate::live::status_of(&live, &range);
+        let topic = config
+            .alert_sns_topic
+            .as_deref()
+            .map(|arn| Topic::new(&live.ctx, arn));
+        Ok(WatchSession {
+            store,
+            keys,
+            heads,
+            topic,
+            trail_arn: range.arn.arn.clone(),
+            chain: live.chain.clone(),
+            sel: config.selection.clone(),
+            start: range.start,
+            status,
+            worst: None,
+            activity: Activity::default(),
+            sweep_interval: DEFAULT_SWEEP_INTERVAL,
+            next_sweep: due_after(DEFAULT_SWEEP_INTERVAL),
+            stop: Arc::new(AtomicBool::new(false)),
+            ctx: live.ctx,
+            rt: live.rt,
+        })
+    }
+
+    /// The trail watched.
+    pub fn trail_arn(&self) -> &str {
+        &self.trail_arn
+    }
+
+    /// Handles one message body (an S3 notification, an SNS envelope of one, an EventBridge
+    /// "Object Created" event): every digest event of a watched chain in it, in order, each
+    /// verified from its chain's head, the head moved, its lines printed and alerts sent.
+    /// `name` names the message in an `error` line. An unreadable body is an `error` line and
+    /// an unrecorded result, not an `Err`: `Err` is for output that cannot be written and
+    /// internal faults.
+    pub fn handle(&mut self, body: &str, name: &str) -> Result<Handled, Error> {
+        let before = self.worst.take();
+        let mut handled = self.message(body, name);
+        if let Ok(h) = &mut handled {
+            if !h.recorded {
+                // What is not recorded is not valid, whatever comes of its redelivery.
+                self.note(Outcome::NotChecked);
+            }
+            h.outcome = self.worst;
+        }
+        self.worst = worse(before, self.worst);
+        handled
+    }
+
+    /// The sweep: every watched chain checked from its head up to now (digests whose events
+    /// were missed verified, a silent chain `TAIL MISSING`), a `sweep` line per chain, alerts
+    /// as for digests. Returns the worst verdict of its lines (`None`: no chain to sweep).
+    pub fn sweep(&mut self) -> Result<Option<Outcome>, Error> {
+        let before = self.worst.take();
+        let stop = self.stop.clone();
+        let swept = self.sweep_chains(&stop);
+        let this = self.worst;
+        self.worst = worse(before, this);
+        swept.map(|()| this)
+    }
+
+    /// Prints the `summary` line of the activity since the last one, and starts counting
+    /// anew. Returns the worst verdict of that period (`None`: nothing checked).
+    pub fn summary(&mut self) -> Result<Option<Outcome>, Error> {
+        let worst = self.worst.take();
+        let a = std::mem::take(&mut self.activity);
+        print_line(&json!({
+            "type": "summary",
+            "trail_arn": self.trail_arn,
+            "messages": a.messages,
+            "digests": a.digests,
+            "duplicates": a.duplicates,
+            "log_file_events": a.log_file_events,
+            "other_events": a.other_events,
+            "unreadable_messages": a.unreadable_messages,
+            "verdict": worst.map_or("valid", Outcome::as_str),
+        }))?;
+        Ok(worst)
+    }
 }
 
 /// `watch`: see the module's documentation. Returns the worst result's exit status (0 when
 /// there was nothing to check).
 pub fn watch(config: WatchConfig) -> Result<u8, Error> {
-    let range = Range::parse(&config.selection)?;
-    let live = crate::live::connect(&config.selection, &range)?;
-    let store = S3Store::new(&live.ctx, live.rt.handle().clone())?
-        .concurrency(usize::from(config.selection.concurrency));
-    let keys = CloudTrailKeys::new(&live.ctx, live.rt.handle().clone())?;
-    let heads: Box<dyn HeadStore> = match config.heads.strip_prefix("s3://") {
-        Some(rest) => {
-            let (bucket, key) = rest
-                .split_once('/')
-                .filter(|(b, k)| !b.is_empty() && !k.is_empty())
-                .ok_or_else(|| {
-                    Error::Usage(format!(
-                        "--state {}: an S3 head store is s3://BUCKET/KEY",
-                        config.heads
-                    ))
-                })?;
-            Box::new(S3HeadStore::new(
-                &live.ctx,
-                live.rt.handle().clone(),
-                bucket,
-                key,
-                &range.arn.arn,
-            )?)
-        }
-        None => Box::new(FileHeadStore::new(&config.heads, &range.arn.arn)),
-    };
-    // The head store is read once before anything is done: one that cannot be read, or holds
-    // another trail's heads, stops the watch here rather than on every event.
-    heads.read().map_err(|e| match e {
-        HeadStoreError::Unavailable { .. } => Error::Aws(format!("--state: {e}")),
-        e => Error::Usage(format!("--state: {e}")),
-    })?;
-    let stop = config
-        .stop
-        .clone()
-        .unwrap_or_else(|| Arc::new(AtomicBool::new(false)));
+    let mut session_config = SessionConfig::new(config.selection.clone(), config.heads.clone());
+    session_config.alert_sns_topic = config.alert_sns_topic.clone();
+    let mut watcher = WatchSession::connect(&session_config)?;
+    if let Some(stop) = &config.stop {
+        watcher.stop = stop.clone();
+    }
+    watcher.sweep_interval = config.sweep_interval;
+    watcher.next_sweep = due_after(config.sweep_interval);
+    let stop = watcher.stop.clone();
     // The first SIGTERM or SIGINT sets the flag (the message in hand is finished, then the
     // watch ends); a second one, with the flag already set, ends the process at once.
     for signal in [signal_hook::consts::SIGTERM, signal_hook::consts::SIGINT] {
@@ -255,38 +414,19 @@ pub fn watch(config: WatchConfig) -> Result<u8, Error> {
                 source: e,
             })?;
     }
-    let status = crate::live::status_of(&live, &range);
-    let mut watcher = Watcher {
-        rt: &live.rt,
-        store: &store,
-        keys: &keys,
-        heads: heads.as_ref(),
-        topic: config
-            .alert_sns_topic
-            .as_deref()
-            .map(|arn| Topic::new(&live.ctx, arn)),
-        trail_arn: range.arn.arn.clone(),
-        chain: live.chain.clone(),
-        sel: &config.selection,
-        start: range.start,
-        status,
-        worst: None,
-        activity: Activity::default(),
-        sweep_interval: config.sweep_interval,
-        next_sweep: due_after(config.sweep_interval),
-    };
     match &config.events {
         EventSource::File(path) => watcher.read_file(path, &stop)?,
         EventSource::Sqs(url) => {
-            watcher.read_queue(&Queue::new(&live.ctx, url), config.once, &stop)?
+            let queue = Queue::new(&watcher.ctx, url);
+            watcher.read_queue(&queue, config.once, &stop)?
         }
     }
     if config.once && !stop.load(Ordering::SeqCst) {
         // The events are processed: one sweep catches what they did not announce.
-        watcher.sweep(&stop)?;
+        watcher.sweep_chains(&stop)?;
     }
-    watcher.summary()?;
-    Ok(watcher.worst.map_or(0, Outcome::exit_code))
+    let worst = watcher.summary()?;
+    Ok(worst.map_or(0, Outcome::exit_code))
 }
 
 /// Prints one line on standard output, flushed (a consumer may be reading as it comes).
@@ -318,7 +458,7 @@ fn latency(event_time: DateTime<Utc>) -> f64 {
     (Utc::now() - event_time).num_milliseconds() as f64 / 1000.0
 }
 
-impl Watcher<'_> {
+impl WatchSession {
     /// The resumed run of `validate --state` for one chain, from its head (or `start`) to
     /// `end`: every link in between listed and verified, the tail rule applied as of `now`.
     fn check(
@@ -338,7 +478,7 @@ impl Watcher<'_> {
             .check_unreferenced_logs(true)
             .keep_valid_logs(false);
         let runs = [(chain.clone(), head.cloned())];
-        let mut reports = validate_chains(store, self.keys, &runs, &self.trail_arn, &options)?;
+        let mut reports = validate_chains(store, &self.keys, &runs, &self.trail_arn, &options)?;
         match reports.len() {
             1 => Ok(reports.remove(0)),
             _ => Err(Error::Internal("one report per chain")),
@@ -348,7 +488,7 @@ impl Watcher<'_> {
     /// Moves a chain's stored head forward to `head` (never back), retrying lost races.
     fn advance(&self, id: &str, head: &Head) -> Result<(), HeadStoreError> {
         let heads = BTreeMap::from([(id.to_owned(), head.clone())]);
-        headstore::advance(self.heads, &heads, HEAD_ATTEMPTS).map(|_| ())
+        headstore::advance(self.heads.as_ref(), &heads, HEAD_ATTEMPTS).map(|_| ())
     }
 
     fn note(&mut self, outcome: Outcome) {
@@ -381,11 +521,8 @@ impl Watcher<'_> {
                 continue;
             }
             self.sweep_if_due(stop)?;
-            let handled = self.message(&line, &format!("{name} line {}", n + 1))?;
-            if !handled.recorded {
-                // A file is not redelivered: what could not be recorded is not valid.
-                self.note(Outcome::NotChecked);
-            }
+            // A file is not redelivered: what could not be recorded stays not valid.
+            self.handle(&line, &format!("{name} line {}", n + 1))?;
         }
         Ok(())
     }
@@ -434,17 +571,15 @@ impl Watcher<'_> {
                         .block_on(queue.change_visibility(&m.receipt_handle, StdDuration::ZERO));
                     continue;
                 }
-                let handled = self.message(&m.body, &format!("sqs message {}", m.message_id))?;
+                let handled = self.handle(&m.body, &format!("sqs message {}", m.message_id))?;
                 if handled.recorded {
                     if let Err(e) = self.rt.block_on(queue.delete(&m.receipt_handle)) {
                         // Redelivered later: processing it again changes nothing.
                         eprintln!("trailproof: warning: {}", escape_controls(&e.to_string()));
                     }
-                } else {
-                    // Left hidden until its visibility timeout ends, then redelivered (or sent
-                    // to the dead-letter queue): never deleted unrecorded.
-                    self.note(Outcome::NotChecked);
                 }
+                // Otherwise left hidden until its visibility timeout ends, then redelivered
+                // (or sent to the dead-letter queue): never deleted unrecorded.
             }
         }
         Ok(())
@@ -478,7 +613,10 @@ impl Watcher<'_> {
             Err(e) => {
                 self.activity.unreadable_messages += 1;
                 print_line(&json!({"type": "error", "source": name, "message": e.to_string()}))?;
-                return Ok(Handled { recorded: false });
+                return Ok(Handled {
+                    recorded: false,
+                    outcome: None,
+                });
             }
         };
         let mut recorded = true;
@@ -496,7 +634,10 @@ impl Watcher<'_> {
                 _ => self.activity.other_events += 1,
             }
         }
-        Ok(Handled { recorded })
+        Ok(Handled {
+            recorded,
+            outcome: None,
+        })
     }
 
     /// True when `chain` (read from a digest's key) is one of the chains watched.
@@ -562,7 +703,7 @@ impl Watcher<'_> {
             None => self.start.min(end),
         };
         let bounded = UpTo {
-            inner: self.store,
+            inner: &self.store,
             chain: &digest.chain,
             last: trailproof::time::key_format(end),
         };
@@ -730,7 +871,7 @@ impl Watcher<'_> {
     /// Sweeps when one is due.
     fn sweep_if_due(&mut self, stop: &AtomicBool) -> Result<(), Error> {
         if Instant::now() >= self.next_sweep {
-            self.sweep(stop)?;
+            self.sweep_chains(stop)?;
         }
         Ok(())
     }
@@ -738,7 +879,7 @@ impl Watcher<'_> {
     /// The sweep: every watched chain (the one the flags name, or those discovery finds, and
     /// every chain of the selection in the head store) checked from its head up to now. A stop
     /// asked for during it ends it after the chain in hand.
-    fn sweep(&mut self, stop: &AtomicBool) -> Result<(), Error> {
+    fn sweep_chains(&mut self, stop: &AtomicBool) -> Result<(), Error> {
         let now = Utc::now();
         let mut chains: BTreeMap<String, Chain> = BTreeMap::new();
         let discovery = self.sel.all_accounts
@@ -747,15 +888,15 @@ impl Watcher<'_> {
             || self.sel.regions.is_some();
         if discovery {
             let job = crate::output::Job {
-                store: self.store,
-                keys: self.keys,
+                store: &self.store,
+                keys: &self.keys,
                 chain: self.chain.clone(),
                 parallelism: self.sel.parallelism(),
                 check_unreferenced_logs: true,
                 source: format!("s3://{}", self.chain.bucket),
                 trail_status: self.status.clone(),
             };
-            match crate::output::discover_selected(self.sel, &job) {
+            match crate::output::discover_selected(&self.sel, &job) {
                 Ok((found, _warnings)) => {
                     for chain in found {
                         chains.insert(trailproof::state::chain_id(&chain), chain);
@@ -812,7 +953,7 @@ impl Watcher<'_> {
             Some(h) => self.start.min(h.end_time),
             None => self.start.min(now),
         };
-        let report = match self.check(self.store, chain, head.as_ref(), start, now, now) {
+        let report = match self.check(&self.store, chain, head.as_ref(), start, now, now) {
             Ok(report) => report,
             Err(e @ Error::Internal(_)) => return Err(e),
             Err(e) => {
@@ -892,21 +1033,6 @@ impl Watcher<'_> {
             &messages,
         )?;
         Ok(())
-    }
-
-    fn summary(&self) -> Result<(), Error> {
-        let a = &self.activity;
-        print_line(&json!({
-            "type": "summary",
-            "trail_arn": self.trail_arn,
-            "messages": a.messages,
-            "digests": a.digests,
-            "duplicates": a.duplicates,
-            "log_file_events": a.log_file_events,
-            "other_events": a.other_events,
-            "unreadable_messages": a.unreadable_messages,
-            "verdict": self.worst.map_or("valid", Outcome::as_str),
-        }))
     }
 }
 

@@ -9,6 +9,8 @@
 //! - Debian's packages (chromium, poppler-utils, Slurm and munge): [`require_programs`].
 //! - moto's server (a local SQS and SNS), [`MOTO_VERSION`], in the Python tools' environment
 //!   `py-tools/` in the target directory: [`moto_server`].
+//! - `cargo lambda` (PyPI's `cargo-lambda`, [`CARGO_LAMBDA_VERSION`]), in the same environment:
+//!   [`cargo_lambda`], the Lambda runtime API emulator of the Lambda handler's tests.
 
 use std::path::{Path, PathBuf};
 use std::process::Command;
@@ -202,4 +204,43 @@ fn check_moto() -> Result<PathBuf, String> {
         return Err(need(&format!("{} is missing", server.display())));
     }
     Ok(server)
+}
+
+/// The cargo-lambda release whose `watch` emulates the Lambda runtime API in the Lambda
+/// handler's tests, and whose `invoke` sends them their events.
+pub const CARGO_LAMBDA_VERSION: &str = "1.9.2";
+
+/// The `cargo-lambda` command (run as `cargo-lambda lambda ...`), once its version is checked.
+/// Panics, naming the version and the install command, when it is missing.
+pub fn cargo_lambda() -> PathBuf {
+    static CHECKED: OnceLock<Result<PathBuf, String>> = OnceLock::new();
+    match CHECKED.get_or_init(check_cargo_lambda) {
+        Ok(program) => program.clone(),
+        Err(e) => panic!("{e}"),
+    }
+}
+
+fn check_cargo_lambda() -> Result<PathBuf, String> {
+    let venv = py_tools_venv();
+    let program = venv.join("bin/cargo-lambda");
+    let need = |found: &str| {
+        format!(
+            "cargo-lambda {CARGO_LAMBDA_VERSION} is needed in {} ({found}): run tools/provision python (tools/test runs it), or: python3 -m venv {v} && {v}/bin/pip install cargo-lambda=={CARGO_LAMBDA_VERSION}",
+            venv.display(),
+            v = venv.display()
+        )
+    };
+    if !program.is_file() {
+        return Err(need(&format!("{} is missing", program.display())));
+    }
+    let out = Command::new(&program)
+        .args(["lambda", "--version"])
+        .output()
+        .map_err(|e| need(&format!("{} does not run: {e}", program.display())))?;
+    let version = String::from_utf8_lossy(&out.stdout);
+    // "cargo-lambda 1.9.2 (67129fc 2026-08-21Z)"
+    match version.split_whitespace().nth(1) {
+        Some(v) if out.status.success() && v == CARGO_LAMBDA_VERSION => Ok(program),
+        _ => Err(need(&format!("found {:?}", version.trim()))),
+    }
 }
