@@ -198,6 +198,8 @@ struct Watcher<'a> {
     sel: &'a Selection,
     start: DateTime<Utc>,
     status: Option<TrailStatus>,
+    /// `GetTrailStatus` again (`None`: it failed), before each sweep.
+    fetch_status: &'a dyn Fn() -> Option<TrailStatus>,
     /// The worst result so far (`None`: none yet).
     worst: Option<Outcome>,
     activity: Activity,
@@ -255,7 +257,8 @@ pub fn watch(config: WatchConfig) -> Result<u8, Error> {
                 source: e,
             })?;
     }
-    let status = crate::live::status_of(&live, &range);
+    let fetch_status = || crate::live::status_of(&live, &range);
+    let status = fetch_status();
     let mut watcher = Watcher {
         rt: &live.rt,
         store: &store,
@@ -270,6 +273,7 @@ pub fn watch(config: WatchConfig) -> Result<u8, Error> {
         sel: &config.selection,
         start: range.start,
         status,
+        fetch_status: &fetch_status,
         worst: None,
         activity: Activity::default(),
         sweep_interval: config.sweep_interval,
@@ -739,6 +743,7 @@ impl Watcher<'_> {
     /// every chain of the selection in the head store) checked from its head up to now. A stop
     /// asked for during it ends it after the chain in hand.
     fn sweep(&mut self, stop: &AtomicBool) -> Result<(), Error> {
+        self.refresh_status();
         let now = Utc::now();
         let mut chains: BTreeMap<String, Chain> = BTreeMap::new();
         let discovery = self.sel.all_accounts
@@ -796,6 +801,18 @@ impl Watcher<'_> {
         }
         self.next_sweep = due_after(self.sweep_interval);
         Ok(())
+    }
+
+    /// A watch runs for days: the status taken at its start may have been undone since (a
+    /// StartLogging after a StopLogging), so each sweep asks again. When it cannot, only the
+    /// last delivery time known is kept: a delivery that happened stays a fact and can only
+    /// prove a deletion, while an old IsLogging false must not explain a chain gone silent.
+    fn refresh_status(&mut self) {
+        self.status = (self.fetch_status)().or_else(|| {
+            self.status.take().map(|old| {
+                TrailStatus::new(None, old.latest_digest_delivery_time, None, None, None)
+            })
+        });
     }
 
     /// One chain of a sweep: the resumed run from its stored head (or --start-time) up to
