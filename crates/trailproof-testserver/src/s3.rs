@@ -616,6 +616,71 @@ pub async fn load_dir(
     Ok(count)
 }
 
+/// Writes objects into an s3s-fs root in-process, as [`load_dir`] does (s3s-fs's own
+/// `CreateBucket` / `PutObject`: no HTTP, no signing), one at a time: each object is in place
+/// when [`FsWriter::put`] returns, so a benchmark can deliver a trail as CloudTrail does and
+/// announce each object after it is written.
+pub struct FsWriter {
+    fs: s3s_fs::FileSystem,
+}
+
+impl std::fmt::Debug for FsWriter {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("FsWriter")
+    }
+}
+
+impl FsWriter {
+    /// A writer into the s3s-fs root `root` (the one an [`S3Server`] serves).
+    pub fn new(root: &Path) -> Result<FsWriter, BoxError> {
+        let fs = s3s_fs::FileSystem::new(root)
+            .map_err(|e| format!("s3s-fs root {}: {e:?}", root.display()))?;
+        Ok(FsWriter { fs })
+    }
+
+    /// Creates `bucket`; one that exists already is fine.
+    pub async fn create_bucket(&self, bucket: &str) -> Result<(), BoxError> {
+        let create = CreateBucketInput::builder()
+            .bucket(bucket.to_owned())
+            .build()?;
+        if let Err(e) = self.fs.create_bucket(s3_request(create)).await {
+            let code = e.code().as_str();
+            if code != "BucketAlreadyOwnedByYou" && code != "BucketAlreadyExists" {
+                return Err(format!("CreateBucket {bucket}: {e:?}").into());
+            }
+        }
+        Ok(())
+    }
+
+    /// Puts one object with its user metadata (names without `x-amz-meta-`).
+    pub async fn put(
+        &self,
+        bucket: &str,
+        key: &str,
+        body: Vec<u8>,
+        metadata: &std::collections::BTreeMap<String, String>,
+    ) -> Result<(), BoxError> {
+        let metadata: s3s::dto::Metadata = metadata
+            .iter()
+            .map(|(k, v)| (k.clone(), v.clone()))
+            .collect();
+        let input = PutObjectInput::builder()
+            .bucket(bucket.to_owned())
+            .key(key.to_owned())
+            .content_length(Some(i64::try_from(body.len())?))
+            .metadata(Some(metadata))
+            .body(Some(StreamingBlob::from(s3s::Body::from(Bytes::from(
+                body,
+            )))))
+            .build()?;
+        self.fs
+            .put_object(s3_request(input))
+            .await
+            .map_err(|e| format!("PutObject {bucket}/{key}: {e:?}"))?;
+        Ok(())
+    }
+}
+
 /// Every file under `dir`, with its path relative to `base` using `/` (its S3 key).
 fn list_files(base: &Path, dir: &Path, out: &mut Vec<(PathBuf, String)>) -> io::Result<()> {
     for entry in std::fs::read_dir(dir)? {
