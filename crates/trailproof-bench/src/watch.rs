@@ -136,6 +136,7 @@ impl Servers {
                 .root(root)
                 .credentials(ACCESS_KEY, SECRET_KEY)
                 .log_requests(false)
+                .prefix_listing(true)
                 .start()
                 .await;
             let cloudtrail = CloudTrailServer::builder()

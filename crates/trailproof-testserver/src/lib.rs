@@ -57,7 +57,8 @@ pub use harness::{
 };
 pub use moto::Moto;
 pub use s3::{
-    get_name, load_dir, request_name, Fault, Faults, FsWriter, S3Server, S3ServerBuilder,
+    get_name, load_dir, request_name, Fault, Faults, FsWriter, PrefixListing, S3Server,
+    S3ServerBuilder,
 };
 
 /// The access key both servers accept.

@@ -418,6 +418,7 @@ impl S3Server {
             delay: Duration::ZERO,
             log_requests: true,
             stats: Arc::new(Stats::default()),
+            prefix_listing: false,
         }
     }
 
@@ -437,6 +438,7 @@ pub struct S3ServerBuilder {
     delay: Duration,
     log_requests: bool,
     stats: Arc<Stats>,
+    prefix_listing: bool,
 }
 
 impl S3ServerBuilder {
@@ -468,6 +470,14 @@ impl S3ServerBuilder {
         self
     }
 
+    /// Lists by reading only the folders under the request's prefix ([`PrefixListing`])
+    /// instead of s3s-fs's walk of the whole bucket, whose cost grows with every object stored:
+    /// for a benchmark's bucket of tens of thousands of objects listed thousands of times.
+    pub fn prefix_listing(mut self, on: bool) -> Self {
+        self.prefix_listing = on;
+        self
+    }
+
     /// Counts requests into `stats` (to share one [`Stats`] with a [`crate::CloudTrailServer`]).
     pub fn stats(mut self, stats: Arc<Stats>) -> Self {
         self.stats = stats;
@@ -486,7 +496,12 @@ impl S3ServerBuilder {
         };
         let fs = s3s_fs::FileSystem::new(&root)
             .unwrap_or_else(|e| panic!("s3s-fs root {}: {e:?}", root.display()));
-        let mut server = self.start_with(fs).await;
+        let mut server = if self.prefix_listing {
+            let root = root.clone();
+            self.start_with(PrefixListing { fs, root }).await
+        } else {
+            self.start_with(fs).await
+        };
         server.root = Some(root);
         server._temp = temp;
         server
@@ -614,6 +629,223 @@ pub async fn load_dir(
         done??;
     }
     Ok(count)
+}
+
+/// s3s-fs whose `ListObjectsV2` reads only the folder the prefix names (and, without a
+/// delimiter, the folders below it): s3s-fs walks every file of the bucket for each listing,
+/// through one blocking task per directory entry. The answer is the same: s3s-fs keeps an
+/// object `KEY` at `BUCKET/KEY`, so every key starting with the prefix lies under the prefix's
+/// folder part. The operations a benchmark's clients send are passed to s3s-fs; others are not
+/// served.
+pub struct PrefixListing {
+    fs: s3s_fs::FileSystem,
+    root: PathBuf,
+}
+
+impl std::fmt::Debug for PrefixListing {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("PrefixListing")
+            .field("root", &self.root)
+            .finish_non_exhaustive()
+    }
+}
+
+/// Objects (key, size, modified) and common prefixes under `prefix` in `bucket_dir`.
+type Listing = (
+    Vec<(String, u64, std::time::SystemTime)>,
+    std::collections::BTreeSet<String>,
+);
+
+fn list_under(bucket_dir: &Path, prefix: &str, delimiter: Option<&str>) -> io::Result<Listing> {
+    let (folder, _) = prefix.rsplit_once('/').unwrap_or(("", prefix));
+    let mut objects = Vec::new();
+    let mut prefixes = std::collections::BTreeSet::new();
+    let start = if folder.is_empty() {
+        bucket_dir.to_owned()
+    } else {
+        bucket_dir.join(folder)
+    };
+    let mut stack = vec![(start, folder.to_owned())];
+    while let Some((dir, key_dir)) = stack.pop() {
+        let entries = match std::fs::read_dir(&dir) {
+            Ok(entries) => entries,
+            Err(e) if e.kind() == io::ErrorKind::NotFound => continue,
+            Err(e) => return Err(e),
+        };
+        for entry in entries {
+            let entry = entry?;
+            let Some(name) = entry.file_name().to_str().map(str::to_owned) else {
+                continue;
+            };
+            let key = if key_dir.is_empty() {
+                name
+            } else {
+                format!("{key_dir}/{name}")
+            };
+            if entry.file_type()?.is_dir() {
+                let folder = format!("{key}/");
+                if !(folder.starts_with(prefix) || prefix.starts_with(&folder)) {
+                    continue;
+                }
+                match delimiter {
+                    // The folder's own prefix when it is past the request's: a common prefix.
+                    Some("/") if folder.starts_with(prefix) => {
+                        prefixes.insert(folder);
+                    }
+                    _ => stack.push((entry.path(), key)),
+                }
+            } else if key.starts_with(prefix) {
+                if let Some(d) = delimiter.filter(|d| key[prefix.len()..].contains(*d)) {
+                    let cut = prefix.len() + key[prefix.len()..].find(d).unwrap_or(0) + d.len();
+                    prefixes.insert(key[..cut].to_owned());
+                    continue;
+                }
+                let meta = entry.metadata()?;
+                objects.push((key, meta.len(), meta.modified()?));
+            }
+        }
+    }
+    Ok((objects, prefixes))
+}
+
+#[async_trait::async_trait]
+impl S3 for PrefixListing {
+    async fn list_objects_v2(
+        &self,
+        req: S3Request<s3s::dto::ListObjectsV2Input>,
+    ) -> s3s::S3Result<s3s::S3Response<s3s::dto::ListObjectsV2Output>> {
+        use s3s::dto::{CommonPrefix, ListObjectsV2Output, Object, Timestamp};
+        let input = req.input;
+        let bucket_dir = self.root.join(&input.bucket);
+        if !bucket_dir.is_dir() {
+            return Err(s3s::s3_error!(NoSuchBucket));
+        }
+        let prefix = input.prefix.clone().unwrap_or_default();
+        let delimiter = input.delimiter.clone();
+        let (objects, prefixes) = tokio::task::spawn_blocking(move || {
+            list_under(&bucket_dir, &prefix, delimiter.as_deref())
+        })
+        .await
+        .map_err(|e| s3s::S3Error::internal_error(e))?
+        .map_err(s3s::S3Error::internal_error)?;
+        // Keys and common prefixes in one order, after the resume point, up to max-keys.
+        let after = match (
+            input.continuation_token.as_deref(),
+            input.start_after.as_deref(),
+        ) {
+            (Some(c), Some(s)) => Some(c.max(s).to_owned()),
+            (c, s) => c.or(s).map(str::to_owned),
+        };
+        let mut all: Vec<(String, Option<(u64, std::time::SystemTime)>)> = objects
+            .into_iter()
+            .map(|(k, size, t)| (k, Some((size, t))))
+            .chain(prefixes.into_iter().map(|p| (p, None)))
+            .filter(|(k, _)| after.as_deref().is_none_or(|a| k.as_str() > a))
+            .collect();
+        all.sort_by(|a, b| a.0.cmp(&b.0));
+        let max_keys = input.max_keys.unwrap_or(1000);
+        let limit = usize::try_from(max_keys).unwrap_or(1000);
+        let is_truncated = all.len() > limit;
+        all.truncate(limit);
+        let next = if is_truncated {
+            all.last().map(|(k, _)| k.clone())
+        } else {
+            None
+        };
+        let mut contents = Vec::new();
+        let mut common = Vec::new();
+        for (key, object) in all {
+            match object {
+                Some((size, modified)) => contents.push(Object {
+                    key: Some(key),
+                    last_modified: Some(Timestamp::from(modified)),
+                    size: Some(i64::try_from(size).map_err(s3s::S3Error::internal_error)?),
+                    ..Default::default()
+                }),
+                None => common.push(CommonPrefix { prefix: Some(key) }),
+            }
+        }
+        let key_count =
+            i32::try_from(contents.len() + common.len()).map_err(s3s::S3Error::internal_error)?;
+        Ok(s3s::S3Response::new(ListObjectsV2Output {
+            key_count: Some(key_count),
+            max_keys: Some(max_keys),
+            is_truncated: Some(is_truncated),
+            contents: (!contents.is_empty()).then_some(contents),
+            common_prefixes: (!common.is_empty()).then_some(common),
+            continuation_token: input.continuation_token,
+            next_continuation_token: next,
+            delimiter: input.delimiter,
+            encoding_type: input.encoding_type,
+            name: Some(input.bucket),
+            prefix: input.prefix,
+            start_after: input.start_after,
+            ..Default::default()
+        }))
+    }
+
+    async fn list_objects(
+        &self,
+        req: S3Request<s3s::dto::ListObjectsInput>,
+    ) -> s3s::S3Result<s3s::S3Response<s3s::dto::ListObjectsOutput>> {
+        self.fs.list_objects(req).await
+    }
+
+    async fn get_object(
+        &self,
+        req: S3Request<s3s::dto::GetObjectInput>,
+    ) -> s3s::S3Result<s3s::S3Response<s3s::dto::GetObjectOutput>> {
+        self.fs.get_object(req).await
+    }
+
+    async fn head_object(
+        &self,
+        req: S3Request<s3s::dto::HeadObjectInput>,
+    ) -> s3s::S3Result<s3s::S3Response<s3s::dto::HeadObjectOutput>> {
+        self.fs.head_object(req).await
+    }
+
+    async fn put_object(
+        &self,
+        req: S3Request<PutObjectInput>,
+    ) -> s3s::S3Result<s3s::S3Response<s3s::dto::PutObjectOutput>> {
+        self.fs.put_object(req).await
+    }
+
+    async fn delete_object(
+        &self,
+        req: S3Request<s3s::dto::DeleteObjectInput>,
+    ) -> s3s::S3Result<s3s::S3Response<s3s::dto::DeleteObjectOutput>> {
+        self.fs.delete_object(req).await
+    }
+
+    async fn create_bucket(
+        &self,
+        req: S3Request<CreateBucketInput>,
+    ) -> s3s::S3Result<s3s::S3Response<s3s::dto::CreateBucketOutput>> {
+        self.fs.create_bucket(req).await
+    }
+
+    async fn head_bucket(
+        &self,
+        req: S3Request<s3s::dto::HeadBucketInput>,
+    ) -> s3s::S3Result<s3s::S3Response<s3s::dto::HeadBucketOutput>> {
+        self.fs.head_bucket(req).await
+    }
+
+    async fn get_bucket_location(
+        &self,
+        req: S3Request<s3s::dto::GetBucketLocationInput>,
+    ) -> s3s::S3Result<s3s::S3Response<s3s::dto::GetBucketLocationOutput>> {
+        self.fs.get_bucket_location(req).await
+    }
+
+    async fn list_buckets(
+        &self,
+        req: S3Request<s3s::dto::ListBucketsInput>,
+    ) -> s3s::S3Result<s3s::S3Response<s3s::dto::ListBucketsOutput>> {
+        self.fs.list_buckets(req).await
+    }
 }
 
 /// Writes objects into an s3s-fs root in-process, as [`load_dir`] does (s3s-fs's own
