@@ -479,7 +479,7 @@ fn live(args: &LiveArgs) -> crate::Result<()> {
     let last = rss.last();
     let samples: Vec<String> = rss
         .iter()
-        .map(|(e, kb)| format!("{}k: {:.1}", e / 1000, *kb as f64 / 1024.0))
+        .map(|(e, kb)| format!("{e}: {:.1}", *kb as f64 / 1024.0))
         .collect();
     let growth = match (base, last) {
         (Some(b), Some(l)) => Some(l.1.saturating_sub(b.1)),
@@ -502,7 +502,7 @@ fn live(args: &LiveArgs) -> crate::Result<()> {
     });
     println!("{rss_line}");
     rows.push_str(&format!(
-        "| RSS over {events} events (MB at each 1,000 processed) | {} | growth from 2k to last {:.1} MB, peak {:.1} MB | ≥ 10,000 events, growth ≤ {} MB | {} |\n",
+        "| RSS over {events} events (events handled: VmRSS MB) | {} | growth from the 2nd sample to the last {:.1} MB, peak {:.1} MB | ≥ 10,000 events, growth ≤ {} MB | {} |\n",
         samples.join(", "),
         growth.unwrap_or(0) as f64 / 1024.0,
         hwm.unwrap_or(0) as f64 / 1024.0,
