@@ -587,6 +587,7 @@ fn replay(args: &ReplayArgs) -> crate::Result<()> {
     );
     let file = file.to_str().ok_or("work dir: not UTF-8")?;
     let before = servers.s3.stats.to_json();
+    let keys_before = servers.cloudtrail.state.stats.to_json();
     let spawned = Instant::now();
     let mut child = servers
         .watch(
@@ -629,6 +630,9 @@ fn replay(args: &ReplayArgs) -> crate::Result<()> {
     let cpu = cpu_seconds(pid);
     let status = child.wait()?;
     let after = servers.s3.stats.to_json();
+    let keys_after = servers.cloudtrail.state.stats.to_json();
+    let cloudtrail_calls = keys_after["cloudtrail"].as_u64().unwrap_or(0) as f64
+        - keys_before["cloudtrail"].as_u64().unwrap_or(0) as f64;
     let requests = |name: &str| {
         after[name].as_u64().unwrap_or(0) as f64 - before[name].as_u64().unwrap_or(0) as f64
     };
@@ -694,6 +698,7 @@ fn replay(args: &ReplayArgs) -> crate::Result<()> {
         "peak_rss_kb": peak,
         "s3_get_per_digest": requests("s3_get") / checked as f64,
         "s3_list_per_digest": requests("s3_list") / checked as f64,
+        "cloudtrail_per_digest": cloudtrail_calls / checked as f64,
         "target": format!("≥ {THROUGHPUT_TARGET} digests/s"),
         "verdict": met,
     });

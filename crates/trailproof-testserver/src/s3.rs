@@ -930,3 +930,118 @@ fn list_files(base: &Path, dir: &Path, out: &mut Vec<(PathBuf, String)>) -> io::
     }
     Ok(())
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use s3s::dto::ListObjectsV2Input;
+
+    /// What a listing answered, page after page: keys, common prefixes, and each page's
+    /// truncation and token.
+    async fn pages(
+        backend: &impl S3,
+        prefix: &str,
+        delimiter: Option<&str>,
+        start_after: Option<&str>,
+        max_keys: i32,
+    ) -> Vec<(Vec<String>, Vec<String>, bool, Option<String>, i32)> {
+        let mut token = None;
+        let mut out = Vec::new();
+        loop {
+            let input = ListObjectsV2Input::builder()
+                .bucket("b".to_owned())
+                .prefix(Some(prefix.to_owned()))
+                .delimiter(delimiter.map(str::to_owned))
+                .start_after(start_after.map(str::to_owned))
+                .continuation_token(token.clone())
+                .max_keys(Some(max_keys))
+                .build()
+                .unwrap();
+            let page = backend
+                .list_objects_v2(s3_request(input))
+                .await
+                .unwrap()
+                .output;
+            let keys = page
+                .contents
+                .unwrap_or_default()
+                .into_iter()
+                .map(|o| format!("{}:{}", o.key.unwrap(), o.size.unwrap()))
+                .collect();
+            let prefixes = page
+                .common_prefixes
+                .unwrap_or_default()
+                .into_iter()
+                .map(|p| p.prefix.unwrap())
+                .collect();
+            let truncated = page.is_truncated.unwrap();
+            token = page.next_continuation_token.clone();
+            out.push((
+                keys,
+                prefixes,
+                truncated,
+                page.next_continuation_token,
+                page.key_count.unwrap(),
+            ));
+            if !truncated {
+                return out;
+            }
+        }
+    }
+
+    #[tokio::test]
+    async fn prefix_listing_answers_what_s3s_fs_answers() {
+        let root = tempfile::tempdir().unwrap();
+        let writer = FsWriter::new(root.path()).unwrap();
+        writer.create_bucket("b").await.unwrap();
+        let keys = [
+            "top.json",
+            "AWSLogs/1/CloudTrail/us-east-1/2024/03/01/a.json.gz",
+            "AWSLogs/1/CloudTrail/us-east-1/2024/03/01/b.json.gz",
+            "AWSLogs/1/CloudTrail/us-east-1/2024/03/02/c.json.gz",
+            "AWSLogs/1/CloudTrail/us-west-2/2024/03/01/d.json.gz",
+            "AWSLogs/1/CloudTrail-Digest/us-east-1/2024/03/01/e.json.gz",
+            "AWSLogs/1/CloudTrail-Digest/us-east-1/2024/03/01/f.json.gz",
+            "AWSLogs/2/CloudTrail-Digest/us-east-1/2024/03/01/g.json.gz",
+            "AWSLogs/2/x",
+        ];
+        for (i, key) in keys.iter().enumerate() {
+            let body = vec![b'x'; i + 1];
+            writer
+                .put("b", key, body, &std::collections::BTreeMap::new())
+                .await
+                .unwrap();
+        }
+        let fs = s3s_fs::FileSystem::new(root.path()).unwrap();
+        let fast = PrefixListing {
+            fs: s3s_fs::FileSystem::new(root.path()).unwrap(),
+            root: root.path().to_owned(),
+        };
+        for prefix in [
+            "",
+            "AWSLogs/",
+            "AWSLogs/1/CloudTrail",
+            "AWSLogs/1/CloudTrail/",
+            "AWSLogs/1/CloudTrail-Digest/us-east-1/2024/03/01/",
+            "AWSLogs/1/CloudTrail-Digest/us-east-1/2024/03/01/f",
+            "AWSLogs/2/",
+            "AWSLogs/3/",
+            "nothing",
+        ] {
+            for delimiter in [None, Some("/")] {
+                for start_after in [
+                    None,
+                    Some("AWSLogs/1/CloudTrail-Digest/us-east-1/2024/03/01/e.json.gz"),
+                ] {
+                    for max_keys in [1, 2, 1000] {
+                        assert_eq!(
+                            pages(&fast, prefix, delimiter, start_after, max_keys).await,
+                            pages(&fs, prefix, delimiter, start_after, max_keys).await,
+                            "prefix {prefix:?}, delimiter {delimiter:?}, start after {start_after:?}, max keys {max_keys}"
+                        );
+                    }
+                }
+            }
+        }
+    }
+}
