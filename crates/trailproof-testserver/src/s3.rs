@@ -694,9 +694,9 @@ fn list_under(bucket_dir: &Path, prefix: &str, delimiter: Option<&str>) -> io::R
                     }
                     _ => stack.push((entry.path(), key)),
                 }
-            } else if key.starts_with(prefix) {
-                if let Some(d) = delimiter.filter(|d| key[prefix.len()..].contains(*d)) {
-                    let cut = prefix.len() + key[prefix.len()..].find(d).unwrap_or(0) + d.len();
+            } else if let Some(rest) = key.strip_prefix(prefix) {
+                if let Some((d, at)) = delimiter.and_then(|d| Some((d, rest.find(d)?))) {
+                    let cut = prefix.len() + at + d.len();
                     prefixes.insert(key[..cut].to_owned());
                     continue;
                 }
@@ -726,7 +726,7 @@ impl S3 for PrefixListing {
             list_under(&bucket_dir, &prefix, delimiter.as_deref())
         })
         .await
-        .map_err(|e| s3s::S3Error::internal_error(e))?
+        .map_err(s3s::S3Error::internal_error)?
         .map_err(s3s::S3Error::internal_error)?;
         // Keys and common prefixes in one order, after the resume point, up to max-keys.
         let after = match (
