@@ -666,7 +666,7 @@ fn replay(args: &ReplayArgs) -> crate::Result<()> {
         || sweeps != chains
     {
         return Err(format!(
-            "watch replay: exit {status}, {checked} of {} digests verified, {sweeps} sweep lines for {chains} chains, {} lines not valid (first: {:?}); {summary}\n{}",
+            "watch replay: watch ended with {status}, {checked} of {} digests verified, {sweeps} sweep lines for {chains} chains, {} lines not valid (first: {:?}); {summary}\n{}",
             digests.len(),
             bad.len(),
             bad.first(),
