@@ -17,11 +17,20 @@ use crate::errors::describe;
 /// Most `ListPublicKeys` pages read for one range (keys rotate about monthly: a handful per year).
 const MAX_KEY_PAGES: usize = 1000;
 
-/// Key sets already fetched, by (region, start, end).
-type KeyCache = HashMap<(String, DateTime<Utc>, DateTime<Utc>), KeySet>;
+/// Key sets already fetched, by (region, start, end), and the warnings of those let go.
+#[derive(Default)]
+struct KeyCache {
+    sets: HashMap<(String, DateTime<Utc>, DateTime<Utc>), KeySet>,
+    dropped_warnings: Vec<String>,
+}
+
+/// Ranges kept in the cache. `watch` asks for a new range with every digest (from the chain's
+/// head to the digest), never the same one twice: an unbounded cache grew by a key set per
+/// digest for as long as the watch ran (`benches/watch.sh`, RSS).
+const CACHED_RANGES: usize = 64;
 
 /// CloudTrail's public keys, fetched with `ListPublicKeys` (every page) in the region asked for,
-/// and cached per (region, start, end).
+/// and cached per (region, start, end) (the last 64 ranges).
 ///
 /// [`PublicKeySource::public_keys`] blocks the calling thread on the runtime given to
 /// [`CloudTrailKeys::new`]; call it from ordinary threads, never from that runtime's tasks.
@@ -46,7 +55,7 @@ impl CloudTrailKeys {
         Ok(CloudTrailKeys {
             ctx: ctx.clone(),
             handle,
-            cache: Mutex::new(HashMap::new()),
+            cache: Mutex::new(KeyCache::default()),
         })
     }
 }
@@ -63,6 +72,7 @@ impl PublicKeySource for CloudTrailKeys {
             .cache
             .lock()
             .unwrap_or_else(PoisonError::into_inner)
+            .sets
             .get(&cache_key)
         {
             return Ok(keys.clone());
@@ -75,10 +85,19 @@ impl PublicKeySource for CloudTrailKeys {
         let keys = self
             .handle
             .block_on(list_public_keys(&self.ctx, region, start, end))?;
-        self.cache
-            .lock()
-            .unwrap_or_else(PoisonError::into_inner)
-            .insert(cache_key, keys.clone());
+        let mut cache = self.cache.lock().unwrap_or_else(PoisonError::into_inner);
+        if cache.sets.len() >= CACHED_RANGES {
+            // Their warnings are still owed to the report.
+            let dropped: Vec<String> = cache
+                .sets
+                .drain()
+                .flat_map(|(_, set)| set.warnings().to_vec())
+                .collect();
+            cache.dropped_warnings.extend(dropped);
+            cache.dropped_warnings.sort();
+            cache.dropped_warnings.dedup();
+        }
+        cache.sets.insert(cache_key, keys.clone());
         Ok(keys)
     }
 
@@ -89,8 +108,10 @@ impl PublicKeySource for CloudTrailKeys {
     fn warnings(&self) -> Vec<String> {
         let cache = self.cache.lock().unwrap_or_else(PoisonError::into_inner);
         let mut all: Vec<String> = cache
+            .sets
             .values()
             .flat_map(|k| k.warnings().iter().cloned())
+            .chain(cache.dropped_warnings.iter().cloned())
             .collect();
         all.sort();
         all.dedup();

@@ -566,3 +566,45 @@ fn prefetch_keeps_requests_in_flight_in_order_and_frees_what_is_not_read() {
     ));
     drop(guard);
 }
+
+#[test]
+fn cloudtrail_keys_past_the_cached_ranges_keep_every_warning() {
+    let trail = TrailBuilder::new().hours(2).build();
+    let h = Harness::start(100);
+    h.cloudtrail.serve_trail(&trail);
+    // A second entry whose fingerprint is not its key's MD5: left out, with a warning.
+    {
+        let mut keys = h.cloudtrail.state.keys.lock().unwrap();
+        let mut bad = keys[0].clone();
+        bad["Fingerprint"] = serde_json::json!("00000000000000000000000000000000");
+        keys.push(bad);
+    }
+    let ctx = h.context(&test_options());
+    let keys = CloudTrailKeys::new(&ctx, h.rt.handle().clone()).unwrap();
+    // As a watch asks: one new range per digest, from the head to the digest; more ranges
+    // than the cache keeps.
+    let start = trail.start();
+    let ranges = 200;
+    for i in 0..ranges {
+        let end = start + chrono::Duration::hours(i + 1);
+        assert!(!keys.public_keys(REGION, start, end).unwrap().is_empty());
+    }
+    assert_eq!(
+        h.cloudtrail.state.calls_to("ListPublicKeys").len(),
+        ranges as usize
+    );
+    // The newest range is still cached.
+    keys.public_keys(REGION, start, start + chrono::Duration::hours(ranges))
+        .unwrap();
+    assert_eq!(
+        h.cloudtrail.state.calls_to("ListPublicKeys").len(),
+        ranges as usize
+    );
+    // The warning of every range, those let go included, once.
+    let warnings = keys.warnings();
+    assert_eq!(warnings.len(), 1, "{warnings:?}");
+    assert!(
+        warnings[0].contains("does not match its key"),
+        "{warnings:?}"
+    );
+}

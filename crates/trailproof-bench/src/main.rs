@@ -5,6 +5,9 @@
 //! - `serve`: a local S3 server (s3s + s3s-fs) and a fake CloudTrail endpoint serving such a
 //!   trail, with an optional delay on every S3 request to stand for a WAN round trip.
 //! - `ceiling`: the ceiling probe over the log files of an archive directory.
+//! - `watch live` / `watch replay`: `trailproof watch` end to end against both servers (run in
+//!   this process): latency from event to verdict line and memory over 10,000 events, and
+//!   digests per second replaying an organization's day with `--once`.
 //! - `table`: renders the measurements `run.sh` collected, and criterion's estimates, as
 //!   markdown.
 #![forbid(unsafe_code)]
@@ -12,6 +15,7 @@
 mod gen;
 mod serve;
 mod table;
+mod watch;
 
 use std::path::PathBuf;
 use std::process::ExitCode;
@@ -45,6 +49,9 @@ enum Command {
     },
     /// Render results as markdown.
     Table(table::TableArgs),
+    /// End-to-end benchmarks of `trailproof watch` (latency, memory, throughput).
+    #[command(subcommand)]
+    Watch(watch::WatchBench),
 }
 
 fn main() -> ExitCode {
@@ -57,6 +64,7 @@ fn main() -> ExitCode {
             repeat,
         } => ceiling(&archive, threads, repeat),
         Command::Table(args) => table::run(&args),
+        Command::Watch(bench) => watch::run(&bench),
     };
     match result {
         Ok(()) => ExitCode::SUCCESS,

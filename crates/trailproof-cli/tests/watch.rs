@@ -1172,3 +1172,153 @@ fn watch_from_sqs_sweeps_between_receives() {
     );
     assert_eq!(head_key(&state), keys[5]);
 }
+
+#[test]
+fn watch_sweep_asks_for_the_trail_status_again() {
+    // A trail of the past with no signed stop: its silence is explained only by what
+    // GetTrailStatus says, which changes while the watch runs.
+    let d = deliver(TrailBuilder::new().bucket(BUCKET).hours(3).build());
+    let ds = digests(&d.trail);
+    let home = tempfile::tempdir().unwrap();
+    let state = home.path().join("heads.json");
+    let mut cmd = Command::new(env!("CARGO_BIN_EXE_trailproof"));
+    cmd.args([
+        "watch",
+        "--trail-arn",
+        &d.trail.trail_arn(),
+        "--start-time",
+        &fmt_time(d.trail.start()),
+        "--region",
+        REGION,
+        "--from-file",
+        "-",
+        "--sweep-interval",
+        "1s",
+        "--state",
+    ])
+    .arg(&state);
+    d.h.point_at(&mut cmd, home.path());
+    // Events come through a pipe kept open: a sweep is due before the line read after it.
+    let mut child = cmd
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let pid = child.id().to_string();
+    let (finished, done) = std::sync::mpsc::channel::<()>();
+    let guard = {
+        let pid = pid.clone();
+        std::thread::spawn(move || {
+            if let Err(std::sync::mpsc::RecvTimeoutError::Timeout) =
+                done.recv_timeout(std::time::Duration::from_secs(300))
+            {
+                let _ = Command::new("kill").args(["-KILL", &pid]).status();
+            }
+        })
+    };
+    let mut stdin = child.stdin.take().unwrap();
+    let mut stdout = BufReader::new(child.stdout.take().unwrap());
+    let mut seen: Vec<String> = Vec::new();
+    // Owns the pipe: dropping it closes standard input.
+    let mut send = move |line: &str| {
+        use std::io::Write as _;
+        writeln!(stdin, "{line}").unwrap();
+        stdin.flush().unwrap();
+    };
+    // Reads up to the next line of `kind`; returns the sweep lines read on the way.
+    let mut read_until = |kind: &str, seen: &mut Vec<String>| -> Vec<Value> {
+        let mut sweeps = Vec::new();
+        loop {
+            let mut line = String::new();
+            assert!(
+                stdout.read_line(&mut line).unwrap() > 0,
+                "ended early:\n{}",
+                seen.concat()
+            );
+            let v: Value = serde_json::from_str(&line).unwrap();
+            seen.push(line);
+            if v["type"] == "sweep" {
+                sweeps.push(v.clone());
+            }
+            if v["type"] == kind {
+                return sweeps;
+            }
+        }
+    };
+    // Every digest, verified as it is announced.
+    for line in &d.digest_lines {
+        send(line);
+        read_until("digest", &mut seen);
+    }
+    let newest = ds.last().unwrap();
+    let mut sweep_with = |status: Value, seen: &mut Vec<String>| -> Value {
+        *d.h.cloudtrail.state.trail_status.lock().unwrap() = status;
+        // Past the interval, then a line: the sweep runs before it is handled. The duplicate
+        // is that line's own result, printed after the sweep.
+        std::thread::sleep(std::time::Duration::from_millis(1500));
+        send(&d.digest_lines[0]);
+        let sweeps = read_until("duplicate", seen);
+        sweeps
+            .last()
+            .cloned()
+            .unwrap_or_else(|| panic!("no sweep:\n{}", seen.concat()))
+    };
+
+    // Logging on, by the status: the chain's silence is TAIL MISSING.
+    let sweep = sweep_with(json!({"IsLogging": true}), &mut seen);
+    assert_eq!(sweep["verdict"], "invalid", "{sweep}");
+    assert!(
+        sweep["findings"].to_string().contains("TAIL MISSING"),
+        "{sweep}"
+    );
+
+    // StopLogging since, by the status: the next sweep sees it, and the silence is explained.
+    let stopped = newest.end + chrono::Duration::minutes(5);
+    let sweep = sweep_with(
+        json!({"IsLogging": false, "StopLoggingTime": stopped.timestamp() as f64}),
+        &mut seen,
+    );
+    assert_eq!(sweep["verdict"], "valid", "{sweep}");
+    assert_eq!(sweep["findings"], json!([]), "{sweep}");
+    let notes = sweep["notes"].to_string();
+    assert!(
+        notes.contains("LOGGING STOPPED") && notes.contains("GetTrailStatus"),
+        "{sweep}"
+    );
+
+    // GetTrailStatus failing: the stop it reported before is not taken as still true.
+    let sweep = sweep_with(Value::Null, &mut seen);
+    assert_eq!(sweep["verdict"], "invalid", "{sweep}");
+    assert!(
+        sweep["findings"].to_string().contains("TAIL MISSING"),
+        "{sweep}"
+    );
+
+    drop(send);
+    finished.send(()).unwrap();
+    guard.join().unwrap();
+    let out = child.wait_with_output().unwrap();
+    let mut rest = String::new();
+    std::io::Read::read_to_string(&mut stdout, &mut rest).unwrap();
+    let run = Run::of(Output {
+        status: out.status,
+        stdout: (seen.concat() + &rest).into_bytes(),
+        stderr: out.stderr,
+    });
+    // Standard input closed: the watch ends with the worst result's status.
+    assert_eq!(run.code, Some(1), "{}", run.text);
+    assert!(
+        run.text.contains("GetTrailStatus") && run.text.contains("signed data alone"),
+        "{}",
+        run.text
+    );
+    assert_eq!(head_key(&state), newest.key);
+    // Once at the start, then once before each sweep (none per event).
+    assert_eq!(
+        d.h.cloudtrail.state.calls_to("GetTrailStatus").len(),
+        1 + run.of_type("sweep").len(),
+        "{}",
+        run.text
+    );
+}

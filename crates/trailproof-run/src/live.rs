@@ -76,7 +76,16 @@ pub(crate) fn connect(sel: &Selection, range: &Range) -> Result<Live, Error> {
 /// `GetTrailStatus` of the trail, for the tail check. A failure (no permission, a trail named
 /// without its ARN's account) is a warning: the tail is then judged from signed data alone.
 pub(crate) fn status_of(live: &Live, range: &Range) -> Option<trailproof::TrailStatus> {
-    match live.rt.block_on(trail_status(&live.ctx, &range.arn.arn)) {
+    status_for(&live.rt, &live.ctx, &range.arn.arn)
+}
+
+/// [`status_of`] with its parts: a watch asks again before each sweep.
+pub(crate) fn status_for(
+    rt: &tokio::runtime::Runtime,
+    ctx: &AwsContext,
+    trail_arn: &str,
+) -> Option<trailproof::TrailStatus> {
+    match rt.block_on(trail_status(ctx, trail_arn)) {
         Ok(status) => Some(status),
         Err(e) => {
             eprintln!(

@@ -880,6 +880,7 @@ impl WatchSession {
     /// every chain of the selection in the head store) checked from its head up to now. A stop
     /// asked for during it ends it after the chain in hand.
     fn sweep_chains(&mut self, stop: &AtomicBool) -> Result<(), Error> {
+        self.refresh_status();
         let now = Utc::now();
         let mut chains: BTreeMap<String, Chain> = BTreeMap::new();
         let discovery = self.sel.all_accounts
@@ -937,6 +938,18 @@ impl WatchSession {
         }
         self.next_sweep = due_after(self.sweep_interval);
         Ok(())
+    }
+
+    /// A watch runs for days: the status taken at its start may have been undone since (a
+    /// StartLogging after a StopLogging), so each sweep asks again. When it cannot, only the
+    /// last delivery time known is kept: a delivery that happened stays a fact and can only
+    /// prove a deletion, while an old IsLogging false must not explain a chain gone silent.
+    fn refresh_status(&mut self) {
+        self.status = crate::live::status_for(&self.rt, &self.ctx, &self.trail_arn).or_else(|| {
+            self.status.take().map(|old| {
+                TrailStatus::new(None, old.latest_digest_delivery_time, None, None, None)
+            })
+        });
     }
 
     /// One chain of a sweep: the resumed run from its stored head (or --start-time) up to

@@ -56,7 +56,10 @@ pub use harness::{
     chain, memory_store, options, test_options, validate_in_memory, Harness, AMBIENT_AWS_VARS,
 };
 pub use moto::Moto;
-pub use s3::{get_name, load_dir, request_name, Fault, Faults, S3Server, S3ServerBuilder};
+pub use s3::{
+    get_name, load_dir, request_name, Fault, Faults, FsWriter, PrefixListing, S3Server,
+    S3ServerBuilder,
+};
 
 /// The access key both servers accept.
 pub const ACCESS_KEY: &str = "AKIDTRAILPROOFTEST";

@@ -418,6 +418,7 @@ impl S3Server {
             delay: Duration::ZERO,
             log_requests: true,
             stats: Arc::new(Stats::default()),
+            prefix_listing: false,
         }
     }
 
@@ -437,6 +438,7 @@ pub struct S3ServerBuilder {
     delay: Duration,
     log_requests: bool,
     stats: Arc<Stats>,
+    prefix_listing: bool,
 }
 
 impl S3ServerBuilder {
@@ -468,6 +470,14 @@ impl S3ServerBuilder {
         self
     }
 
+    /// Lists by reading only the folders under the request's prefix ([`PrefixListing`])
+    /// instead of s3s-fs's walk of the whole bucket, whose cost grows with every object stored:
+    /// for a benchmark's bucket of tens of thousands of objects listed thousands of times.
+    pub fn prefix_listing(mut self, on: bool) -> Self {
+        self.prefix_listing = on;
+        self
+    }
+
     /// Counts requests into `stats` (to share one [`Stats`] with a [`crate::CloudTrailServer`]).
     pub fn stats(mut self, stats: Arc<Stats>) -> Self {
         self.stats = stats;
@@ -486,7 +496,12 @@ impl S3ServerBuilder {
         };
         let fs = s3s_fs::FileSystem::new(&root)
             .unwrap_or_else(|e| panic!("s3s-fs root {}: {e:?}", root.display()));
-        let mut server = self.start_with(fs).await;
+        let mut server = if self.prefix_listing {
+            let root = root.clone();
+            self.start_with(PrefixListing { fs, root }).await
+        } else {
+            self.start_with(fs).await
+        };
         server.root = Some(root);
         server._temp = temp;
         server
@@ -616,6 +631,288 @@ pub async fn load_dir(
     Ok(count)
 }
 
+/// s3s-fs whose `ListObjectsV2` reads only the folder the prefix names (and, without a
+/// delimiter, the folders below it): s3s-fs walks every file of the bucket for each listing,
+/// through one blocking task per directory entry. The answer is the same: s3s-fs keeps an
+/// object `KEY` at `BUCKET/KEY`, so every key starting with the prefix lies under the prefix's
+/// folder part. The operations a benchmark's clients send are passed to s3s-fs; others are not
+/// served.
+pub struct PrefixListing {
+    fs: s3s_fs::FileSystem,
+    root: PathBuf,
+}
+
+impl std::fmt::Debug for PrefixListing {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("PrefixListing")
+            .field("root", &self.root)
+            .finish_non_exhaustive()
+    }
+}
+
+/// Objects (key, size, modified) and common prefixes under `prefix` in `bucket_dir`.
+type Listing = (
+    Vec<(String, u64, std::time::SystemTime)>,
+    std::collections::BTreeSet<String>,
+);
+
+fn list_under(bucket_dir: &Path, prefix: &str, delimiter: Option<&str>) -> io::Result<Listing> {
+    let (folder, _) = prefix.rsplit_once('/').unwrap_or(("", prefix));
+    let mut objects = Vec::new();
+    let mut prefixes = std::collections::BTreeSet::new();
+    let start = if folder.is_empty() {
+        bucket_dir.to_owned()
+    } else {
+        bucket_dir.join(folder)
+    };
+    let mut stack = vec![(start, folder.to_owned())];
+    while let Some((dir, key_dir)) = stack.pop() {
+        let entries = match std::fs::read_dir(&dir) {
+            Ok(entries) => entries,
+            Err(e) if e.kind() == io::ErrorKind::NotFound => continue,
+            Err(e) => return Err(e),
+        };
+        for entry in entries {
+            let entry = entry?;
+            let Some(name) = entry.file_name().to_str().map(str::to_owned) else {
+                continue;
+            };
+            let key = if key_dir.is_empty() {
+                name
+            } else {
+                format!("{key_dir}/{name}")
+            };
+            if entry.file_type()?.is_dir() {
+                let folder = format!("{key}/");
+                if !(folder.starts_with(prefix) || prefix.starts_with(&folder)) {
+                    continue;
+                }
+                match delimiter {
+                    // The folder's own prefix when it is past the request's: a common prefix.
+                    Some("/") if folder.starts_with(prefix) => {
+                        prefixes.insert(folder);
+                    }
+                    _ => stack.push((entry.path(), key)),
+                }
+            } else if let Some(rest) = key.strip_prefix(prefix) {
+                if let Some((d, at)) = delimiter.and_then(|d| Some((d, rest.find(d)?))) {
+                    let cut = prefix.len() + at + d.len();
+                    prefixes.insert(key[..cut].to_owned());
+                    continue;
+                }
+                let meta = entry.metadata()?;
+                objects.push((key, meta.len(), meta.modified()?));
+            }
+        }
+    }
+    Ok((objects, prefixes))
+}
+
+#[async_trait::async_trait]
+impl S3 for PrefixListing {
+    async fn list_objects_v2(
+        &self,
+        req: S3Request<s3s::dto::ListObjectsV2Input>,
+    ) -> s3s::S3Result<s3s::S3Response<s3s::dto::ListObjectsV2Output>> {
+        use s3s::dto::{CommonPrefix, ListObjectsV2Output, Object, Timestamp};
+        let input = req.input;
+        let bucket_dir = self.root.join(&input.bucket);
+        if !bucket_dir.is_dir() {
+            return Err(s3s::s3_error!(NoSuchBucket));
+        }
+        let prefix = input.prefix.clone().unwrap_or_default();
+        let delimiter = input.delimiter.clone();
+        let (objects, prefixes) = tokio::task::spawn_blocking(move || {
+            list_under(&bucket_dir, &prefix, delimiter.as_deref())
+        })
+        .await
+        .map_err(s3s::S3Error::internal_error)?
+        .map_err(s3s::S3Error::internal_error)?;
+        // Keys and common prefixes in one order, after the resume point, up to max-keys.
+        let after = match (
+            input.continuation_token.as_deref(),
+            input.start_after.as_deref(),
+        ) {
+            (Some(c), Some(s)) => Some(c.max(s).to_owned()),
+            (c, s) => c.or(s).map(str::to_owned),
+        };
+        let mut all: Vec<(String, Option<(u64, std::time::SystemTime)>)> = objects
+            .into_iter()
+            .map(|(k, size, t)| (k, Some((size, t))))
+            .chain(prefixes.into_iter().map(|p| (p, None)))
+            .filter(|(k, _)| after.as_deref().is_none_or(|a| k.as_str() > a))
+            .collect();
+        all.sort_by(|a, b| a.0.cmp(&b.0));
+        let max_keys = input.max_keys.unwrap_or(1000);
+        let limit = usize::try_from(max_keys).unwrap_or(1000);
+        let is_truncated = all.len() > limit;
+        all.truncate(limit);
+        let next = if is_truncated {
+            all.last().map(|(k, _)| k.clone())
+        } else {
+            None
+        };
+        let mut contents = Vec::new();
+        let mut common = Vec::new();
+        for (key, object) in all {
+            match object {
+                Some((size, modified)) => contents.push(Object {
+                    key: Some(key),
+                    last_modified: Some(Timestamp::from(modified)),
+                    size: Some(i64::try_from(size).map_err(s3s::S3Error::internal_error)?),
+                    ..Default::default()
+                }),
+                None => common.push(CommonPrefix { prefix: Some(key) }),
+            }
+        }
+        let key_count =
+            i32::try_from(contents.len() + common.len()).map_err(s3s::S3Error::internal_error)?;
+        Ok(s3s::S3Response::new(ListObjectsV2Output {
+            key_count: Some(key_count),
+            max_keys: Some(max_keys),
+            is_truncated: Some(is_truncated),
+            contents: (!contents.is_empty()).then_some(contents),
+            common_prefixes: (!common.is_empty()).then_some(common),
+            continuation_token: input.continuation_token,
+            next_continuation_token: next,
+            delimiter: input.delimiter,
+            encoding_type: input.encoding_type,
+            name: Some(input.bucket),
+            prefix: input.prefix,
+            start_after: input.start_after,
+            ..Default::default()
+        }))
+    }
+
+    async fn list_objects(
+        &self,
+        req: S3Request<s3s::dto::ListObjectsInput>,
+    ) -> s3s::S3Result<s3s::S3Response<s3s::dto::ListObjectsOutput>> {
+        self.fs.list_objects(req).await
+    }
+
+    async fn get_object(
+        &self,
+        req: S3Request<s3s::dto::GetObjectInput>,
+    ) -> s3s::S3Result<s3s::S3Response<s3s::dto::GetObjectOutput>> {
+        self.fs.get_object(req).await
+    }
+
+    async fn head_object(
+        &self,
+        req: S3Request<s3s::dto::HeadObjectInput>,
+    ) -> s3s::S3Result<s3s::S3Response<s3s::dto::HeadObjectOutput>> {
+        self.fs.head_object(req).await
+    }
+
+    async fn put_object(
+        &self,
+        req: S3Request<PutObjectInput>,
+    ) -> s3s::S3Result<s3s::S3Response<s3s::dto::PutObjectOutput>> {
+        self.fs.put_object(req).await
+    }
+
+    async fn delete_object(
+        &self,
+        req: S3Request<s3s::dto::DeleteObjectInput>,
+    ) -> s3s::S3Result<s3s::S3Response<s3s::dto::DeleteObjectOutput>> {
+        self.fs.delete_object(req).await
+    }
+
+    async fn create_bucket(
+        &self,
+        req: S3Request<CreateBucketInput>,
+    ) -> s3s::S3Result<s3s::S3Response<s3s::dto::CreateBucketOutput>> {
+        self.fs.create_bucket(req).await
+    }
+
+    async fn head_bucket(
+        &self,
+        req: S3Request<s3s::dto::HeadBucketInput>,
+    ) -> s3s::S3Result<s3s::S3Response<s3s::dto::HeadBucketOutput>> {
+        self.fs.head_bucket(req).await
+    }
+
+    async fn get_bucket_location(
+        &self,
+        req: S3Request<s3s::dto::GetBucketLocationInput>,
+    ) -> s3s::S3Result<s3s::S3Response<s3s::dto::GetBucketLocationOutput>> {
+        self.fs.get_bucket_location(req).await
+    }
+
+    async fn list_buckets(
+        &self,
+        req: S3Request<s3s::dto::ListBucketsInput>,
+    ) -> s3s::S3Result<s3s::S3Response<s3s::dto::ListBucketsOutput>> {
+        self.fs.list_buckets(req).await
+    }
+}
+
+/// Writes objects into an s3s-fs root in-process, as [`load_dir`] does (s3s-fs's own
+/// `CreateBucket` / `PutObject`: no HTTP, no signing), one at a time: each object is in place
+/// when [`FsWriter::put`] returns, so a benchmark can deliver a trail as CloudTrail does and
+/// announce each object after it is written.
+pub struct FsWriter {
+    fs: s3s_fs::FileSystem,
+}
+
+impl std::fmt::Debug for FsWriter {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("FsWriter")
+    }
+}
+
+impl FsWriter {
+    /// A writer into the s3s-fs root `root` (the one an [`S3Server`] serves).
+    pub fn new(root: &Path) -> Result<FsWriter, BoxError> {
+        let fs = s3s_fs::FileSystem::new(root)
+            .map_err(|e| format!("s3s-fs root {}: {e:?}", root.display()))?;
+        Ok(FsWriter { fs })
+    }
+
+    /// Creates `bucket`; one that exists already is fine.
+    pub async fn create_bucket(&self, bucket: &str) -> Result<(), BoxError> {
+        let create = CreateBucketInput::builder()
+            .bucket(bucket.to_owned())
+            .build()?;
+        if let Err(e) = self.fs.create_bucket(s3_request(create)).await {
+            let code = e.code().as_str();
+            if code != "BucketAlreadyOwnedByYou" && code != "BucketAlreadyExists" {
+                return Err(format!("CreateBucket {bucket}: {e:?}").into());
+            }
+        }
+        Ok(())
+    }
+
+    /// Puts one object with its user metadata (names without `x-amz-meta-`).
+    pub async fn put(
+        &self,
+        bucket: &str,
+        key: &str,
+        body: Vec<u8>,
+        metadata: &std::collections::BTreeMap<String, String>,
+    ) -> Result<(), BoxError> {
+        let metadata: s3s::dto::Metadata = metadata
+            .iter()
+            .map(|(k, v)| (k.clone(), v.clone()))
+            .collect();
+        let input = PutObjectInput::builder()
+            .bucket(bucket.to_owned())
+            .key(key.to_owned())
+            .content_length(Some(i64::try_from(body.len())?))
+            .metadata(Some(metadata))
+            .body(Some(StreamingBlob::from(s3s::Body::from(Bytes::from(
+                body,
+            )))))
+            .build()?;
+        self.fs
+            .put_object(s3_request(input))
+            .await
+            .map_err(|e| format!("PutObject {bucket}/{key}: {e:?}"))?;
+        Ok(())
+    }
+}
+
 /// Every file under `dir`, with its path relative to `base` using `/` (its S3 key).
 fn list_files(base: &Path, dir: &Path, out: &mut Vec<(PathBuf, String)>) -> io::Result<()> {
     for entry in std::fs::read_dir(dir)? {
@@ -632,4 +929,119 @@ fn list_files(base: &Path, dir: &Path, out: &mut Vec<(PathBuf, String)>) -> io::
         }
     }
     Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use s3s::dto::ListObjectsV2Input;
+
+    /// What a listing answered, page after page: keys, common prefixes, and each page's
+    /// truncation and token.
+    async fn pages(
+        backend: &impl S3,
+        prefix: &str,
+        delimiter: Option<&str>,
+        start_after: Option<&str>,
+        max_keys: i32,
+    ) -> Vec<(Vec<String>, Vec<String>, bool, Option<String>, i32)> {
+        let mut token = None;
+        let mut out = Vec::new();
+        loop {
+            let input = ListObjectsV2Input::builder()
+                .bucket("b".to_owned())
+                .prefix(Some(prefix.to_owned()))
+                .delimiter(delimiter.map(str::to_owned))
+                .start_after(start_after.map(str::to_owned))
+                .continuation_token(token.clone())
+                .max_keys(Some(max_keys))
+                .build()
+                .unwrap();
+            let page = backend
+                .list_objects_v2(s3_request(input))
+                .await
+                .unwrap()
+                .output;
+            let keys = page
+                .contents
+                .unwrap_or_default()
+                .into_iter()
+                .map(|o| format!("{}:{}", o.key.unwrap(), o.size.unwrap()))
+                .collect();
+            let prefixes = page
+                .common_prefixes
+                .unwrap_or_default()
+                .into_iter()
+                .map(|p| p.prefix.unwrap())
+                .collect();
+            let truncated = page.is_truncated.unwrap();
+            token = page.next_continuation_token.clone();
+            out.push((
+                keys,
+                prefixes,
+                truncated,
+                page.next_continuation_token,
+                page.key_count.unwrap(),
+            ));
+            if !truncated {
+                return out;
+            }
+        }
+    }
+
+    #[tokio::test]
+    async fn prefix_listing_answers_what_s3s_fs_answers() {
+        let root = tempfile::tempdir().unwrap();
+        let writer = FsWriter::new(root.path()).unwrap();
+        writer.create_bucket("b").await.unwrap();
+        let keys = [
+            "top.json",
+            "AWSLogs/1/CloudTrail/us-east-1/2024/03/01/a.json.gz",
+            "AWSLogs/1/CloudTrail/us-east-1/2024/03/01/b.json.gz",
+            "AWSLogs/1/CloudTrail/us-east-1/2024/03/02/c.json.gz",
+            "AWSLogs/1/CloudTrail/us-west-2/2024/03/01/d.json.gz",
+            "AWSLogs/1/CloudTrail-Digest/us-east-1/2024/03/01/e.json.gz",
+            "AWSLogs/1/CloudTrail-Digest/us-east-1/2024/03/01/f.json.gz",
+            "AWSLogs/2/CloudTrail-Digest/us-east-1/2024/03/01/g.json.gz",
+            "AWSLogs/2/x",
+        ];
+        for (i, key) in keys.iter().enumerate() {
+            let body = vec![b'x'; i + 1];
+            writer
+                .put("b", key, body, &std::collections::BTreeMap::new())
+                .await
+                .unwrap();
+        }
+        let fs = s3s_fs::FileSystem::new(root.path()).unwrap();
+        let fast = PrefixListing {
+            fs: s3s_fs::FileSystem::new(root.path()).unwrap(),
+            root: root.path().to_owned(),
+        };
+        for prefix in [
+            "",
+            "AWSLogs/",
+            "AWSLogs/1/CloudTrail",
+            "AWSLogs/1/CloudTrail/",
+            "AWSLogs/1/CloudTrail-Digest/us-east-1/2024/03/01/",
+            "AWSLogs/1/CloudTrail-Digest/us-east-1/2024/03/01/f",
+            "AWSLogs/2/",
+            "AWSLogs/3/",
+            "nothing",
+        ] {
+            for delimiter in [None, Some("/")] {
+                for start_after in [
+                    None,
+                    Some("AWSLogs/1/CloudTrail-Digest/us-east-1/2024/03/01/e.json.gz"),
+                ] {
+                    for max_keys in [1, 2, 1000] {
+                        assert_eq!(
+                            pages(&fast, prefix, delimiter, start_after, max_keys).await,
+                            pages(&fs, prefix, delimiter, start_after, max_keys).await,
+                            "prefix {prefix:?}, delimiter {delimiter:?}, start after {start_after:?}, max keys {max_keys}"
+                        );
+                    }
+                }
+            }
+        }
+    }
 }
