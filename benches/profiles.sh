@@ -6,12 +6,12 @@
 # inflated): the median of --reps
 # runs after one that warms the page cache, wall and CPU.
 #
-#   benches/profiles.sh [--variants "default thin fat1"] [--reps N]
+#   benches/profiles.sh [--variants "nolto thin fat1"] [--reps N]
 #
-#   default  the committed profile (no LTO: rustc's thin-local; 16 codegen units)
-#   thin     lto = "thin"
-#   fat      lto = "fat"
-#   fat1     lto = "fat", codegen-units = 1
+#   nolto    no LTO (rustc's thin-local), 16 codegen units: cargo's defaults
+#   thin     lto = "thin", 16 codegen units
+#   fat      lto = "fat", 16 codegen units
+#   fat1     lto = "fat", codegen-units = 1 (the committed choice)
 #   cu1      codegen-units = 1, no LTO
 #
 # Writes benches/results/profiles.md; the target dirs stay in target/profiles/VARIANT (remove
@@ -22,7 +22,7 @@ ROOT=$PWD
 TARGET=${CARGO_TARGET_DIR:-$ROOT/target}
 case $TARGET in /*) ;; *) TARGET=$ROOT/$TARGET ;; esac
 
-VARIANTS="default thin fat1"
+VARIANTS="nolto thin fat1"
 REPS=5
 while [ $# -gt 0 ]; do
   case $1 in
@@ -39,20 +39,20 @@ die() { printf 'profiles.sh: %s\n' "$*" >&2; exit 1; }
 # The profile settings of a variant, as cargo's environment overrides of [profile.release].
 settings() {
   case $1 in
-    default) echo "" ;;
-    thin) echo "CARGO_PROFILE_RELEASE_LTO=thin" ;;
-    fat) echo "CARGO_PROFILE_RELEASE_LTO=fat" ;;
+    nolto) echo "CARGO_PROFILE_RELEASE_LTO=false CARGO_PROFILE_RELEASE_CODEGEN_UNITS=16" ;;
+    thin) echo "CARGO_PROFILE_RELEASE_LTO=thin CARGO_PROFILE_RELEASE_CODEGEN_UNITS=16" ;;
+    fat) echo "CARGO_PROFILE_RELEASE_LTO=fat CARGO_PROFILE_RELEASE_CODEGEN_UNITS=16" ;;
     fat1) echo "CARGO_PROFILE_RELEASE_LTO=fat CARGO_PROFILE_RELEASE_CODEGEN_UNITS=1" ;;
-    cu1) echo "CARGO_PROFILE_RELEASE_CODEGEN_UNITS=1" ;;
-    *) die "unknown variant $1 (default thin fat fat1 cu1)" ;;
+    cu1) echo "CARGO_PROFILE_RELEASE_LTO=false CARGO_PROFILE_RELEASE_CODEGEN_UNITS=1" ;;
+    *) die "unknown variant $1 (nolto thin fat fat1 cu1)" ;;
   esac
 }
 describe() {
   case $1 in
-    default) echo 'no LTO, 16 codegen units (committed)' ;;
+    nolto) echo 'no LTO, 16 codegen units' ;;
     thin) echo '`lto = "thin"`, 16 codegen units' ;;
     fat) echo '`lto = "fat"`, 16 codegen units' ;;
-    fat1) echo '`lto = "fat"`, `codegen-units = 1`' ;;
+    fat1) echo '`lto = "fat"`, `codegen-units = 1` (committed)' ;;
     cu1) echo 'no LTO, `codegen-units = 1`' ;;
   esac
 }
