@@ -18,30 +18,14 @@
 # same binary.
 set -euo pipefail
 cd "$(dirname "$0")/.."
-ROOT=$PWD
-
-die() { printf '%s: error: %s\n' "$(basename "$0")" "$*" >&2; exit 1; }
-say() { printf '%s: %s\n' "$(basename "$0")" "$*" >&2; }
-usage() { sed -n '2,18s/^# \{0,1\}//p' "$0"; }
-
-TARGET=${CARGO_TARGET_DIR:-$ROOT/target}
-case $TARGET in /*) ;; *) TARGET=$ROOT/$TARGET ;; esac
-OUT=$TARGET/dist
-GLIBC=2.17
-while [ $# -gt 0 ]; do
-  case $1 in
-    --out) OUT=${2:?--out needs a folder}; shift 2 ;;
-    --glibc) GLIBC=${2:?--glibc needs a version}; shift 2 ;;
-    -h | --help) usage; exit 0 ;;
-    *) usage >&2; die "unknown argument $1" ;;
-  esac
-done
+# shellcheck source=dist/dist-lib.sh
+. dist/dist-lib.sh
+dist_args --glibc-option "$@"
 mkdir -p "$OUT"
 OUT=$(cd "$OUT" && pwd)
 
 tools/provision dist
 export PATH=$TARGET/cargo-tools/bin:$TARGET/py-tools/bin:$PATH
-TRIPLE=x86_64-unknown-linux-gnu
 export SOURCE_DATE_EPOCH=${SOURCE_DATE_EPOCH:-$(git log -1 --format=%ct 2>/dev/null || date +%s)}
 
 # `cargo auditable` puts itself in as rustc's workspace wrapper and runs `cargo zigbuild`,

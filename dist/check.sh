@@ -17,25 +17,10 @@
 #     binary, exits 0 and prints exactly the sample's expected lines and its key file's line.
 set -euo pipefail
 cd "$(dirname "$0")/.."
-ROOT=$PWD
-
-die() { printf '%s: error: %s\n' "$(basename "$0")" "$*" >&2; exit 1; }
-usage() { sed -n '2,18s/^# \{0,1\}//p' "$0"; }
-
-TARGET=${CARGO_TARGET_DIR:-$ROOT/target}
-case $TARGET in /*) ;; *) TARGET=$ROOT/$TARGET ;; esac
-OUT=$TARGET/dist
-GLIBC=2.17
-while [ $# -gt 0 ]; do
-  case $1 in
-    --out) OUT=${2:?--out needs a folder}; shift 2 ;;
-    --glibc) GLIBC=${2:?--glibc needs a version}; shift 2 ;;
-    -h | --help) usage; exit 0 ;;
-    *) usage >&2; die "unknown argument $1" ;;
-  esac
-done
+# shellcheck source=dist/dist-lib.sh
+. dist/dist-lib.sh
+dist_args --glibc-option "$@"
 command -v objdump >/dev/null 2>&1 || die "objdump missing: apt-get install -y binutils"
-TRIPLE=x86_64-unknown-linux-gnu
 shopt -s nullglob
 TARBALLS=("$OUT"/trailproof-*-"$TRIPLE".tar.gz)
 shopt -u nullglob

@@ -16,22 +16,9 @@
 # build.)
 set -euo pipefail
 cd "$(dirname "$0")/.."
-ROOT=$PWD
-
-die() { printf '%s: error: %s\n' "$(basename "$0")" "$*" >&2; exit 1; }
-say() { printf '%s: %s\n' "$(basename "$0")" "$*" >&2; }
-usage() { sed -n '2,14s/^# \{0,1\}//p' "$0"; }
-
-TARGET=${CARGO_TARGET_DIR:-$ROOT/target}
-case $TARGET in /*) ;; *) TARGET=$ROOT/$TARGET ;; esac
-OUT=$TARGET/dist
-while [ $# -gt 0 ]; do
-  case $1 in
-    --out) OUT=${2:?--out needs a folder}; shift 2 ;;
-    -h | --help) usage; exit 0 ;;
-    *) usage >&2; die "unknown argument $1" ;;
-  esac
-done
+# shellcheck source=dist/dist-lib.sh
+. dist/dist-lib.sh
+dist_args "$@"
 mkdir -p "$OUT"
 OUT=$(cd "$OUT" && pwd)
 
@@ -39,7 +26,6 @@ tools/provision python dist
 PY_VENV=$TARGET/py-tools
 export PATH=$PY_VENV/bin:$PATH
 export SOURCE_DATE_EPOCH=${SOURCE_DATE_EPOCH:-$(git log -1 --format=%ct 2>/dev/null || date +%s)}
-TRIPLE=x86_64-unknown-linux-gnu
 PYTEST=$(sed -n 's/^PYTEST=\(pytest==[0-9.]*\)$/\1/p' tools/provision)
 [ -n "$PYTEST" ] || die "tools/provision pins no pytest"
 
