@@ -16,17 +16,8 @@ use trailproof_testserver::{test_options, Harness, Moto, ACCESS_KEY, REGION, SEC
 const BUCKET: &str = "tpb";
 const HOURS: u32 = 6;
 
-/// A trail of `hours` hours whose newest digest ends 23 minutes before the last full hour of
-/// the real clock (testkit's windows start 37 minutes past the hour): the sweep that ends a
-/// `--once` run (up to now, less the two hours of delivery slack) finds nothing missing at its
-/// newest edge, with at least 37 minutes to spare.
 fn recent(hours: u32) -> TrailBuilder {
-    let now = Utc::now().timestamp();
-    let hour = chrono::DateTime::from_timestamp(now - now.rem_euclid(3600), 0).unwrap();
-    TrailBuilder::new()
-        .bucket(BUCKET)
-        .hours(hours)
-        .start(hour - chrono::Duration::hours(i64::from(hours) + 1))
+    TrailBuilder::new().bucket(BUCKET).recent_hours(hours)
 }
 
 fn trail() -> Trail {

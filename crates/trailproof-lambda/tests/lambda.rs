@@ -26,15 +26,8 @@ const HOURS: u32 = 6;
 /// The function's name, as the emulator and `cargo lambda invoke` know it.
 const FUNCTION: &str = "trailproof-lambda";
 
-/// A trail of `hours` hours whose newest digest ends well within the two hours of delivery
-/// slack before now (as in the watch tests): a sweep finds nothing missing at its edge.
 fn recent(hours: u32) -> TrailBuilder {
-    let now = Utc::now().timestamp();
-    let hour = chrono::DateTime::from_timestamp(now - now.rem_euclid(3600), 0).unwrap();
-    TrailBuilder::new()
-        .bucket(BUCKET)
-        .hours(hours)
-        .start(hour - chrono::Duration::hours(i64::from(hours) + 1))
+    TrailBuilder::new().bucket(BUCKET).recent_hours(hours)
 }
 
 fn digests(trail: &Trail) -> Vec<DigestInfo> {
