@@ -11,7 +11,7 @@ use chrono::Utc;
 use serde_json::{json, Value};
 use trailproof::events;
 use trailproof_testkit::{fmt_time, Archive, DigestInfo, Trail, TrailBuilder};
-use trailproof_testserver::{test_options, Harness, Moto, ACCESS_KEY, REGION, SECRET_KEY};
+use trailproof_testserver::{test_options, Alerts, Harness, Moto, ACCESS_KEY, REGION, SECRET_KEY};
 
 const BUCKET: &str = "tpb";
 const HOURS: u32 = 6;
@@ -648,63 +648,7 @@ fn watch_publishes_what_is_not_valid_to_sns() {
     trail.archive.modify_log(BUCKET, &ds[4].log_keys[0]);
     let d = deliver(trail);
     // moto serves SNS too: a queue subscribed to the topic receives the alerts.
-    let moto = Moto::start();
-    let region = aws_sdk_sqs::config::Region::new(REGION);
-    let credentials =
-        aws_sdk_sqs::config::Credentials::new(ACCESS_KEY, SECRET_KEY, None, None, "tests");
-    let sqs = aws_sdk_sqs::Client::from_conf(
-        aws_sdk_sqs::Config::builder()
-            .behavior_version(aws_sdk_sqs::config::BehaviorVersion::latest())
-            .region(region.clone())
-            .endpoint_url(&moto.url)
-            .credentials_provider(credentials.clone())
-            .build(),
-    );
-    let sns = aws_sdk_sns::Client::from_conf(
-        aws_sdk_sns::Config::builder()
-            .behavior_version(aws_sdk_sns::config::BehaviorVersion::latest())
-            .region(region)
-            .endpoint_url(&moto.url)
-            .credentials_provider(credentials)
-            .build(),
-    );
-    let (topic_arn, alerts_url) = d.h.rt.block_on(async {
-        let topic_arn = sns
-            .create_topic()
-            .name("trailproof-alerts")
-            .send()
-            .await
-            .unwrap()
-            .topic_arn
-            .unwrap();
-        let alerts_url = sqs
-            .create_queue()
-            .queue_name("alerts")
-            .send()
-            .await
-            .unwrap()
-            .queue_url
-            .unwrap();
-        let arn_name = aws_sdk_sqs::types::QueueAttributeName::QueueArn;
-        let alerts_arn = sqs
-            .get_queue_attributes()
-            .queue_url(&alerts_url)
-            .attribute_names(arn_name.clone())
-            .send()
-            .await
-            .unwrap()
-            .attributes
-            .unwrap()[&arn_name]
-            .clone();
-        sns.subscribe()
-            .topic_arn(&topic_arn)
-            .protocol("sqs")
-            .endpoint(&alerts_arn)
-            .send()
-            .await
-            .unwrap();
-        (topic_arn, alerts_url)
-    });
+    let alerts = Alerts::start(&d.h.rt);
     let home = tempfile::tempdir().unwrap();
     let events = write_events(home.path(), "events.jsonl", &d.hours.concat());
     let state = home.path().join("heads.json");
@@ -716,46 +660,27 @@ fn watch_publishes_what_is_not_valid_to_sns() {
             "--from-file",
             events.to_str().unwrap(),
             "--alert-sns-topic",
-            &topic_arn,
+            &alerts.topic_arn,
         ],
-        &[("AWS_ENDPOINT_URL_SNS", &moto.url)],
+        &[("AWS_ENDPOINT_URL_SNS", &alerts.moto.url)],
     );
     assert_eq!(run.code, Some(1), "{}", run.text);
     // Digests 4 and 5 are invalid (5 is checked from the same head): two alerts, each the
     // digest's line in SNS's envelope; then the sweep that ends the run, from the same head.
     let mut alerted = Vec::new();
     let mut swept = Vec::new();
-    d.h.rt.block_on(async {
-        while alerted.len() + swept.len() < 3 {
-            let got = sqs
-                .receive_message()
-                .queue_url(&alerts_url)
-                .wait_time_seconds(5)
-                .max_number_of_messages(10)
-                .send()
-                .await
-                .unwrap();
-            let messages = got.messages.unwrap_or_default();
-            assert!(
-                !messages.is_empty(),
-                "alerts so far: {alerted:?}\n{}",
-                run.text
-            );
-            for m in messages {
-                let envelope: Value = serde_json::from_str(m.body.as_deref().unwrap()).unwrap();
-                let line: Value =
-                    serde_json::from_str(envelope["Message"].as_str().unwrap()).unwrap();
-                assert_eq!(line["verdict"], "invalid", "{line}");
-                if line["type"] == "sweep" {
-                    assert_eq!(envelope["Subject"], "trailproof: invalid sweep");
-                    swept.push(line["head_after"].as_str().unwrap().to_owned());
-                    continue;
-                }
-                assert_eq!(envelope["Subject"], "trailproof: invalid digest");
-                alerted.push(line["digest_key"].as_str().unwrap().to_owned());
-            }
+    let published = alerts.read(&d.h.rt, 3);
+    assert_eq!(published.len(), 3, "alerts: {published:?}\n{}", run.text);
+    for (subject, line) in published {
+        assert_eq!(line["verdict"], "invalid", "{line}");
+        if line["type"] == "sweep" {
+            assert_eq!(subject, "trailproof: invalid sweep");
+            swept.push(line["head_after"].as_str().unwrap().to_owned());
+            continue;
         }
-    });
+        assert_eq!(subject, "trailproof: invalid digest");
+        alerted.push(line["digest_key"].as_str().unwrap().to_owned());
+    }
     alerted.sort();
     assert_eq!(alerted, [ds[4].key.clone(), ds[5].key.clone()]);
     assert_eq!(swept, [ds[3].key.clone()]);

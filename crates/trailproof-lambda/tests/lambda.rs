@@ -17,7 +17,7 @@ use chrono::Utc;
 use serde_json::{json, Value};
 use trailproof::events;
 use trailproof_testkit::{fmt_time, prereq, Archive, DigestInfo, Trail, TrailBuilder};
-use trailproof_testserver::{test_options, Harness, Moto, ACCESS_KEY, REGION, SECRET_KEY};
+use trailproof_testserver::{test_options, Alerts, Harness, REGION};
 
 const BUCKET: &str = "tpb";
 const HEADS_BUCKET: &str = "tph";
@@ -429,127 +429,12 @@ fn verdicts(function: &Function, from: usize) -> Vec<(String, String)> {
         .collect()
 }
 
-/// moto's SNS with a topic and a queue subscribed to it: the server, the topic's ARN, and a
-/// reader of the alerts (`(subject, line)` each) that waits for `n` of them.
-struct Alerts {
-    moto: Moto,
-    topic_arn: String,
-    sqs: aws_sdk_sqs::Client,
-    url: String,
-}
-
-impl Alerts {
-    fn start(d: &Delivered) -> Alerts {
-        let moto = Moto::start();
-        let region = aws_sdk_sqs::config::Region::new(REGION);
-        let credentials =
-            aws_sdk_sqs::config::Credentials::new(ACCESS_KEY, SECRET_KEY, None, None, "tests");
-        let sqs = aws_sdk_sqs::Client::from_conf(
-            aws_sdk_sqs::Config::builder()
-                .behavior_version(aws_sdk_sqs::config::BehaviorVersion::latest())
-                .region(region.clone())
-                .endpoint_url(&moto.url)
-                .credentials_provider(credentials.clone())
-                .build(),
-        );
-        let sns = aws_sdk_sns::Client::from_conf(
-            aws_sdk_sns::Config::builder()
-                .behavior_version(aws_sdk_sns::config::BehaviorVersion::latest())
-                .region(region)
-                .endpoint_url(&moto.url)
-                .credentials_provider(credentials)
-                .build(),
-        );
-        let (topic_arn, url) = d.h.rt.block_on(async {
-            let topic_arn = sns
-                .create_topic()
-                .name("trailproof-alerts")
-                .send()
-                .await
-                .unwrap()
-                .topic_arn
-                .unwrap();
-            let url = sqs
-                .create_queue()
-                .queue_name("alerts")
-                .send()
-                .await
-                .unwrap()
-                .queue_url
-                .unwrap();
-            let arn_name = aws_sdk_sqs::types::QueueAttributeName::QueueArn;
-            let arn = sqs
-                .get_queue_attributes()
-                .queue_url(&url)
-                .attribute_names(arn_name.clone())
-                .send()
-                .await
-                .unwrap()
-                .attributes
-                .unwrap()[&arn_name]
-                .clone();
-            sns.subscribe()
-                .topic_arn(&topic_arn)
-                .protocol("sqs")
-                .endpoint(&arn)
-                .send()
-                .await
-                .unwrap();
-            (topic_arn, url)
-        });
-        Alerts {
-            moto,
-            topic_arn,
-            sqs,
-            url,
-        }
-    }
-
-    /// The function's environment for alerts: the topic, and moto as SNS.
-    fn env(&self) -> [(&str, &str); 2] {
-        [
-            ("TRAILPROOF_ALERT_SNS_TOPIC", self.topic_arn.as_str()),
-            ("AWS_ENDPOINT_URL_SNS", self.moto.url.as_str()),
-        ]
-    }
-
-    /// Every alert published so far, after waiting for at least `n`.
-    fn read(&self, d: &Delivered, n: usize) -> Vec<(String, Value)> {
-        let mut got = Vec::new();
-        d.h.rt.block_on(async {
-            let deadline = Instant::now() + Duration::from_secs(20);
-            loop {
-                let wait = if got.len() >= n { 1 } else { 2 };
-                let out = self
-                    .sqs
-                    .receive_message()
-                    .queue_url(&self.url)
-                    .wait_time_seconds(wait)
-                    .max_number_of_messages(10)
-                    .send()
-                    .await
-                    .unwrap();
-                let messages = out.messages.unwrap_or_default();
-                if messages.is_empty() && (got.len() >= n || Instant::now() > deadline) {
-                    break;
-                }
-                for m in messages {
-                    let envelope: Value = serde_json::from_str(m.body.as_deref().unwrap()).unwrap();
-                    let line: Value =
-                        serde_json::from_str(envelope["Message"].as_str().unwrap()).unwrap();
-                    got.push((envelope["Subject"].as_str().unwrap().to_owned(), line));
-                    self.sqs
-                        .delete_message()
-                        .queue_url(&self.url)
-                        .receipt_handle(m.receipt_handle.unwrap())
-                        .send()
-                        .await
-                        .unwrap();
-                }
-            }
-        });
-        got
-    }
+/// The function's environment for alerts: the topic, and moto as SNS.
+fn alert_env(alerts: &Alerts) -> [(&str, &str); 2] {
+    [
+        ("TRAILPROOF_ALERT_SNS_TOPIC", alerts.topic_arn.as_str()),
+        ("AWS_ENDPOINT_URL_SNS", alerts.moto.url.as_str()),
+    ]
 }
 
 #[test]
@@ -658,11 +543,11 @@ fn a_tampered_log_is_alerted_and_only_the_bad_record_comes_back() {
     let log = ds[3].log_keys[0].clone();
     trail.archive.modify_log(BUCKET, &log);
     let d = deliver(trail);
-    let alerts = Alerts::start(&d);
+    let alerts = Alerts::start(&d.h.rt);
     let home = tempfile::tempdir().unwrap();
     let emulator = Emulator::start();
     let start = fmt_time(d.trail.start());
-    let mut function = Function::start(&d, &emulator, home.path(), &start, &alerts.env());
+    let mut function = Function::start(&d, &emulator, home.path(), &start, &alert_env(&alerts));
 
     // One batch: every hour's notifications and, in the middle, a record that is no event.
     let mut messages = ids("m", &d.hours.concat());
@@ -692,7 +577,7 @@ fn a_tampered_log_is_alerted_and_only_the_bad_record_comes_back() {
     );
     assert_eq!(d.head(), Some(ds[2].key.clone()));
 
-    let published = alerts.read(&d, 3);
+    let published = alerts.read(&d.h.rt, 3);
     let mut alerted: Vec<String> = published
         .iter()
         .map(|(subject, line)| {
@@ -772,11 +657,11 @@ fn the_scheduled_sweep_alerts_on_a_chain_that_went_silent() {
     // Testkit's default start (2024-03-01): the clock is far past the last digest.
     let d = deliver(TrailBuilder::new().bucket(BUCKET).hours(3).build());
     let keys: Vec<String> = digests(&d.trail).into_iter().map(|x| x.key).collect();
-    let alerts = Alerts::start(&d);
+    let alerts = Alerts::start(&d.h.rt);
     let home = tempfile::tempdir().unwrap();
     let emulator = Emulator::start();
     let start = fmt_time(d.trail.start());
-    let mut function = Function::start(&d, &emulator, home.path(), &start, &alerts.env());
+    let mut function = Function::start(&d, &emulator, home.path(), &start, &alert_env(&alerts));
     let (_, response) = invoke(
         &emulator,
         &mut function,
@@ -797,7 +682,7 @@ fn the_scheduled_sweep_alerts_on_a_chain_that_went_silent() {
         findings.contains("TAIL MISSING") && findings.contains(&keys[2]),
         "{findings}"
     );
-    let published = alerts.read(&d, 1);
+    let published = alerts.read(&d.h.rt, 1);
     assert_eq!(published.len(), 1, "{published:?}");
     assert_eq!(published[0].0, "trailproof: invalid sweep");
     assert!(

@@ -34,6 +34,8 @@
 // fails the test at the cause, which is all a caller could do with an error.
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
+#[cfg(feature = "aws")]
+mod alerts;
 mod cloudtrail;
 #[cfg(feature = "aws")]
 mod harness;
@@ -50,6 +52,8 @@ use hyper_util::rt::TokioIo;
 use serde_json::{json, Value};
 use tokio::net::TcpListener;
 
+#[cfg(feature = "aws")]
+pub use alerts::Alerts;
 pub use cloudtrail::{CloudTrailServer, CloudTrailServerBuilder, FakeCloudTrail};
 #[cfg(feature = "aws")]
 pub use harness::{
